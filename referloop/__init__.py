@@ -1,0 +1,1 @@
+"""referloop: referral programs for home-service businesses, with a native ServiceTitan integration."""

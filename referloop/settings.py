@@ -1,0 +1,184 @@
+"""Settings from the environment, with safe defaults for development.
+
+Every value a deployment changes comes from an environment variable. The development secret key is refused
+when DEBUG is off, so a default can never reach production.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(os.environ.get("REFERLOOP_VAR_DIR", BASE_DIR.parent / "var"))
+
+DEVELOPMENT_SECRET_KEY = "referloop-development-secret-key-do-not-use-in-production"
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = env_bool("REFERLOOP_DEBUG", True)
+SECRET_KEY = os.environ.get("REFERLOOP_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "REFERLOOP_SECRET_KEY must be set to a long random value when REFERLOOP_DEBUG is off."
+    )
+
+ALLOWED_HOSTS = env_list("REFERLOOP_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("REFERLOOP_CSRF_TRUSTED_ORIGINS", [])
+# The address people use to reach referloop; referral links are built from it.
+PUBLIC_BASE_URL = os.environ.get("REFERLOOP_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "referloop.accounts",
+    "referloop.campaigns",
+    "referloop.integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "referloop.accounts.middleware.CurrentAccountMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "referloop.urls"
+WSGI_APPLICATION = "referloop.wsgi.application"
+ASGI_APPLICATION = "referloop.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "referloop.accounts.context_processors.current_account",
+            ],
+        },
+    },
+]
+
+
+def database_settings() -> dict[str, Any]:
+    """PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file in WAL mode.
+
+    WAL lets readers and one writer work at once; IMMEDIATE transactions take the write lock up front, so a
+    second writer waits (busy timeout) instead of failing half-way with "database is locked".
+    """
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+        if config["ENGINE"] == "django.db.backends.sqlite3":
+            config["OPTIONS"] = sqlite_options()
+        return config
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(VAR_DIR / "referloop.sqlite3"),
+        "OPTIONS": sqlite_options(),
+    }
+
+
+def sqlite_options() -> dict[str, Any]:
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000; "
+            "PRAGMA foreign_keys=ON;"
+        ),
+    }
+
+
+DATABASES = {"default": database_settings()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Serve straight from the app folders: no collectstatic step for the demo or the tests.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+EMAIL_BACKEND = os.environ.get("REFERLOOP_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("REFERLOOP_FROM_EMAIL", "referloop <no-reply@referloop.local>")
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# The largest upload a CSV import accepts (bytes); bigger files are refused with a clear message.
+CSV_IMPORT_MAX_BYTES = int(os.environ.get("REFERLOOP_CSV_IMPORT_MAX_BYTES", str(5 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Key for encrypting integration secrets at rest; derived from SECRET_KEY unless set on its own.
+FIELD_ENCRYPTION_KEY = os.environ.get("REFERLOOP_FIELD_ENCRYPTION_KEY", "")
+
+# The ServiceTitan app key is one per deployment (one app for all tenants); an integration may override it.
+SERVICETITAN_APP_KEY = os.environ.get("REFERLOOP_SERVICETITAN_APP_KEY", "ak1.referloop-sandbox-app-key")
+# A base URL other than ServiceTitan's own hosts (the local sandbox) is only accepted when this allows it.
+SERVICETITAN_SANDBOX_URL = os.environ.get("REFERLOOP_SERVICETITAN_SANDBOX_URL", "http://127.0.0.1:8700")
+SERVICETITAN_ALLOW_SANDBOX = env_bool("REFERLOOP_SERVICETITAN_ALLOW_SANDBOX", DEBUG)
+
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("REFERLOOP_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
