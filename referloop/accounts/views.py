@@ -1,0 +1,146 @@
+"""Sign-up, members and invitations, account switching, API keys."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.mail import send_mail
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from referloop.accounts import services
+from referloop.accounts.decorators import account_required, manager_required
+from referloop.accounts.forms import ApiKeyForm, InviteForm, SignUpForm
+from referloop.accounts.middleware import SESSION_KEY
+from referloop.accounts.models import ApiKey, Invitation, Membership, User
+
+
+def sign_up(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.sign_up(
+            form.cleaned_data["email"], form.cleaned_data["password"], form.cleaned_data["account_name"]
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome to referloop. Create your first campaign to get started.")
+        return redirect("campaign_list")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+def no_account(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/no_account.html")
+
+
+@account_required
+def members(request: HttpRequest) -> HttpResponse:
+    account = request.account  # type: ignore[attr-defined]
+    form = InviteForm(inviter_role=request.membership.role)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "form": form,
+            "memberships": Membership.objects.filter(account=account).select_related("user").order_by("created_at"),
+            "invitations": Invitation.objects.filter(account=account, accepted_at__isnull=True).order_by(
+                "-created_at"
+            ),
+        },
+    )
+
+
+@manager_required
+@require_POST
+def invite(request: HttpRequest) -> HttpResponse:
+    account = request.account  # type: ignore[attr-defined]
+    form = InviteForm(request.POST, inviter_role=request.membership.role)  # type: ignore[attr-defined]
+    if not form.is_valid():
+        return render(
+            request,
+            "accounts/members.html",
+            {
+                "form": form,
+                "memberships": Membership.objects.filter(account=account).select_related("user"),
+                "invitations": Invitation.objects.filter(account=account, accepted_at__isnull=True),
+            },
+            status=400,
+        )
+    email = form.cleaned_data["email"]
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+        messages.info(request, f"{email} is already a member.")
+        return redirect("members")
+    _invitation, raw = services.create_invitation(account, email, form.cleaned_data["role"], request.user)  # type: ignore[arg-type]
+    link = settings.PUBLIC_BASE_URL + reverse("accept_invitation", args=[raw])
+    send_mail(
+        f"You're invited to {account.name} on referloop",
+        f"{request.user.email} invited you to join {account.name} on referloop.\n\nAccept: {link}\n\n"  # type: ignore[union-attr]
+        "The link works for 7 days.",
+        None,
+        [email],
+    )
+    messages.success(request, f"Invitation sent to {email}.")
+    return redirect("members")
+
+
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = services.find_invitation(token)
+    if invitation is None:
+        return render(request, "accounts/invitation_invalid.html", status=404)
+    if request.user.is_authenticated:
+        if request.user.email.lower() != invitation.email:  # type: ignore[union-attr]
+            return render(request, "accounts/invitation_wrong_user.html", {"invitation": invitation}, status=403)
+        if request.method == "POST":
+            services.accept_invitation(invitation, request.user)  # type: ignore[arg-type]
+            request.session[SESSION_KEY] = invitation.account_id
+            messages.success(request, f"You joined {invitation.account.name}.")
+            return redirect("dashboard")
+        return render(request, "accounts/invitation_accept.html", {"invitation": invitation})
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        messages.info(request, "Log in to accept the invitation.")
+        return redirect(f"{reverse('login')}?next={request.path}")
+    form = SignUpForm(request.POST or None, fixed_email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        user = User.objects.create_user(email=invitation.email, password=form.cleaned_data["password"])
+        services.accept_invitation(invitation, user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[SESSION_KEY] = invitation.account_id
+        return redirect("dashboard")
+    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+
+
+@account_required
+@require_POST
+def switch_account(request: HttpRequest) -> HttpResponse:
+    account_id = request.POST.get("account_id", "")
+    membership = get_object_or_404(
+        Membership, user_id=request.user.pk, account_id=int(account_id) if account_id.isdigit() else -1
+    )
+    request.session[SESSION_KEY] = membership.account_id
+    messages.success(request, f"Switched to {membership.account.name}.")
+    return redirect("dashboard")
+
+
+@manager_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    account = request.account  # type: ignore[attr-defined]
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        _key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)  # type: ignore[arg-type]
+        form = ApiKeyForm()
+    keys = ApiKey.objects.filter(account=account).order_by("-created_at")
+    return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
+
+
+@manager_required
+@require_POST
+def revoke_api_key(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=key_id, account=request.account)  # type: ignore[attr-defined]
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    messages.success(request, f"Key “{key.name}” revoked. Requests using it are now refused.")
+    return redirect("api_keys")

@@ -1,0 +1,97 @@
+"""REST API v1: authentication by account API key, and one JSON error shape for every failure.
+
+Every error answers `{"message": "...", "errors": {"<field>": ["<problem>", ...]}}` with a 4xx status, so a
+client always learns which field was wrong and why.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from referloop.accounts.models import ApiKey, hash_token
+from referloop.campaigns.errors import InputRejected
+
+LAST_USED_PRECISION = timedelta(minutes=1)  # write last_used_at at most once a minute per key
+
+
+class ApiKeyAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        key = (
+            ApiKey.objects.select_related("account")
+            .filter(key_hash=hash_token(token), revoked_at__isnull=True)
+            .first()
+        )
+        if key is None:
+            return None
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        request.account = key.account  # type: ignore[attr-defined]
+        return key
+
+
+api = NinjaAPI(
+    title="referloop API",
+    version="1",
+    description="Campaigns, referrers and leads of one referloop account. Authenticate with "
+    "`Authorization: Bearer <API key>`; create keys under Account → API keys.",
+    auth=ApiKeyAuth(),
+    urls_namespace="api-v1",
+    docs_url="/docs",
+)
+
+
+def error_response(request: HttpRequest, status: int, message: str, errors: dict[str, list[str]]) -> HttpResponse:
+    return api.create_response(request, {"message": message, "errors": errors}, status=status)
+
+
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """ninja's error location ("body", "payload", "email") as the client's field name ("email")."""
+    parts = [str(part) for part in location]
+    while parts and parts[0] in {"body", "payload", "query", "path", "filters"}:
+        parts.pop(0)
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        errors.setdefault(field_path(error.get("loc", ())), []).append(str(error.get("msg", "Invalid value.")))
+    return error_response(request, 422, "The request has invalid fields.", errors)
+
+
+@api.exception_handler(InputRejected)
+def on_input_rejected(request: HttpRequest, exc: InputRejected) -> HttpResponse:
+    return error_response(request, 422, "The request has invalid fields.", exc.errors)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request,
+        401,
+        "Missing or unknown API key. Send `Authorization: Bearer <API key>`.",
+        {"authorization": ["Missing, unknown or revoked API key."]},
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    field = "body" if exc.status_code == 400 else "request"
+    return error_response(request, exc.status_code, str(exc), {field: [str(exc)]})
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "Not found.", {"id": [str(exc) or "No such object in this account."]})
+
+
+api.add_router("/", "referloop.campaigns.api.router")

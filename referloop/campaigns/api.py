@@ -1,0 +1,246 @@
+"""API v1 operations on campaigns, referrers and leads, always scoped to the API key's account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+from pydantic import ConfigDict
+
+from referloop.campaigns.codes import normalize_code
+from referloop.campaigns.errors import InputRejected
+from referloop.campaigns.intake import submit_lead
+from referloop.campaigns.lead_form import CUSTOM_PREFIX
+from referloop.campaigns.models import Campaign, Lead, LeadSource, LeadStatus, Referrer
+from referloop.campaigns.referrers import add_referrer
+
+router = Router()
+
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    slug: str
+    status: str
+    offer_text: str
+    reward_description: str
+    join_url: str
+    created_at: datetime
+
+
+class ReferrerIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: int
+    first_name: str
+    last_name: str = ""
+    email: str
+    phone: str = ""
+
+
+class ReferrerOut(Schema):
+    id: int
+    campaign_id: int
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    code: str
+    referral_url: str
+    created_at: datetime
+
+
+class LeadIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: int
+    referrer_code: str | None = Field(None, description="The referrer's code; or give referrer_id.")
+    referrer_id: int | None = None
+    first_name: str
+    last_name: str = ""
+    email: str
+    phone: str = ""
+    street: str = ""
+    city: str = ""
+    state: str = ""
+    zip_code: str = ""
+    notes: str = ""
+    custom_fields: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="Answers to the campaign's own fields, by field key."
+    )
+
+
+class LeadOut(Schema):
+    id: int
+    campaign_id: int
+    referrer_id: int
+    referrer_code: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    street: str
+    city: str
+    state: str
+    zip_code: str
+    notes: str
+    custom_fields: dict[str, Any]
+    code: str
+    status: str
+    source: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_referrer_code(lead: Lead) -> str:
+        return lead.referrer.code
+
+    @staticmethod
+    def resolve_custom_fields(lead: Lead) -> dict[str, Any]:
+        return lead.custom_data
+
+
+class ReferrerFilters(Schema):
+    campaign_id: int | None = None
+    email: str | None = None
+    code: str | None = None
+
+
+class LeadFilters(Schema):
+    campaign_id: int | None = None
+    email: str | None = None
+    status: LeadStatus | None = None
+    created_since: datetime | None = None
+
+
+def account_of(request: HttpRequest) -> Any:
+    return request.account  # type: ignore[attr-defined]
+
+
+def account_campaign(request: HttpRequest, campaign_id: int, field: str = "campaign_id") -> Campaign:
+    campaign = Campaign.objects.filter(pk=campaign_id, account=account_of(request)).first()
+    if campaign is None:
+        raise InputRejected({field: [f"No campaign with id {campaign_id} in this account."]})
+    return campaign
+
+
+@router.get("/campaigns", response=list[CampaignOut], tags=["campaigns"])
+@paginate(PageNumberPagination, page_size=50)
+def list_campaigns(request: HttpRequest) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(account=account_of(request)).order_by("-created_at", "-pk")
+
+
+@router.get("/campaigns/{campaign_id}", response=CampaignOut, tags=["campaigns"])
+def get_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.filter(pk=campaign_id, account=account_of(request)).first()
+    if campaign is None:
+        raise Http404(f"No campaign with id {campaign_id} in this account.")
+    return campaign
+
+
+@router.post("/referrers", response={200: ReferrerOut, 201: ReferrerOut}, tags=["referrers"])
+def create_referrer(request: HttpRequest, payload: ReferrerIn) -> tuple[int, Referrer]:
+    """Create a referrer (201), or return the campaign's referrer with this email (200)."""
+    campaign = account_campaign(request, payload.campaign_id)
+    referrer, created = add_referrer(campaign, payload.dict(exclude={"campaign_id"}), source=LeadSource.API)
+    return (201 if created else 200), referrer
+
+
+@router.get("/referrers", response=list[ReferrerOut], tags=["referrers"])
+@paginate(PageNumberPagination, page_size=50)
+def list_referrers(request: HttpRequest, filters: Query[ReferrerFilters]) -> QuerySet[Referrer]:
+    referrers = Referrer.objects.filter(campaign__account=account_of(request)).order_by("-created_at", "-pk")
+    if filters.campaign_id is not None:
+        referrers = referrers.filter(campaign_id=filters.campaign_id)
+    if filters.email:
+        referrers = referrers.filter(email__iexact=filters.email.strip())
+    if filters.code:
+        referrers = referrers.filter(code=normalize_code(filters.code))
+    return referrers
+
+
+@router.get("/referrers/{referrer_id}", response=ReferrerOut, tags=["referrers"])
+def get_referrer(request: HttpRequest, referrer_id: int) -> Referrer:
+    referrer = Referrer.objects.filter(pk=referrer_id, campaign__account=account_of(request)).first()
+    if referrer is None:
+        raise Http404(f"No referrer with id {referrer_id} in this account.")
+    return referrer
+
+
+@router.post("/leads", response={200: LeadOut, 201: LeadOut}, tags=["leads"])
+def create_lead(request: HttpRequest, payload: LeadIn) -> tuple[int, Lead]:
+    """Create a lead (201). When the email is already a lead in the campaign, return that lead (200) unchanged."""
+    campaign = account_campaign(request, payload.campaign_id)
+    referrer = find_referrer(campaign, payload)
+    data: dict[str, Any] = payload.dict(exclude={"campaign_id", "referrer_code", "referrer_id", "custom_fields"})
+    known = {field.key for field in campaign.custom_fields.all()}
+    unknown = sorted(set(payload.custom_fields) - known)
+    if unknown:
+        choices = ", ".join(sorted(known)) or "none"
+        raise InputRejected(
+            {f"custom_fields.{key}": [f"Unknown field. This campaign's fields are: {choices}."] for key in unknown}
+        )
+    for key, value in payload.custom_fields.items():
+        if value is not None:
+            data[CUSTOM_PREFIX + key] = str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        result = submit_lead(campaign, referrer, data, source=LeadSource.API)
+    except InputRejected as rejected:
+        raise InputRejected(
+            {api_field_name(field): problems for field, problems in rejected.errors.items()}
+        ) from None
+    return (201 if result.created else 200), result.lead
+
+
+def find_referrer(campaign: Campaign, payload: LeadIn) -> Referrer:
+    referrers = Referrer.objects.filter(campaign=campaign)
+    if payload.referrer_id is not None:
+        referrer = referrers.filter(pk=payload.referrer_id).first()
+        if referrer is None:
+            raise InputRejected({"referrer_id": [f"No referrer with id {payload.referrer_id} in this campaign."]})
+        return referrer
+    if payload.referrer_code:
+        referrer = referrers.filter(code=normalize_code(payload.referrer_code)).first()
+        if referrer is None:
+            raise InputRejected(
+                {"referrer_code": [f"No referrer with code {payload.referrer_code!r} in this campaign."]}
+            )
+        return referrer
+    raise InputRejected({"referrer_code": ["Give referrer_code or referrer_id: every lead needs a referrer."]})
+
+
+def api_field_name(form_field: str) -> str:
+    if form_field.startswith(CUSTOM_PREFIX):
+        return "custom_fields." + form_field.removeprefix(CUSTOM_PREFIX)
+    return "body" if form_field == "__all__" else form_field
+
+
+@router.get("/leads", response=list[LeadOut], tags=["leads"])
+@paginate(PageNumberPagination, page_size=50)
+def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> QuerySet[Lead]:
+    leads = (
+        Lead.objects.filter(campaign__account=account_of(request))
+        .select_related("referrer")
+        .order_by("-created_at", "-pk")
+    )
+    if filters.campaign_id is not None:
+        leads = leads.filter(campaign_id=filters.campaign_id)
+    if filters.email:
+        leads = leads.filter(email__iexact=filters.email.strip())
+    if filters.status:
+        leads = leads.filter(status=filters.status)
+    if filters.created_since:
+        leads = leads.filter(created_at__gte=filters.created_since)
+    return leads
+
+
+@router.get("/leads/{lead_id}", response=LeadOut, tags=["leads"])
+def get_lead(request: HttpRequest, lead_id: int) -> Lead:
+    lead = Lead.objects.select_related("referrer").filter(pk=lead_id, campaign__account=account_of(request)).first()
+    if lead is None:
+        raise Http404(f"No lead with id {lead_id} in this account.")
+    return lead

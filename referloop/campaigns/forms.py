@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.text import slugify
+
+from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, ImportKind
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["name", "slug"]
+        help_texts = {"slug": "Lowercase letters, digits and dashes; your public join link uses it."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+
+    def clean_slug(self) -> str:
+        slug = slugify(self.cleaned_data.get("slug") or self.cleaned_data.get("name") or "")[:60]
+        if not slug:
+            raise forms.ValidationError("Enter a slug made of letters, digits and dashes.")
+        taken = Campaign.objects.filter(slug=slug).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"The slug “{slug}” is taken. Choose another.")
+        return slug
+
+
+class ReferralPageForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["offer_text", "page_intro", "thank_you_text"]
+        widgets = {"page_intro": forms.Textarea(attrs={"rows": 3})}
+
+
+class RewardsForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["reward_description"]
+
+
+class CustomFieldForm(forms.ModelForm):
+    class Meta:
+        model = CustomField
+        fields = ["label", "key", "field_type", "required", "choices"]
+        widgets = {"choices": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.fields["key"].required = False
+
+    def clean_key(self) -> str:
+        key = slugify(self.cleaned_data.get("key") or self.cleaned_data.get("label") or "").replace("-", "_")[:40]
+        if not key:
+            raise forms.ValidationError("Enter a key made of letters, digits and underscores.")
+        if CustomField.objects.filter(campaign=self.campaign, key=key).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"This campaign already has a field with key “{key}”.")
+        return key
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("field_type") == CustomFieldType.SELECT and not (cleaned.get("choices") or "").strip():
+            self.add_error("choices", "A Select field needs at least one choice, one per line.")
+        return cleaned
+
+
+class CsvImportForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+    kind = forms.ChoiceField(choices=ImportKind.choices, widget=forms.HiddenInput)

@@ -1,0 +1,210 @@
+"""Campaigns, their lead-form fields, referrers and leads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from referloop.accounts.models import Account
+from referloop.campaigns.codes import unique_code
+
+
+class CampaignStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class Campaign(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True, help_text="Used in public links: /c/<slug>/join")
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.ACTIVE)
+    offer_text = models.CharField(
+        max_length=300,
+        default="$50 off your first service call",
+        help_text="What a referred friend gets. Shown as “{first name} is offering you …”.",
+    )
+    page_intro = models.TextField(max_length=2000, blank=True, help_text="A short paragraph under the offer.")
+    thank_you_text = models.CharField(
+        max_length=300, default="Thanks! We'll be in touch shortly to schedule your visit."
+    )
+    reward_description = models.CharField(
+        max_length=300, default="$50 gift card for every friend who books a job", help_text="What a referrer earns."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("campaign_detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == CampaignStatus.ACTIVE
+
+    @property
+    def join_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + reverse("referrer_join", args=[self.slug])
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    SELECT = "select", "Select"
+    CHECKBOX = "checkbox", "Checkbox"
+
+
+class CustomField(models.Model):
+    """A campaign's own question on the lead form (“What system do you have?”)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="custom_fields")
+    key = models.SlugField(max_length=40, help_text="Name used in the API and CSV columns, e.g. system_age")
+    label = models.CharField(max_length=80)
+    field_type = models.CharField(max_length=10, choices=CustomFieldType.choices, default=CustomFieldType.TEXT)
+    required = models.BooleanField(default=False)
+    choices = models.TextField(blank=True, help_text="For Select: one choice per line.")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "key"], name="custom_field_key_per_campaign")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def choice_list(self) -> list[str]:
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+
+class Referrer(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="referrers")
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80, blank=True)
+    email = models.EmailField(max_length=254)
+    phone = models.CharField(max_length=40, blank=True)
+    code = models.CharField(max_length=16, unique=True, editable=False)
+    source = models.CharField(max_length=20, default="manual")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("campaign", Lower("email"), name="referrer_email_per_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.code:
+            self.code = unique_code(code_is_taken)
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def referral_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + reverse("referral_page", args=[self.code])
+
+
+class LeadStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUALIFIED = "qualified", "Qualified"
+    REWARDED = "rewarded", "Rewarded"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+class LeadSource(models.TextChoices):
+    FORM = "form", "Referral form"
+    API = "api", "API"
+    CSV = "csv", "CSV import"
+    MANUAL = "manual", "Added by hand"
+    ADMIN = "admin", "Admin"
+
+
+class Lead(models.Model):
+    """A referred friend, attributed to exactly one referrer; unique by email within a campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leads")
+    referrer = models.ForeignKey(Referrer, on_delete=models.PROTECT, related_name="leads")
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80, blank=True)
+    email = models.EmailField(max_length=254)
+    phone = models.CharField(max_length=40, blank=True)
+    street = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    zip_code = models.CharField(max_length=20, blank=True)
+    notes = models.TextField(max_length=2000, blank=True)
+    custom_data = models.JSONField(default=dict, blank=True)
+    # The lead's own referral code: leads may refer too, and a CRM mapping uses it as External Id.
+    code = models.CharField(max_length=16, unique=True, editable=False)
+    status = models.CharField(max_length=15, choices=LeadStatus.choices, default=LeadStatus.PENDING)
+    source = models.CharField(max_length=10, choices=LeadSource.choices, default=LeadSource.FORM)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("campaign", Lower("email"), name="lead_email_per_campaign")]
+        indexes = [models.Index(fields=["campaign", "status"]), models.Index(fields=["email"])]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.code:
+            self.code = unique_code(code_is_taken)
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def code_is_taken(code: str) -> bool:
+    """Referrer and lead codes share one namespace, so /r/<code> always finds one person."""
+    return Referrer.objects.filter(code=code).exists() or Lead.objects.filter(code=code).exists()
+
+
+class ImportKind(models.TextChoices):
+    REFERRERS = "referrers", "Referrers"
+    LEADS = "leads", "Leads"
+
+
+class ImportJob(models.Model):
+    """One uploaded CSV file, imported in chunks so progress can be shown and an interrupted import resumes."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
+    kind = models.CharField(max_length=10, choices=ImportKind.choices)
+    filename = models.CharField(max_length=200)
+    content = models.TextField()
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    existing_count = models.PositiveIntegerField(default=0)
+    row_errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import {self.filename}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.finished_at is not None
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total_rows else int(100 * self.processed_rows / self.total_rows)

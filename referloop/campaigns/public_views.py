@@ -1,0 +1,68 @@
+"""Public pages: a referrer joins a campaign; a friend opens a referral link and becomes a lead."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from referloop.campaigns.codes import normalize_code
+from referloop.campaigns.errors import InputRejected
+from referloop.campaigns.intake import submit_lead
+from referloop.campaigns.lead_form import LeadDataForm
+from referloop.campaigns.models import Campaign
+from referloop.campaigns.referrers import ReferrerForm, add_referrer, referrer_for_code
+
+
+@require_http_methods(["GET", "POST"])
+def referrer_join(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("account"), slug=slug)
+    if not campaign.is_active:
+        return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
+    form = ReferrerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            referrer, created = add_referrer(campaign, request.POST, source="signup")
+        except InputRejected as rejected:
+            for field, problems in rejected.errors.items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+        else:
+            return render(
+                request, "public/joined.html", {"campaign": campaign, "referrer": referrer, "created": created}
+            )
+    return render(request, "public/join.html", {"campaign": campaign, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def referral_page(request: HttpRequest, code: str) -> HttpResponse:
+    normalized = normalize_code(code)
+    if normalized != code:
+        return redirect("referral_page", normalized)
+    referrer = referrer_for_code(normalized)
+    if referrer is None:
+        return render(request, "public/unknown_code.html", {"code": code}, status=404)
+    campaign = referrer.campaign
+    if not campaign.is_active:
+        return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
+    form = LeadDataForm(request.POST or None, campaign=campaign)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = submit_lead(campaign, referrer, request.POST)
+        except InputRejected as rejected:
+            for field, problems in rejected.errors.items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+        else:
+            return render(
+                request,
+                "public/thanks.html",
+                {"campaign": campaign, "referrer": referrer, "lead": result.lead, "duplicate": result.duplicate},
+            )
+    return render(
+        request,
+        "public/referral.html",
+        {"campaign": campaign, "referrer": referrer, "form": form},
+        status=400 if form.errors else 200,
+    )
+

@@ -1,0 +1,70 @@
+"""Adding referrers: the sign-up page, by hand, CSV and the API all call `add_referrer`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.db import IntegrityError, transaction
+
+from referloop.campaigns.errors import InputRejected
+from referloop.campaigns.models import Campaign, Lead, Referrer
+
+
+class ReferrerForm(forms.Form):
+    first_name = forms.CharField(label="First Name", max_length=80)
+    last_name = forms.CharField(label="Last Name", max_length=80, required=False)
+    email = forms.EmailField(label="Email", max_length=254)
+    phone = forms.CharField(label="Phone", max_length=40, required=False)
+
+    def clean_email(self) -> str:
+        return str(self.cleaned_data["email"]).strip().lower()
+
+
+def add_referrer(campaign: Campaign, data: Mapping[str, Any], source: str = "manual") -> tuple[Referrer, bool]:
+    """Create a referrer, or return the one that already has this email in the campaign (created=False)."""
+    if not campaign.is_active:
+        raise InputRejected({"campaign": ["This campaign is archived and no longer accepts referrers."]})
+    form = ReferrerForm(data)
+    if not form.is_valid():
+        raise InputRejected.from_form(form.errors)
+    email = form.cleaned_data["email"]
+    existing = Referrer.objects.filter(campaign=campaign, email__iexact=email).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            referrer = Referrer.objects.create(campaign=campaign, source=source, **form.cleaned_data)
+    except IntegrityError:
+        winner = Referrer.objects.filter(campaign=campaign, email__iexact=email).first()
+        if winner is None:
+            raise
+        return winner, False
+    return referrer, True
+
+
+def referrer_for_code(code: str) -> Referrer | None:
+    """The referrer behind a referral link. A lead's code makes that lead a referrer on first use."""
+    referrer = Referrer.objects.select_related("campaign").filter(code=code).first()
+    if referrer is not None:
+        return referrer
+    lead = Lead.objects.select_related("campaign").filter(code=code).first()
+    if lead is None:
+        return None
+    existing = Referrer.objects.filter(campaign=lead.campaign, email__iexact=lead.email).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Referrer.objects.create(
+                campaign=lead.campaign,
+                first_name=lead.first_name,
+                last_name=lead.last_name,
+                email=lead.email,
+                phone=lead.phone,
+                code=lead.code,
+                source="lead",
+            )
+    except IntegrityError:
+        return Referrer.objects.select_related("campaign").filter(code=code).first()

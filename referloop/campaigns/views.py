@@ -1,0 +1,310 @@
+"""The signed-in screens: campaigns, their settings tabs, referrers, leads and CSV imports."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from referloop.accounts.decorators import account_required
+from referloop.campaigns.csv_import import import_chunk, start_import
+from referloop.campaigns.errors import InputRejected
+from referloop.campaigns.forms import (
+    CampaignForm,
+    CsvImportForm,
+    CustomFieldForm,
+    ReferralPageForm,
+    RewardsForm,
+)
+from referloop.campaigns.intake import submit_lead
+from referloop.campaigns.lead_form import LeadDataForm
+from referloop.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    CustomField,
+    ImportJob,
+    ImportKind,
+    Lead,
+    LeadSource,
+    LeadStatus,
+    Referrer,
+)
+from referloop.campaigns.referrers import ReferrerForm, add_referrer
+
+PAGE_SIZE = 50
+
+
+def account_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+    """The campaign, only if it belongs to the current account (404 otherwise)."""
+    return get_object_or_404(Campaign, pk=campaign_id, account=request.account)  # type: ignore[attr-defined]
+
+
+def add_form_errors(form: LeadDataForm | ReferrerForm, rejected: InputRejected) -> None:
+    for field, problems in rejected.errors.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
+
+
+@account_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return redirect("campaign_list")
+
+
+@account_required
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "active")
+    campaigns = Campaign.objects.filter(account=request.account).annotate(  # type: ignore[attr-defined]
+        referrer_count=Count("referrers", distinct=True), lead_count=Count("leads", distinct=True)
+    )
+    campaigns = campaigns.filter(status=CampaignStatus.ARCHIVED if show == "archived" else CampaignStatus.ACTIVE)
+    return render(
+        request, "campaigns/list.html", {"campaigns": campaigns.order_by("-created_at"), "show": show}
+    )
+
+
+@account_required
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save(commit=False)
+        campaign.account = request.account  # type: ignore[attr-defined]
+        campaign.save()
+        messages.success(request, f"Campaign “{campaign.name}” created. Add referrers or share the join link.")
+        return redirect("campaign_detail", campaign.pk)
+    return render(request, "campaigns/create.html", {"form": form})
+
+
+@account_required
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    stats = campaign.leads.aggregate(
+        total=Count("pk"),
+        pending=Count("pk", filter=Q(status=LeadStatus.PENDING)),
+        qualified=Count("pk", filter=Q(status=LeadStatus.QUALIFIED)),
+        rewarded=Count("pk", filter=Q(status=LeadStatus.REWARDED)),
+    )
+    return render(
+        request,
+        "campaigns/detail.html",
+        {
+            "campaign": campaign,
+            "stats": stats,
+            "referrer_count": campaign.referrers.count(),
+            "recent_leads": campaign.leads.select_related("referrer").order_by("-created_at")[:10],
+        },
+    )
+
+
+@account_required
+@require_POST
+def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    archive = request.POST.get("action") != "restore"
+    campaign.status = CampaignStatus.ARCHIVED if archive else CampaignStatus.ACTIVE
+    campaign.save(update_fields=["status", "updated_at"])
+    if archive:
+        messages.success(request, f"“{campaign.name}” archived. Its links now say it has ended.")
+    else:
+        messages.success(request, f"“{campaign.name}” is active again.")
+    return redirect("campaign_detail", campaign.pk)
+
+
+SETTINGS_TABS = {"general": CampaignForm, "referral-page": ReferralPageForm, "rewards": RewardsForm}
+
+
+@account_required
+def campaign_settings(request: HttpRequest, campaign_id: int, tab: str = "general") -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    context: dict[str, object] = {"campaign": campaign, "tab": tab}
+    form_class = SETTINGS_TABS.get(tab)
+    if form_class is not None:
+        form = form_class(request.POST or None, instance=campaign)
+        if request.method == "POST" and form.is_valid():
+            form.save()
+            messages.success(request, "Changes saved.")
+            return redirect("campaign_settings", campaign.pk, tab)
+        context["form"] = form
+    if tab == "referral-page":
+        context["custom_fields"] = campaign.custom_fields.all()
+        context["custom_field_form"] = CustomFieldForm(campaign=campaign)
+    elif tab not in SETTINGS_TABS and tab != "integrations":
+        return redirect("campaign_settings", campaign.pk, "general")
+    return render(request, "campaigns/settings.html", context)
+
+
+@account_required
+@require_POST
+def custom_field_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    form = CustomFieldForm(request.POST, campaign=campaign)
+    if form.is_valid():
+        field = form.save(commit=False)
+        field.campaign = campaign
+        field.position = campaign.custom_fields.count()
+        field.save()
+        messages.success(request, f"Field “{field.label}” added to the lead form.")
+        return redirect("campaign_settings", campaign.pk, "referral-page")
+    return render(
+        request,
+        "campaigns/settings.html",
+        {
+            "campaign": campaign,
+            "tab": "referral-page",
+            "form": ReferralPageForm(instance=campaign),
+            "custom_fields": campaign.custom_fields.all(),
+            "custom_field_form": form,
+        },
+        status=400,
+    )
+
+
+@account_required
+@require_POST
+def custom_field_delete(request: HttpRequest, campaign_id: int, field_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    field = get_object_or_404(CustomField, pk=field_id, campaign=campaign)
+    field.delete()
+    messages.success(request, f"Field “{field.label}” removed. Answers already given are kept on the leads.")
+    return redirect("campaign_settings", campaign.pk, "referral-page")
+
+
+@account_required
+def referrer_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    query = request.GET.get("q", "").strip()
+    referrers = campaign.referrers.annotate(lead_count=Count("leads")).order_by("-created_at")
+    if query:
+        referrers = referrers.filter(
+            Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+            | Q(code__iexact=query)
+        )
+    page = Paginator(referrers, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "campaigns/referrers.html", {"campaign": campaign, "page": page, "q": query})
+
+
+@account_required
+def referrer_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    form = ReferrerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            referrer, created = add_referrer(campaign, request.POST, source="manual")
+        except InputRejected as rejected:
+            add_form_errors(form, rejected)
+        else:
+            if created:
+                messages.success(request, f"{referrer.full_name} added. Their link: {referrer.referral_url}")
+            else:
+                messages.info(request, f"{referrer.email} is already a referrer in this campaign.")
+            return redirect("referrer_detail", campaign.pk, referrer.pk)
+    return render(request, "campaigns/referrer_add.html", {"campaign": campaign, "form": form})
+
+
+@account_required
+def referrer_detail(request: HttpRequest, campaign_id: int, referrer_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    referrer = get_object_or_404(Referrer, pk=referrer_id, campaign=campaign)
+    return render(
+        request,
+        "campaigns/referrer_detail.html",
+        {"campaign": campaign, "referrer": referrer, "leads": referrer.leads.order_by("-created_at")},
+    )
+
+
+@account_required
+def lead_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    status = request.GET.get("status", "")
+    query = request.GET.get("q", "").strip()
+    leads = campaign.leads.select_related("referrer").order_by("-created_at")
+    if status in LeadStatus.values:
+        leads = leads.filter(status=status)
+    if query:
+        leads = leads.filter(Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query))
+    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/leads.html",
+        {"campaign": campaign, "page": page, "status": status, "q": query, "statuses": LeadStatus.choices},
+    )
+
+
+@account_required
+def lead_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    referrers = campaign.referrers.order_by("first_name", "last_name")
+    form = LeadDataForm(request.POST or None, campaign=campaign)
+    referrer_id = request.POST.get("referrer", "")
+    if request.method == "POST" and form.is_valid():
+        referrer = referrers.filter(pk=int(referrer_id)).first() if referrer_id.isdigit() else None
+        if referrer is None:
+            form.add_error(None, "Choose the referrer who sent this lead.")
+        else:
+            try:
+                result = submit_lead(campaign, referrer, request.POST, source=LeadSource.MANUAL)
+            except InputRejected as rejected:
+                add_form_errors(form, rejected)
+            else:
+                if result.created:
+                    messages.success(request, f"Lead {result.lead.email} added, credited to {referrer.full_name}.")
+                else:
+                    messages.info(
+                        request,
+                        f"{result.lead.email} is already a lead in this campaign, credited to "
+                        f"{result.lead.referrer.full_name}. Nothing was changed.",
+                    )
+                return redirect("lead_detail", campaign.pk, result.lead.pk)
+    return render(
+        request,
+        "campaigns/lead_add.html",
+        {"campaign": campaign, "form": form, "referrers": referrers, "referrer_id": referrer_id},
+    )
+
+
+@account_required
+def lead_detail(request: HttpRequest, campaign_id: int, lead_id: int) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    lead = get_object_or_404(Lead.objects.select_related("referrer"), pk=lead_id, campaign=campaign)
+    labels = {field.key: field.label for field in campaign.custom_fields.all()}
+    custom = [(labels.get(key, key), value) for key, value in lead.custom_data.items()]
+    return render(request, "campaigns/lead_detail.html", {"campaign": campaign, "lead": lead, "custom": custom})
+
+
+@account_required
+def csv_import(request: HttpRequest, campaign_id: int, kind: str) -> HttpResponse:
+    campaign = account_campaign(request, campaign_id)
+    if kind not in ImportKind.values:
+        return redirect("campaign_detail", campaign.pk)
+    form = CsvImportForm(request.POST or None, request.FILES or None, initial={"kind": kind})
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = start_import(campaign, kind, form.cleaned_data["file"], request.user)  # type: ignore[arg-type]
+        except InputRejected as rejected:
+            for problem in rejected.errors.get("file", []):
+                form.add_error("file", problem)
+        else:
+            return redirect("csv_import_progress", campaign.pk, job.pk)
+    recent = campaign.imports.filter(kind=kind).order_by("-created_at")[:5]
+    return render(
+        request,
+        "campaigns/csv_import.html",
+        {"campaign": campaign, "form": form, "kind": kind, "recent": recent},
+        status=400 if form.errors else 200,
+    )
+
+
+@account_required
+def csv_import_progress(request: HttpRequest, campaign_id: int, job_id: int) -> HttpResponse:
+    """The progress page. Each POST (an htmx poll, or the button without JavaScript) imports the next chunk."""
+    campaign = account_campaign(request, campaign_id)
+    job = get_object_or_404(ImportJob, pk=job_id, campaign=campaign)
+    if request.method == "POST" and not job.is_done:
+        job = import_chunk(job.pk)
+    if request.headers.get("HX-Request"):
+        return render(request, "campaigns/_import_progress.html", {"campaign": campaign, "job": job})
+    if request.method == "POST":
+        return redirect("csv_import_progress", campaign.pk, job.pk)
+    return render(request, "campaigns/import_job.html", {"campaign": campaign, "job": job})

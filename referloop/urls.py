@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from referloop.api import api
+from referloop.campaigns import public_views, views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("", include("referloop.accounts.urls")),
+    path("campaigns/", include("referloop.campaigns.urls")),
+    path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),
+    path("r/<str:code>/", public_views.referral_page, name="referral_page"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]
