@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "referloop.accounts",
     "referloop.campaigns",
     "referloop.integrations",
+    "referloop.runtime",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,12 +1,15 @@
-"""API v1 operations on campaigns, referrers and leads, always scoped to the API key's account."""
+"""API v1 operations on campaigns, referrers and leads, always scoped to the API key's account.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: ninja resolves a paginated operation's string annotations in
+the namespace of its own `paginate` wrapper, where `Query[LeadFilters]` is unknown, and then answers 500.
+"""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from pydantic import ConfigDict
@@ -20,6 +23,15 @@ from referloop.campaigns.referrers import add_referrer
 
 router = Router()
 
+MAX_PAGE = 1_000_000  # keeps the row offset inside the database's integer range (a bigger page is a 422)
+
+
+class Pages(PageNumberPagination):
+    """Page-number pagination, `?page=` from 1 to MAX_PAGE (ninja's own has no upper bound)."""
+
+    class Input(Schema):
+        page: int = Field(1, ge=1, le=MAX_PAGE)
+        page_size: int | None = Field(None, ge=1)
 
 
 class CampaignOut(Schema):
@@ -129,7 +141,7 @@ def account_campaign(request: HttpRequest, campaign_id: int, field: str = "campa
 
 
 @router.get("/campaigns", response=list[CampaignOut], tags=["campaigns"])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pages, page_size=50)
 def list_campaigns(request: HttpRequest) -> QuerySet[Campaign]:
     return Campaign.objects.filter(account=account_of(request)).order_by("-created_at", "-pk")
 
@@ -151,7 +163,7 @@ def create_referrer(request: HttpRequest, payload: ReferrerIn) -> tuple[int, Ref
 
 
 @router.get("/referrers", response=list[ReferrerOut], tags=["referrers"])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pages, page_size=50)
 def list_referrers(request: HttpRequest, filters: Query[ReferrerFilters]) -> QuerySet[Referrer]:
     referrers = Referrer.objects.filter(campaign__account=account_of(request)).order_by("-created_at", "-pk")
     if filters.campaign_id is not None:
@@ -220,7 +232,7 @@ def api_field_name(form_field: str) -> str:
 
 
 @router.get("/leads", response=list[LeadOut], tags=["leads"])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pages, page_size=50)
 def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> QuerySet[Lead]:
     leads = (
         Lead.objects.filter(campaign__account=account_of(request))
@@ -234,7 +246,10 @@ def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> QuerySet[Le
     if filters.status:
         leads = leads.filter(status=filters.status)
     if filters.created_since:
-        leads = leads.filter(created_at__gte=filters.created_since)
+        since = filters.created_since
+        if timezone.is_naive(since):  # "2025-01-31" or a time without an offset: read it as UTC
+            since = timezone.make_aware(since, UTC)
+        leads = leads.filter(created_at__gte=since)
     return leads
 
 

@@ -96,7 +96,9 @@ def parse_rows(text: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]
     try:
         header = [normalize_header(cell) for cell in next(reader)]
     except (StopIteration, csv.Error):
-        raise InputRejected({"file": ["The file is empty or not a CSV file."]}) from None
+        header = []
+    if not any(header):
+        raise InputRejected({"file": ["The file is empty or not a CSV file."]})
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         while True:
@@ -122,10 +124,11 @@ def import_chunk(job_id: int, size: int = CHUNK_SIZE) -> ImportJob:
             return job
         _header, rows = parse_rows(job.content)
         errors: list[dict[str, Any]] = list(job.row_errors)
+        start = job.processed_rows
         for index, (line, row) in enumerate(rows):
-            if index < job.processed_rows:
+            if index < start:
                 continue
-            if index >= job.processed_rows + size:
+            if index >= start + size:
                 break
             try:
                 created = import_row(job, row)

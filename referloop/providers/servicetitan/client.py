@@ -1,0 +1,203 @@
+"""The ServiceTitan API client, sync (httpx.Client) and async (httpx.AsyncClient).
+
+Both are thin: requests are built and answers read by `calls`, tokens come from the shared
+`TokenCache`. What is left here is moving bytes, plus the one rule about tokens: on a 401, drop the
+token that failed, get a fresh one and try once more; a second 401 means the credentials are rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self, TypeVar
+
+import httpx
+
+from . import calls
+from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, token_key
+from .calls import ApiCall
+from .errors import RequestContext, error_from_transport
+from .models import Booking, BookingProviderTag, Invoice, Job
+
+T = TypeVar("T")
+
+
+class _Base:
+    def __init__(
+        self, credentials: Credentials, timeout: httpx.Timeout | None, token_cache: TokenCache | None
+    ) -> None:
+        self.credentials = credentials
+        self.timeout = timeout or calls.DEFAULT_TIMEOUT
+        self.token_cache = token_cache or TOKEN_CACHE
+        self.token_key = token_key(credentials)
+
+    def _api_request(self, call: ApiCall[T], token: Token) -> httpx.Request:
+        return calls.build_request(call, self.credentials, token.access_token, self.timeout)
+
+
+class ServiceTitanClient(_Base):
+    """Blocking client. Pass `http_client` to share a connection pool; it is then not closed here."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        super().__init__(credentials, timeout, token_cache)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def fetch_token(self) -> Token:
+        """Check the credentials by fetching a new token (which then serves later calls)."""
+        self.token_cache.invalidate(self.token_key)
+        return self._token()
+
+    def create_booking(self, booking_provider_id: int, body: Mapping[str, object]) -> Booking:
+        return self._send(calls.create_booking(self.credentials, booking_provider_id, body))
+
+    def get_booking(self, booking_provider_id: int, booking_id: int) -> Booking:
+        return self._send(calls.get_booking(self.credentials, booking_provider_id, booking_id))
+
+    def find_bookings_by_external_id(self, booking_provider_id: int, external_id: str) -> list[Booking]:
+        return self._send(
+            calls.find_bookings_by_external_id(self.credentials, booking_provider_id, external_id)
+        )
+
+    def list_booking_provider_tags(self) -> list[BookingProviderTag]:
+        return self._send(calls.list_booking_provider_tags(self.credentials))
+
+    def get_booking_provider_tag(self, tag_id: int) -> BookingProviderTag:
+        return self._send(calls.get_booking_provider_tag(self.credentials, tag_id))
+
+    def get_job(self, job_id: int) -> Job:
+        return self._send(calls.get_job(self.credentials, job_id))
+
+    def list_jobs_by_booking(self, booking_id: int) -> list[Job]:
+        return self._send(calls.list_jobs_by_booking(self.credentials, booking_id))
+
+    def list_invoices_by_job(self, job_id: int) -> list[Invoice]:
+        return self._send(calls.list_invoices_by_job(self.credentials, job_id))
+
+    def _send(self, call: ApiCall[T]) -> T:
+        token = self._token()
+        response = self._transmit(self._api_request(call, token), call.context)
+        if calls.needs_fresh_token(response):
+            self.token_cache.invalidate(self.token_key, stale=token.access_token)
+            token = self._token()
+            response = self._transmit(self._api_request(call, token), call.context)
+        return calls.read_result(call, response)
+
+    def _token(self) -> Token:
+        return self.token_cache.get(self.token_key, self._fetch_token)
+
+    def _fetch_token(self) -> Token:
+        issued_at = self.token_cache.clock()
+        request = calls.build_token_request(self.credentials, self.timeout)
+        response = self._transmit(request, calls.token_context(self.credentials))
+        return calls.read_token(self.credentials, response, issued_at)
+
+    def _transmit(self, request: httpx.Request, context: RequestContext) -> httpx.Response:
+        try:
+            return self._http.send(request)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, context) from exc
+
+
+class AsyncServiceTitanClient(_Base):
+    """Asyncio client. The worker passes one shared `http_client` with a large pool; it is not closed here."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        super().__init__(credentials, timeout, token_cache)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def fetch_token(self) -> Token:
+        """Check the credentials by fetching a new token (which then serves later calls)."""
+        self.token_cache.invalidate(self.token_key)
+        return await self._token()
+
+    async def create_booking(self, booking_provider_id: int, body: Mapping[str, object]) -> Booking:
+        return await self._send(calls.create_booking(self.credentials, booking_provider_id, body))
+
+    async def get_booking(self, booking_provider_id: int, booking_id: int) -> Booking:
+        return await self._send(calls.get_booking(self.credentials, booking_provider_id, booking_id))
+
+    async def find_bookings_by_external_id(self, booking_provider_id: int, external_id: str) -> list[Booking]:
+        return await self._send(
+            calls.find_bookings_by_external_id(self.credentials, booking_provider_id, external_id)
+        )
+
+    async def list_booking_provider_tags(self) -> list[BookingProviderTag]:
+        return await self._send(calls.list_booking_provider_tags(self.credentials))
+
+    async def get_booking_provider_tag(self, tag_id: int) -> BookingProviderTag:
+        return await self._send(calls.get_booking_provider_tag(self.credentials, tag_id))
+
+    async def get_job(self, job_id: int) -> Job:
+        return await self._send(calls.get_job(self.credentials, job_id))
+
+    async def list_jobs_by_booking(self, booking_id: int) -> list[Job]:
+        return await self._send(calls.list_jobs_by_booking(self.credentials, booking_id))
+
+    async def list_invoices_by_job(self, job_id: int) -> list[Invoice]:
+        return await self._send(calls.list_invoices_by_job(self.credentials, job_id))
+
+    async def _send(self, call: ApiCall[T]) -> T:
+        token = await self._token()
+        response = await self._transmit(self._api_request(call, token), call.context)
+        if calls.needs_fresh_token(response):
+            self.token_cache.invalidate(self.token_key, stale=token.access_token)
+            token = await self._token()
+            response = await self._transmit(self._api_request(call, token), call.context)
+        return calls.read_result(call, response)
+
+    async def _token(self) -> Token:
+        return await self.token_cache.aget(self.token_key, self._fetch_token)
+
+    async def _fetch_token(self) -> Token:
+        issued_at = self.token_cache.clock()
+        request = calls.build_token_request(self.credentials, self.timeout)
+        response = await self._transmit(request, calls.token_context(self.credentials))
+        return calls.read_token(self.credentials, response, issued_at)
+
+    async def _transmit(self, request: httpx.Request, context: RequestContext) -> httpx.Response:
+        try:
+            return await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, context) from exc

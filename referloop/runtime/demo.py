@@ -1,0 +1,74 @@
+"""The demo account that `referloop serve` creates on an empty database, ready to click through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from referloop.accounts.models import Account, Membership, Role, User
+from referloop.campaigns.intake import submit_lead
+from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, LeadSource
+from referloop.campaigns.referrers import add_referrer
+
+DEMO_EMAIL = "demo@referloop.local"
+DEMO_PASSWORD = "referloop-demo"  # printed to the terminal; the demo runs only with DEBUG on
+DEMO_CAMPAIGN_SLUG = "refer-a-neighbor"
+
+DEMO_REFERRERS = [
+    {"first_name": "Maria", "last_name": "Lopez", "email": "maria.lopez@example.com", "phone": "555-0101"},
+    {"first_name": "James", "last_name": "Carter", "email": "james.carter@example.com", "phone": "555-0102"},
+    {"first_name": "Aisha", "last_name": "Khan", "email": "aisha.khan@example.com", "phone": "555-0103"},
+]
+
+
+@dataclass(frozen=True)
+class Demo:
+    user: User
+    account: Account
+    campaign: Campaign
+
+
+def demo_exists() -> bool:
+    return User.objects.filter(email=DEMO_EMAIL).exists()
+
+
+@transaction.atomic
+def create_demo() -> Demo:
+    user = User.objects.create_user(email=DEMO_EMAIL, password=DEMO_PASSWORD, first_name="Dana")
+    account = Account.objects.create(name="Comfort Pro Heating & Air")
+    Membership.objects.create(user=user, account=account, role=Role.OWNER)
+    campaign = Campaign.objects.create(
+        account=account,
+        name="Refer a Neighbor",
+        slug=DEMO_CAMPAIGN_SLUG,
+        offer_text="$50 off your first service call",
+        page_intro="Comfort Pro keeps homes warm in winter and cool in summer. Tell us about your home and "
+        "we'll call you to book a visit.",
+        reward_description="$50 gift card for every friend who books a job",
+    )
+    CustomField.objects.create(
+        campaign=campaign,
+        key="system_type",
+        label="What system do you have?",
+        field_type=CustomFieldType.SELECT,
+        choices="Furnace\nAir conditioner\nHeat pump\nBoiler\nNot sure",
+    )
+    referrers = [add_referrer(campaign, data, source="manual")[0] for data in DEMO_REFERRERS]
+    submit_lead(
+        campaign,
+        referrers[0],
+        {
+            "first_name": "Tom",
+            "last_name": "Nguyen",
+            "email": "tom.nguyen@example.com",
+            "phone": "555-0199",
+            "street": "12 Elm Street",
+            "city": "Springfield",
+            "state": "IL",
+            "zip_code": "62701",
+            "custom_system_type": "Furnace",
+        },
+        source=LeadSource.MANUAL,
+    )
+    return Demo(user=user, account=account, campaign=campaign)

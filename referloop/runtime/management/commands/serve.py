@@ -1,0 +1,61 @@
+"""`referloop serve`: migrate, create the demo account on an empty database, and run every process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from referloop.runtime import demo
+from referloop.runtime.supervisor import ProcessSpec, Supervisor
+
+
+class Command(BaseCommand):
+    help = "Run referloop: the web app and the ServiceTitan sandbox, stopped together with Ctrl-C."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--sandbox-port", type=int, default=8700)
+        parser.add_argument("--no-sandbox", action="store_true", help="Don't start the ServiceTitan sandbox.")
+        parser.add_argument("--no-demo", action="store_true", help="Don't create the demo account.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        with_demo = not options["no_demo"] and settings.DEBUG
+        if with_demo and not demo.demo_exists():
+            demo.create_demo()
+            self.stdout.write("Created the demo account.")
+        address = f"http://{options['host']}:{options['port']}"
+        python = sys.executable
+        specs = [
+            ProcessSpec(
+                "web",
+                [
+                    python, "-m", "uvicorn", "referloop.asgi:application",
+                    "--host", options["host"], "--port", str(options["port"]), "--no-access-log",
+                ],
+                # Referral links printed in the app must point at this server.
+                env={"REFERLOOP_PUBLIC_BASE_URL": os.environ.get("REFERLOOP_PUBLIC_BASE_URL", address)},
+            )
+        ]
+        if not options["no_sandbox"]:
+            specs.append(
+                ProcessSpec("sandbox", [python, "-m", "referloop", "sandbox", "--port", str(options["sandbox_port"])])
+            )
+        self.stdout.write(self.style.SUCCESS(f"\nreferloop is starting at {address}"))
+        if with_demo:
+            self.stdout.write(f"  Log in as {demo.DEMO_EMAIL} with password {demo.DEMO_PASSWORD}")
+            self.stdout.write(f"  Demo referral page: {address}/c/{demo.DEMO_CAMPAIGN_SLUG}/join/")
+        if not options["no_sandbox"]:
+            self.stdout.write(f"  ServiceTitan sandbox: http://127.0.0.1:{options['sandbox_port']}/")
+        self.stdout.write("  Press Ctrl-C to stop.\n")
+        self.stdout.flush()
+        code = Supervisor(specs).run()
+        if code:
+            raise CommandError(f"a referloop process stopped with exit code {code}", returncode=code)

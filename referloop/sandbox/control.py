@@ -1,0 +1,140 @@
+"""/_sandbox/: knobs, tenants, inspection and the CSR's side of the story (book a job, complete it, pay it).
+
+No authentication: the sandbox is for a developer's machine and CI only, never a shared network.
+Answers are plain JSON; errors are {"error": "..."} with 400, 404 or 409.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from referloop.sandbox import wire
+from referloop.sandbox.config import TenantConfig
+from referloop.sandbox.runtime import sandbox_of
+from referloop.sandbox.state import Booking, Conflict, NotFound, counts_by_external_id
+
+DEFAULT_JOB_TOTAL = Decimal("250.00")
+
+
+def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+    """Turn a handler's return value into JSON and its errors into {"error": ...} answers."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return JSONResponse(await handler(request))
+        except Conflict as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+
+    return endpoint
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
+async def get_config(request: Request) -> dict[str, Any]:
+    return sandbox_of(request).config.to_dict()
+
+
+async def patch_config(request: Request) -> dict[str, Any]:
+    sandbox = sandbox_of(request)
+    sandbox.set_knobs(await _json_object(request))
+    return sandbox.config.to_dict()
+
+
+async def put_tenant(request: Request) -> dict[str, Any]:
+    tenant = TenantConfig.from_dict(await _json_object(request))
+    sandbox_of(request).config.put_tenant(tenant)
+    return tenant.to_dict()
+
+
+async def list_bookings(request: Request) -> dict[str, Any]:
+    raw_tenant = request.query_params.get("tenant")
+    if raw_tenant is not None and not raw_tenant.isdigit():
+        raise ValueError("tenant must be a tenant id")
+    bookings = sorted(
+        sandbox_of(request).state.list_bookings(int(raw_tenant) if raw_tenant else None), key=lambda b: b.id
+    )
+    counts = counts_by_external_id(bookings)
+    return {
+        "bookings": [booking_summary(b) for b in bookings],
+        "counts_by_external_id": counts,
+        "duplicate_external_ids": sorted(external_id for external_id, n in counts.items() if n > 1),
+    }
+
+
+def booking_summary(booking: Booking) -> dict[str, Any]:
+    return {
+        "tenant_id": booking.tenant_id,
+        "booking": wire.booking_to_api(booking),
+        "contacts": [wire.contact_to_api(c) for c in booking.contacts],
+    }
+
+
+async def book_job(request: Request) -> dict[str, Any]:
+    body = await _json_object(request)
+    try:
+        total = Decimal(str(body.get("total", DEFAULT_JOB_TOTAL))).quantize(Decimal("0.01"))
+    except InvalidOperation as exc:
+        raise ValueError('total must be a decimal amount such as "250.00"') from exc
+    booking, job, invoice = sandbox_of(request).state.convert_to_job(request.path_params["id"], total)
+    return {
+        "booking": wire.booking_to_api(booking),
+        "job": wire.job_to_api(job),
+        "invoice": wire.invoice_to_api(invoice),
+    }
+
+
+async def complete_job(request: Request) -> dict[str, Any]:
+    return wire.job_to_api(sandbox_of(request).state.complete_job(request.path_params["id"]))
+
+
+async def pay_invoice(request: Request) -> dict[str, Any]:
+    return wire.invoice_to_api(sandbox_of(request).state.pay_invoice(request.path_params["id"]))
+
+
+async def expire_tokens(request: Request) -> dict[str, Any]:
+    return {"expired": sandbox_of(request).tokens.expire_all()}
+
+
+async def reset(request: Request) -> dict[str, Any]:
+    sandbox_of(request).reset()
+    return {"reset": True}
+
+
+async def stats(request: Request) -> dict[str, Any]:
+    return sandbox_of(request).stats.snapshot()
+
+
+routes = [
+    Route("/_sandbox/config", _control(get_config), methods=["GET"]),
+    Route("/_sandbox/config", _control(patch_config), methods=["PATCH"]),
+    Route("/_sandbox/tenants", _control(put_tenant), methods=["POST"]),
+    Route("/_sandbox/bookings", _control(list_bookings), methods=["GET"]),
+    Route("/_sandbox/bookings/{id:int}/job", _control(book_job), methods=["POST"]),
+    Route("/_sandbox/jobs/{id:int}/complete", _control(complete_job), methods=["POST"]),
+    Route("/_sandbox/invoices/{id:int}/pay", _control(pay_invoice), methods=["POST"]),
+    Route("/_sandbox/tokens/expire", _control(expire_tokens), methods=["POST"]),
+    Route("/_sandbox/reset", _control(reset), methods=["POST"]),
+    Route("/_sandbox/stats", _control(stats), methods=["GET"]),
+]

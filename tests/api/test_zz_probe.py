@@ -1,0 +1,67 @@
+import json
+from tests.conftest import Tenant
+
+def show(label, r):
+    if callable(r):
+        try:
+            r = r()
+        except Exception as e:
+            print("\n==", label, "EXC", repr(e)[:300]); return
+    print("\n==", label, r.status_code, r.get("Content-Type"), r.content[:400])
+
+def test_probe(tenant: Tenant, other_tenant: Tenant, client):
+    c = tenant.client
+    h = tenant.api()
+    p = lambda path, body, ct="application/json": c.post(path, body, content_type=ct, **h)
+    base = {"campaign_id": tenant.campaign.pk, "referrer_code": tenant.referrer.code, "first_name": "A", "email": "a@x.example"}
+    show("ok", lambda: p("/api/v1/leads", json.dumps(base)))
+    show("dup", lambda: p("/api/v1/leads", json.dumps({**base, "first_name": "B"})))
+    show("bad email", lambda: p("/api/v1/leads", json.dumps({**base, "email": "nope"})))
+    show("missing", lambda: p("/api/v1/leads", json.dumps({"campaign_id": tenant.campaign.pk})))
+    show("unknown top", lambda: p("/api/v1/leads", json.dumps({**base, "email": "q@x.example", "foo": 1})))
+    show("cid abc", lambda: p("/api/v1/leads", json.dumps({**base, "campaign_id": "abc"})))
+    show("malformed", lambda: p("/api/v1/leads", "{bad"))
+    show("array", lambda: p("/api/v1/leads", "[1,2]"))
+    show("string", lambda: p("/api/v1/leads", '"x"'))
+    show("number", lambda: p("/api/v1/leads", '3'))
+    show("null", lambda: p("/api/v1/leads", 'null'))
+    show("empty", lambda: p("/api/v1/leads", ''))
+    show("nonutf8", lambda: p("/api/v1/leads", b'{"first_name": "\xff\xfe"}'))
+    show("nonutf8 inval", lambda: p("/api/v1/leads", b'\xff\xfe'))
+    show("form ct", lambda: p("/api/v1/leads", "a=b", "application/x-www-form-urlencoded"))
+    show("huge", lambda: p("/api/v1/leads", json.dumps({**base, "email": "h@x.example", "notes": "x" * 2_000_000})))
+    show("vhuge", lambda: p("/api/v1/leads", json.dumps({**base, "email": "h@x.example", "notes": "x" * 11_000_000})))
+    show("cf nested", lambda: p("/api/v1/leads", json.dumps({**base, "email": "n@x.example", "custom_fields": {"system_type": {"a": 1}}})))
+    show("cf list", lambda: p("/api/v1/leads", json.dumps({**base, "email": "n@x.example", "custom_fields": [1]})))
+    show("cf bad choice", lambda: p("/api/v1/leads", json.dumps({**base, "email": "n@x.example", "custom_fields": {"system_type": "Boiler"}})))
+    show("first_name int", lambda: p("/api/v1/leads", json.dumps({**base, "email": "n@x.example", "first_name": 5})))
+    show("email null", lambda: p("/api/v1/leads", json.dumps({**base, "email": None})))
+    show("nul char", lambda: p("/api/v1/leads", json.dumps({**base, "email": "z@x.example", "first_name": "a\x00b"})))
+    show("nul char cf", lambda: p("/api/v1/leads", json.dumps({**base, "email": "z2@x.example", "custom_fields": {"system_type": "a\x00"}})))
+    show("big int", lambda: p("/api/v1/leads", json.dumps({**base, "campaign_id": 2**70})))
+    show("big int ref", lambda: p("/api/v1/leads", json.dumps({**base, "referrer_id": 2**70})))
+    show("neg", lambda: p("/api/v1/leads", json.dumps({**base, "campaign_id": -1})))
+    show("ref code other", lambda: p("/api/v1/leads", json.dumps({**base, "email": "o@x.example", "referrer_code": other_tenant.referrer.code})))
+    show("foreign cid", lambda: p("/api/v1/leads", json.dumps({**base, "campaign_id": other_tenant.campaign.pk})))
+    show("foreign ref cid", lambda: p("/api/v1/referrers", json.dumps({"campaign_id": other_tenant.campaign.pk, "first_name": "x", "email": "x@y.example"})))
+    show("self-refer", lambda: p("/api/v1/leads", json.dumps({**base, "email": tenant.referrer.email.upper()})))
+    show("status bogus", lambda: c.get("/api/v1/leads?status=bogus", **h))
+    show("created_since bad", lambda: c.get("/api/v1/leads?created_since=notadate", **h))
+    show("created_since naive", lambda: c.get("/api/v1/leads?created_since=2020-01-01", **h))
+    show("page0", lambda: c.get("/api/v1/leads?page=0", **h))
+    show("pageabc", lambda: c.get("/api/v1/leads?page=abc", **h))
+    show("page big", lambda: c.get("/api/v1/leads?page=99", **h))
+    show("page huge", lambda: c.get("/api/v1/leads?page=99999999999999999999", **h))
+    show("cid huge", lambda: c.get("/api/v1/leads?campaign_id=99999999999999999999", **h))
+    show("get huge", lambda: c.get("/api/v1/leads/99999999999999999999", **h))
+    show("get campaign huge", lambda: c.get("/api/v1/campaigns/9999999999999999999", **h))
+    show("get abc", lambda: c.get("/api/v1/leads/abc", **h))
+    show("noauth", lambda: c.get("/api/v1/leads"))
+    show("badauth", lambda: c.get("/api/v1/leads", HTTP_AUTHORIZATION="Bearer nope"))
+    show("basic", lambda: c.get("/api/v1/leads", HTTP_AUTHORIZATION="Basic nope"))
+    show("unknown path", lambda: c.get("/api/v1/nope", **h))
+    show("method", lambda: c.delete("/api/v1/leads", **h))
+    show("openapi", lambda: c.get("/api/v1/openapi.json"))
+    r = c.get("/api/v1/docs")
+    show("docs", lambda: r)
+    print(r.content.decode())

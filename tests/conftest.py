@@ -1,0 +1,69 @@
+"""Shared fixtures: accounts with an owner, a campaign with a custom field, referrers, leads and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from referloop.accounts.models import Account, ApiKey, Membership, Role, User
+from referloop.campaigns.intake import submit_lead
+from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, Lead, Referrer
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class Tenant:
+    """One account with everything a test needs to act as it: owner, logged-in client, campaign, key."""
+
+    user: User
+    account: Account
+    client: Client
+    campaign: Campaign
+    referrer: Referrer
+    lead: Lead
+    api_key: str
+
+    def api(self) -> dict[str, Any]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.api_key}"}
+
+
+def make_tenant(name: str, email: str, slug: str) -> Tenant:
+    user = User.objects.create_user(email=email, password=PASSWORD)
+    account = Account.objects.create(name=name)
+    Membership.objects.create(user=user, account=account, role=Role.OWNER)
+    campaign = Campaign.objects.create(account=account, name=f"{name} referrals", slug=slug)
+    CustomField.objects.create(
+        campaign=campaign,
+        key="system_type",
+        label="System type",
+        field_type=CustomFieldType.SELECT,
+        choices="Furnace\nHeat pump",
+    )
+    referrer = Referrer.objects.create(campaign=campaign, first_name="Maria", last_name="Lopez", email=f"maria@{slug}.example")
+    lead = submit_lead(
+        campaign, referrer, {"first_name": "Tom", "last_name": "Nguyen", "email": f"tom@{slug}.example"}
+    ).lead
+    client = Client()
+    client.force_login(user)
+    _key, raw = ApiKey.issue(account, "tests", user)
+    return Tenant(user, account, client, campaign, referrer, lead, raw)
+
+
+@pytest.fixture
+def tenant(db: None) -> Tenant:
+    return make_tenant("Comfort Pro", "owner@comfortpro.example", "comfort-pro")
+
+
+@pytest.fixture
+def other_tenant(db: None) -> Tenant:
+    return make_tenant("Rival Plumbing", "owner@rival.example", "rival-plumbing")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """The production hasher is slow on purpose; tests don't need that."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

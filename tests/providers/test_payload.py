@@ -1,0 +1,215 @@
+"""The payload builder: mapping + lead record → CreateBookingRequest body, or one PayloadError."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from referloop.providers.mapping import CustomField, FieldMapping
+from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping
+
+LEAD = {
+    "lead.first_name": "Tom",
+    "lead.last_name": "Nguyen",
+    "lead.full_name": "Tom Nguyen",
+    "lead.email": "tom@example.com",
+    "lead.phone": "(555) 010-2030",
+    "lead.referral_code": "LEAD-7Q2X",
+    "lead.created_at": datetime(2025, 5, 1, 14, 30, tzinfo=UTC),
+    "referrer.full_name": "Maria Lopez",
+    "campaign.name": "Spring referrals",
+}
+
+
+def build(extra: dict[str, FieldMapping] | None = None, record: dict | None = None, **kwargs):
+    return build_booking_body({**default_mapping(), **(extra or {})}, {**LEAD, **(record or {})}, **kwargs)
+
+
+def problems_of(excinfo: pytest.ExceptionInfo[PayloadError]) -> list[tuple[str, str, str]]:
+    return [(p.label, p.value, p.reason) for p in excinfo.value.problems]
+
+
+def test_default_mapping_builds_the_minimal_booking():
+    assert build() == {
+        "source": "Spring referrals",
+        "name": "Tom Nguyen",
+        "summary": "Referral from Maria Lopez",
+        "isFirstTimeClient": True,
+        "externalId": "LEAD-7Q2X",
+        "contacts": [{"type": "Email", "value": "tom@example.com"}],
+    }
+
+
+def test_email_and_phones_become_contacts_in_catalog_order():
+    body = build({
+        "contacts.MobilePhone": FieldMapping("fixed", "555 111 2222"),
+        "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
+    })
+    assert body["contacts"] == [
+        {"type": "Email", "value": "tom@example.com"},
+        {"type": "Phone", "value": "(555) 010-2030"},
+        {"type": "MobilePhone", "value": "555 111 2222"},
+    ]
+
+
+def test_whitespace_is_stripped_from_every_value():
+    body = build(record={"lead.full_name": "  Tom Nguyen \n", "lead.email": " tom@example.com "})
+    assert body["name"] == "Tom Nguyen"
+    assert body["contacts"] == [{"type": "Email", "value": "tom@example.com"}]
+
+
+ADDRESS = {
+    "address.street": FieldMapping("dynamic", "lead.street"),
+    "address.city": FieldMapping("dynamic", "lead.city"),
+    "address.state": FieldMapping("dynamic", "lead.state"),
+    "address.zip": FieldMapping("dynamic", "lead.zip"),
+    "address.country": FieldMapping("fixed", "USA"),
+}
+ADDRESS_RECORD = {"lead.street": "12 Elm St", "lead.city": "Austin", "lead.state": "TX", "lead.zip": "78701"}
+
+
+def test_address_parts_become_one_address():
+    body = build(ADDRESS, ADDRESS_RECORD)
+    assert body["address"] == {"street": "12 Elm St", "city": "Austin", "state": "TX", "zip": "78701", "country": "USA"}
+
+
+def test_no_address_is_sent_when_the_lead_gave_none():
+    assert "address" not in build(ADDRESS, {})
+
+
+def test_a_partial_address_names_each_missing_part():
+    with pytest.raises(PayloadError) as excinfo:
+        build(ADDRESS, {"lead.street": "12 Elm St", "lead.zip": "78701"})
+    assert problems_of(excinfo) == [
+        ("City", "", "is needed because the lead has other address parts"),
+        ("State", "", "is needed because the lead has other address parts"),
+    ]
+
+
+def test_country_is_not_invented_when_it_is_not_mapped():
+    mapping = {k: v for k, v in ADDRESS.items() if k != "address.country"}
+    with pytest.raises(PayloadError) as excinfo:
+        build(mapping, ADDRESS_RECORD)
+    [(label, value, reason)] = problems_of(excinfo)
+    assert (label, value) == ("Country", "")
+    assert "must be mapped too" in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Yes", True), ("no", False), ("TRUE", True), ("false", False), ("1", True), ("0", False), (True, True)],
+)
+def test_booleans_accept_yes_no_true_false_and_digits(text, expected):
+    body = build({"isSendConfirmationEmail": FieldMapping("dynamic", "custom.confirm")}, {"custom.confirm": text},
+                 custom_fields=[CustomField("confirm", "Confirm by email")])
+    assert body["isSendConfirmationEmail"] is expected
+
+
+def test_ids_become_integers():
+    body = build({"campaignId": FieldMapping("fixed", " 1234 "), "jobTypeId": FieldMapping("dynamic", "custom.jt")},
+                 {"custom.jt": 77}, custom_fields=[CustomField("jt", "Job type")])
+    assert (body["campaignId"], body["jobTypeId"]) == (1234, 77)
+
+
+def test_enums_take_their_canonical_spelling():
+    body = build({"priority": FieldMapping("dynamic", "custom.p"), "customerType": FieldMapping("manual", "Commercial")},
+                 {"custom.p": "uRGENT"}, custom_fields=[CustomField("p", "Priority")])
+    assert (body["priority"], body["customerType"]) == ("Urgent", "Commercial")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(2025, 5, 1, 9, 0, tzinfo=timezone(timedelta(hours=-5))), "2025-05-01T14:00:00Z"),
+        ("2025-05-01T09:00:00-05:00", "2025-05-01T14:00:00Z"),
+        ("2025-05-01T14:00:00.123456Z", "2025-05-01T14:00:00Z"),
+        (date(2025, 5, 1), "2025-05-01T12:00:00Z"),
+        ("2025-05-01", "2025-05-01T12:00:00Z"),
+    ],
+)
+def test_start_is_sent_in_utc_with_z(value, expected):
+    body = build({"start": FieldMapping("dynamic", "custom.when")}, {"custom.when": value},
+                 custom_fields=[CustomField("when", "Preferred time")])
+    assert body["start"] == expected
+
+
+def test_uploaded_images_split_on_commas_and_new_lines():
+    body = build({"uploadedImages": FieldMapping("dynamic", "custom.photos")},
+                 {"custom.photos": "https://a.example/1.jpg, https://a.example/2.jpg\n\n"},
+                 custom_fields=[CustomField("photos", "Photos")])
+    assert body["uploadedImages"] == ["https://a.example/1.jpg", "https://a.example/2.jpg"]
+
+
+def test_an_empty_optional_value_is_left_out():
+    body = build({"contacts.Phone": FieldMapping("dynamic", "lead.phone")}, {"lead.phone": "   "})
+    assert body["contacts"] == [{"type": "Email", "value": "tom@example.com"}]
+
+
+def test_a_fixed_value_with_a_missing_placeholder_value_is_trimmed():
+    assert build(record={"referrer.full_name": None})["summary"] == "Referral from"
+
+
+def test_every_bad_field_is_reported_in_one_error():
+    mapping = {
+        "campaignId": FieldMapping("dynamic", "custom.campaign"),
+        "priority": FieldMapping("dynamic", "custom.priority"),
+        "start": FieldMapping("dynamic", "custom.when"),
+        "isSendConfirmationEmail": FieldMapping("dynamic", "custom.confirm"),
+        "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
+    }
+    record = {
+        "lead.email": "tom at example",
+        "lead.full_name": "",
+        "lead.phone": "call me",
+        "custom.campaign": "12.5",
+        "custom.priority": "Soon",
+        "custom.when": "2025-05-01T09:00:00",
+        "custom.confirm": "maybe",
+    }
+    custom = [CustomField(n, n.title()) for n in ("campaign", "priority", "when", "confirm")]
+    with pytest.raises(PayloadError) as excinfo:
+        build(mapping, record, custom_fields=custom)
+    assert problems_of(excinfo) == [
+        ("Name", "", "is required but this lead has no Lead Full Name"),
+        ("Email", "tom at example", "is not an email address"),
+        ("Phone", "call me", "is not a phone number"),
+        ("Start", "2025-05-01T09:00:00", "has no time zone (add Z or an offset such as -05:00)"),
+        ("Campaign Id", "12.5", "is not a whole number"),
+        ("Priority", "Soon", "is not one of Low, Normal, High, Urgent"),
+        ("Send Confirmation Email", "maybe", "is not Yes or No"),
+    ]
+    assert excinfo.value.message.startswith("The booking cannot be sent because of these fields: Name (empty) is")
+    assert 'Campaign Id "12.5" is not a whole number;' in excinfo.value.message
+
+
+@pytest.mark.parametrize("value", ["0", "-4", str(2**63), True])
+def test_ids_outside_the_int64_id_range_are_refused(value):
+    with pytest.raises(PayloadError) as excinfo:
+        build({"businessUnitId": FieldMapping("dynamic", "custom.bu")}, {"custom.bu": value},
+              custom_fields=[CustomField("bu", "Business unit")])
+    [(label, _value, reason)] = problems_of(excinfo)
+    assert label == "Business Unit Id"
+    assert reason in {"is not a whole number", "is not a valid ServiceTitan id (a positive number below 2^63)"}
+
+
+def test_a_required_field_left_unmapped_is_reported():
+    mapping = {k: v for k, v in default_mapping().items() if k != "externalId"}
+    with pytest.raises(PayloadError) as excinfo:
+        build_booking_body(mapping, LEAD)
+    assert problems_of(excinfo) == [("External Id", "", "is required but not mapped")]
+
+
+def test_mapping_mistakes_are_reported_with_the_lead_problems():
+    with pytest.raises(PayloadError) as excinfo:
+        build({"source": FieldMapping("dynamic", "lead.favourite_colour"), "bogus": FieldMapping("fixed", "x")})
+    assert [(label, value) for label, value, _ in problems_of(excinfo)] == [
+        ("Source", "lead.favourite_colour"),
+        ("bogus", "x"),
+    ]
+
+
+def test_custom_fields_fill_fixed_placeholders_by_their_label():
+    body = build({"summary": FieldMapping("fixed", "Referral from {Referrer Full Name}: {System type}")},
+                 {"custom.system_type": "Heat pump"}, custom_fields=[CustomField("system_type", "System type")])
+    assert body["summary"] == "Referral from Maria Lopez: Heat pump"

@@ -1,0 +1,95 @@
+"""ServiceTitan's published OpenAPI documents as JSON Schema, for contract tests.
+
+The documents live outside the repository, in `shared/servicetitan/openapi/` beside the checkout (they are
+ServiceTitan's, so we read them in place instead of copying them in). OpenAPI 3.0 schemas are not quite
+JSON Schema: `schema_for` inlines `$ref`s, turns `nullable: true` into "or null", bounds `int32`/`int64`
+integers, and in strict mode forbids unknown properties on every object that lists its properties.
+
+    spec = load_spec("crm-v2")
+    validator = validator_for(spec, "Crm.V2.CreateBookingRequest", strict=True)
+    validator.validate(body)
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "servicetitan" / "openapi"
+
+_INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+# Keys that only OpenAPI understands, or that only describe (they never change what validates).
+_OPENAPI_ONLY = {
+    "nullable",
+    "x-enumNames",
+    "description",
+    "example",
+    "readOnly",
+    "writeOnly",
+    "discriminator",
+}
+
+
+@cache
+def load_spec(name: str) -> dict[str, Any]:
+    """One official document by file stem, e.g. "crm-v2", "jpm-v2", "accounting-v2"."""
+    path = SPEC_DIR / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"ServiceTitan OpenAPI document not found: {path} (is shared/ beside the repo?)"
+        )
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def schema_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> dict[str, Any]:
+    """The named component schema as a self-contained draft-07 JSON Schema."""
+    components = spec["components"]["schemas"]
+    if name not in components:
+        raise KeyError(f"no schema {name!r} in this document")
+    schema = _convert(components[name], components, strict, stack=(name,))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return schema
+
+
+def validator_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> Draft7Validator:
+    """A validator for the named schema that also checks `date-time` strings."""
+    return Draft7Validator(schema_for(spec, name, strict=strict), format_checker=FormatChecker())
+
+
+def _convert(node: Any, components: dict[str, Any], strict: bool, stack: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, components, strict, stack) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        ref_name = node["$ref"].removeprefix("#/components/schemas/")
+        if ref_name in stack:
+            raise ValueError(f"recursive schema {ref_name!r} cannot be inlined")
+        resolved = _convert(components[ref_name], components, strict, (*stack, ref_name))
+        return _nullable(resolved) if node.get("nullable") else resolved
+
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _OPENAPI_ONLY:
+            continue
+        if key == "properties":
+            out[key] = {prop: _convert(sub, components, strict, stack) for prop, sub in value.items()}
+        else:
+            out[key] = _convert(value, components, strict, stack)
+
+    if out.get("type") == "integer" and out.get("format") in _INT_BOUNDS:
+        low, high = _INT_BOUNDS[out["format"]]
+        out.setdefault("minimum", low)
+        out.setdefault("maximum", high)
+    if strict and "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return _nullable(out) if node.get("nullable") else out
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
