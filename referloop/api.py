@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI
@@ -64,7 +66,8 @@ def field_path(location: tuple[Any, ...] | list[Any]) -> str:
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     for error in exc.errors:
-        errors.setdefault(field_path(error.get("loc", ())), []).append(str(error.get("msg", "Invalid value.")))
+        message = str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")  # our own validators
+        errors.setdefault(field_path(error.get("loc", ())), []).append(message)
     return error_response(request, 422, "The request has invalid fields.", errors)
 
 
@@ -87,6 +90,13 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     field = "body" if exc.status_code == 400 else "request"
     return error_response(request, exc.status_code, str(exc), {field: [str(exc)]})
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_request_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    problem = f"The request body is larger than {limit_mb} MB."
+    return error_response(request, 413, problem, {"body": [problem]})
 
 
 @api.exception_handler(Http404)

@@ -36,9 +36,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("REFERLOOP_DEBUG", True)
 SECRET_KEY = os.environ.get("REFERLOOP_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "REFERLOOP_SECRET_KEY must be set to a long random value when REFERLOOP_DEBUG is off."
-    )
+    raise ImproperlyConfigured("REFERLOOP_SECRET_KEY must be set to a long random value when REFERLOOP_DEBUG is off.")
 
 ALLOWED_HOSTS = env_list("REFERLOOP_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("REFERLOOP_CSRF_TRUSTED_ORIGINS", [])
@@ -116,8 +114,7 @@ def sqlite_options() -> dict[str, Any]:
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000; "
-            "PRAGMA foreign_keys=ON;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000; PRAGMA foreign_keys=ON;"
         ),
     }
 

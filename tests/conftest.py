@@ -43,7 +43,9 @@ def make_tenant(name: str, email: str, slug: str) -> Tenant:
         field_type=CustomFieldType.SELECT,
         choices="Furnace\nHeat pump",
     )
-    referrer = Referrer.objects.create(campaign=campaign, first_name="Maria", last_name="Lopez", email=f"maria@{slug}.example")
+    referrer = Referrer.objects.create(
+        campaign=campaign, first_name="Maria", last_name="Lopez", email=f"maria@{slug}.example"
+    )
     lead = submit_lead(
         campaign, referrer, {"first_name": "Tom", "last_name": "Nguyen", "email": f"tom@{slug}.example"}
     ).lead

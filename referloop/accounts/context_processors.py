@@ -12,7 +12,7 @@ def current_account(request: HttpRequest) -> dict[str, Any]:
     memberships: list[Membership] = []
     if membership is not None:
         memberships = list(
-            Membership.objects.filter(user_id=request.user.pk).select_related("account").order_by("account__name")
+            Membership.objects.filter(user_id=membership.user_id).select_related("account").order_by("account__name")
         )
     return {
         "current_account": getattr(request, "account", None),

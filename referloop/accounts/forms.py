@@ -56,7 +56,9 @@ class InviteForm(forms.Form):
         super().__init__(*args, **kwargs)
         if inviter_role != Role.OWNER:
             # Only an owner can make another owner.
-            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+            role_field = self.fields["role"]
+            assert isinstance(role_field, forms.ChoiceField)
+            role_field.choices = [c for c in Role.choices if c[0] != Role.OWNER]
 
 
 class ApiKeyForm(forms.Form):

@@ -38,9 +38,7 @@ def find_invitation(raw_token: str) -> Invitation | None:
 @transaction.atomic
 def accept_invitation(invitation: Invitation, user: User) -> Membership:
     """Join the account; accepting twice keeps the first membership and its role."""
-    claimed = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).update(
-        accepted_at=timezone.now()
-    )
+    claimed = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).update(accepted_at=timezone.now())
     membership, created = Membership.objects.get_or_create(
         user=user, account=invitation.account, defaults={"role": invitation.role}
     )

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from referloop.accounts import services
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.forms import ApiKeyForm, InviteForm, SignUpForm
+from referloop.accounts.http import AccountRequest
 from referloop.accounts.middleware import SESSION_KEY
 from referloop.accounts.models import ApiKey, Invitation, Membership, User
 
@@ -38,27 +39,25 @@ def no_account(request: HttpRequest) -> HttpResponse:
 
 
 @account_required
-def members(request: HttpRequest) -> HttpResponse:
-    account = request.account  # type: ignore[attr-defined]
-    form = InviteForm(inviter_role=request.membership.role)  # type: ignore[attr-defined]
+def members(request: AccountRequest) -> HttpResponse:
+    account = request.account
+    form = InviteForm(inviter_role=request.membership.role)
     return render(
         request,
         "accounts/members.html",
         {
             "form": form,
             "memberships": Membership.objects.filter(account=account).select_related("user").order_by("created_at"),
-            "invitations": Invitation.objects.filter(account=account, accepted_at__isnull=True).order_by(
-                "-created_at"
-            ),
+            "invitations": Invitation.objects.filter(account=account, accepted_at__isnull=True).order_by("-created_at"),
         },
     )
 
 
 @manager_required
 @require_POST
-def invite(request: HttpRequest) -> HttpResponse:
-    account = request.account  # type: ignore[attr-defined]
-    form = InviteForm(request.POST, inviter_role=request.membership.role)  # type: ignore[attr-defined]
+def invite(request: AccountRequest) -> HttpResponse:
+    account = request.account
+    form = InviteForm(request.POST, inviter_role=request.membership.role)
     if not form.is_valid():
         return render(
             request,
@@ -74,11 +73,11 @@ def invite(request: HttpRequest) -> HttpResponse:
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         messages.info(request, f"{email} is already a member.")
         return redirect("members")
-    _invitation, raw = services.create_invitation(account, email, form.cleaned_data["role"], request.user)  # type: ignore[arg-type]
+    _invitation, raw = services.create_invitation(account, email, form.cleaned_data["role"], request.user)
     link = settings.PUBLIC_BASE_URL + reverse("accept_invitation", args=[raw])
     send_mail(
         f"You're invited to {account.name} on referloop",
-        f"{request.user.email} invited you to join {account.name} on referloop.\n\nAccept: {link}\n\n"  # type: ignore[union-attr]
+        f"{request.user.email} invited you to join {account.name} on referloop.\n\nAccept: {link}\n\n"
         "The link works for 7 days.",
         None,
         [email],
@@ -92,10 +91,10 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         return render(request, "accounts/invitation_invalid.html", status=404)
     if request.user.is_authenticated:
-        if request.user.email.lower() != invitation.email:  # type: ignore[union-attr]
+        if request.user.email.lower() != invitation.email:
             return render(request, "accounts/invitation_wrong_user.html", {"invitation": invitation}, status=403)
         if request.method == "POST":
-            services.accept_invitation(invitation, request.user)  # type: ignore[arg-type]
+            services.accept_invitation(invitation, request.user)
             request.session[SESSION_KEY] = invitation.account_id
             messages.success(request, f"You joined {invitation.account.name}.")
             return redirect("dashboard")
@@ -115,7 +114,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 @account_required
 @require_POST
-def switch_account(request: HttpRequest) -> HttpResponse:
+def switch_account(request: AccountRequest) -> HttpResponse:
     account_id = request.POST.get("account_id", "")
     membership = get_object_or_404(
         Membership, user_id=request.user.pk, account_id=int(account_id) if account_id.isdigit() else -1
@@ -126,12 +125,12 @@ def switch_account(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
-def api_keys(request: HttpRequest) -> HttpResponse:
-    account = request.account  # type: ignore[attr-defined]
+def api_keys(request: AccountRequest) -> HttpResponse:
+    account = request.account
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        _key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)  # type: ignore[arg-type]
+        _key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)
         form = ApiKeyForm()
     keys = ApiKey.objects.filter(account=account).order_by("-created_at")
     return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
@@ -139,8 +138,8 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_POST
-def revoke_api_key(request: HttpRequest, key_id: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey, pk=key_id, account=request.account)  # type: ignore[attr-defined]
+def revoke_api_key(request: AccountRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=key_id, account=request.account)
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     messages.success(request, f"Key “{key.name}” revoked. Requests using it are now refused.")
     return redirect("api_keys")

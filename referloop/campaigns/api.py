@@ -5,15 +5,17 @@ the namespace of its own `paginate` wrapper, where `Query[LeadFilters]` is unkno
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
-from pydantic import ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
+from referloop.accounts.http import ApiRequest
+from referloop.accounts.models import Account
 from referloop.campaigns.codes import normalize_code
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
@@ -23,6 +25,7 @@ from referloop.campaigns.referrers import add_referrer
 
 router = Router()
 
+MAX_ID = 2**63 - 1  # the largest id a database can hold; bigger numbers overflow SQLite's driver
 MAX_PAGE = 1_000_000  # keeps the row offset inside the database's integer range (a bigger page is a 422)
 
 
@@ -32,6 +35,40 @@ class Pages(PageNumberPagination):
     class Input(Schema):
         page: int = Field(1, ge=1, le=MAX_PAGE)
         page_size: int | None = Field(None, ge=1)
+
+
+def storable_text(value: str) -> str:
+    """Refuse text no database column can hold: NUL characters (PostgreSQL) and lone surrogates (UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (no lone surrogate escapes such as \\ud800).") from None
+    return value
+
+
+def scalar_answer(value: Any) -> Any:
+    """A custom field answer is one value: objects and lists get one clear error, not one per union branch."""
+    if isinstance(value, dict | list):
+        raise ValueError("Give one text, number or true/false value.")
+    return storable_text(value) if isinstance(value, str) else value
+
+
+def utc_datetime(value: datetime) -> datetime:
+    """A time without an offset ("2025-01-31") is read as UTC; one outside years 1-9999 in UTC is refused."""
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The date is out of range.") from None
+
+
+Text = Annotated[str, AfterValidator(storable_text)]
+Answer = Annotated[str | int | float | bool | None, BeforeValidator(scalar_answer)]
+FilterId = Annotated[int, Field(ge=1, le=MAX_ID)]
+UtcDatetime = Annotated[datetime, AfterValidator(utc_datetime)]
 
 
 class CampaignOut(Schema):
@@ -49,10 +86,10 @@ class ReferrerIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     campaign_id: int
-    first_name: str
-    last_name: str = ""
-    email: str
-    phone: str = ""
+    first_name: Text
+    last_name: Text = ""
+    email: Text
+    phone: Text = ""
 
 
 class ReferrerOut(Schema):
@@ -71,18 +108,18 @@ class LeadIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     campaign_id: int
-    referrer_code: str | None = Field(None, description="The referrer's code; or give referrer_id.")
+    referrer_code: Text | None = Field(None, description="The referrer's code; or give referrer_id.")
     referrer_id: int | None = None
-    first_name: str
-    last_name: str = ""
-    email: str
-    phone: str = ""
-    street: str = ""
-    city: str = ""
-    state: str = ""
-    zip_code: str = ""
-    notes: str = ""
-    custom_fields: dict[str, str | int | float | bool | None] = Field(
+    first_name: Text
+    last_name: Text = ""
+    email: Text
+    phone: Text = ""
+    street: Text = ""
+    city: Text = ""
+    state: Text = ""
+    zip_code: Text = ""
+    notes: Text = ""
+    custom_fields: dict[Text, Answer] = Field(
         default_factory=dict, description="Answers to the campaign's own fields, by field key."
     )
 
@@ -117,23 +154,23 @@ class LeadOut(Schema):
 
 
 class ReferrerFilters(Schema):
-    campaign_id: int | None = None
-    email: str | None = None
-    code: str | None = None
+    campaign_id: FilterId | None = None
+    email: Text | None = None
+    code: Text | None = None
 
 
 class LeadFilters(Schema):
-    campaign_id: int | None = None
-    email: str | None = None
+    campaign_id: FilterId | None = None
+    email: Text | None = None
     status: LeadStatus | None = None
-    created_since: datetime | None = None
+    created_since: UtcDatetime | None = None
 
 
-def account_of(request: HttpRequest) -> Any:
-    return request.account  # type: ignore[attr-defined]
+def account_of(request: ApiRequest) -> Account:
+    return request.account
 
 
-def account_campaign(request: HttpRequest, campaign_id: int, field: str = "campaign_id") -> Campaign:
+def account_campaign(request: ApiRequest, campaign_id: int, field: str = "campaign_id") -> Campaign:
     campaign = Campaign.objects.filter(pk=campaign_id, account=account_of(request)).first()
     if campaign is None:
         raise InputRejected({field: [f"No campaign with id {campaign_id} in this account."]})
@@ -142,12 +179,12 @@ def account_campaign(request: HttpRequest, campaign_id: int, field: str = "campa
 
 @router.get("/campaigns", response=list[CampaignOut], tags=["campaigns"])
 @paginate(Pages, page_size=50)
-def list_campaigns(request: HttpRequest) -> QuerySet[Campaign]:
+def list_campaigns(request: ApiRequest) -> QuerySet[Campaign]:
     return Campaign.objects.filter(account=account_of(request)).order_by("-created_at", "-pk")
 
 
 @router.get("/campaigns/{campaign_id}", response=CampaignOut, tags=["campaigns"])
-def get_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+def get_campaign(request: ApiRequest, campaign_id: int) -> Campaign:
     campaign = Campaign.objects.filter(pk=campaign_id, account=account_of(request)).first()
     if campaign is None:
         raise Http404(f"No campaign with id {campaign_id} in this account.")
@@ -155,16 +192,21 @@ def get_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
 
 
 @router.post("/referrers", response={200: ReferrerOut, 201: ReferrerOut}, tags=["referrers"])
-def create_referrer(request: HttpRequest, payload: ReferrerIn) -> tuple[int, Referrer]:
+def create_referrer(request: ApiRequest, payload: ReferrerIn) -> tuple[int, Referrer]:
     """Create a referrer (201), or return the campaign's referrer with this email (200)."""
     campaign = account_campaign(request, payload.campaign_id)
-    referrer, created = add_referrer(campaign, payload.dict(exclude={"campaign_id"}), source=LeadSource.API)
+    try:
+        referrer, created = add_referrer(campaign, payload.dict(exclude={"campaign_id"}), source=LeadSource.API)
+    except InputRejected as rejected:
+        raise InputRejected(
+            {api_field_name(field): problems for field, problems in rejected.errors.items()}
+        ) from None
     return (201 if created else 200), referrer
 
 
 @router.get("/referrers", response=list[ReferrerOut], tags=["referrers"])
 @paginate(Pages, page_size=50)
-def list_referrers(request: HttpRequest, filters: Query[ReferrerFilters]) -> QuerySet[Referrer]:
+def list_referrers(request: ApiRequest, filters: Query[ReferrerFilters]) -> QuerySet[Referrer]:
     referrers = Referrer.objects.filter(campaign__account=account_of(request)).order_by("-created_at", "-pk")
     if filters.campaign_id is not None:
         referrers = referrers.filter(campaign_id=filters.campaign_id)
@@ -176,7 +218,7 @@ def list_referrers(request: HttpRequest, filters: Query[ReferrerFilters]) -> Que
 
 
 @router.get("/referrers/{referrer_id}", response=ReferrerOut, tags=["referrers"])
-def get_referrer(request: HttpRequest, referrer_id: int) -> Referrer:
+def get_referrer(request: ApiRequest, referrer_id: int) -> Referrer:
     referrer = Referrer.objects.filter(pk=referrer_id, campaign__account=account_of(request)).first()
     if referrer is None:
         raise Http404(f"No referrer with id {referrer_id} in this account.")
@@ -184,7 +226,7 @@ def get_referrer(request: HttpRequest, referrer_id: int) -> Referrer:
 
 
 @router.post("/leads", response={200: LeadOut, 201: LeadOut}, tags=["leads"])
-def create_lead(request: HttpRequest, payload: LeadIn) -> tuple[int, Lead]:
+def create_lead(request: ApiRequest, payload: LeadIn) -> tuple[int, Lead]:
     """Create a lead (201). When the email is already a lead in the campaign, return that lead (200) unchanged."""
     campaign = account_campaign(request, payload.campaign_id)
     referrer = find_referrer(campaign, payload)
@@ -225,15 +267,19 @@ def find_referrer(campaign: Campaign, payload: LeadIn) -> Referrer:
     raise InputRejected({"referrer_code": ["Give referrer_code or referrer_id: every lead needs a referrer."]})
 
 
+API_FIELD_NAMES = {"__all__": "body", "campaign": "campaign_id", "referrer": "referrer_id"}
+
+
 def api_field_name(form_field: str) -> str:
+    """The request field a service's error is about (`custom_system_type` → `custom_fields.system_type`)."""
     if form_field.startswith(CUSTOM_PREFIX):
         return "custom_fields." + form_field.removeprefix(CUSTOM_PREFIX)
-    return "body" if form_field == "__all__" else form_field
+    return API_FIELD_NAMES.get(form_field, form_field)
 
 
 @router.get("/leads", response=list[LeadOut], tags=["leads"])
 @paginate(Pages, page_size=50)
-def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> QuerySet[Lead]:
+def list_leads(request: ApiRequest, filters: Query[LeadFilters]) -> QuerySet[Lead]:
     leads = (
         Lead.objects.filter(campaign__account=account_of(request))
         .select_related("referrer")
@@ -246,15 +292,12 @@ def list_leads(request: HttpRequest, filters: Query[LeadFilters]) -> QuerySet[Le
     if filters.status:
         leads = leads.filter(status=filters.status)
     if filters.created_since:
-        since = filters.created_since
-        if timezone.is_naive(since):  # "2025-01-31" or a time without an offset: read it as UTC
-            since = timezone.make_aware(since, UTC)
-        leads = leads.filter(created_at__gte=since)
+        leads = leads.filter(created_at__gte=filters.created_since)
     return leads
 
 
 @router.get("/leads/{lead_id}", response=LeadOut, tags=["leads"])
-def get_lead(request: HttpRequest, lead_id: int) -> Lead:
+def get_lead(request: ApiRequest, lead_id: int) -> Lead:
     lead = Lead.objects.select_related("referrer").filter(pk=lead_id, campaign__account=account_of(request)).first()
     if lead is None:
         raise Http404(f"No lead with id {lead_id} in this account.")

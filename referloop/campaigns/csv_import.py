@@ -172,7 +172,9 @@ def find_referrer(campaign: Campaign, row: dict[str, str]) -> Referrer:
         referrer = referrers.filter(email__iexact=email).first()
     if referrer is None:
         column = "referrer_code" if code else "referrer_email"
-        raise InputRejected({column: [f"No referrer in this campaign has {column.replace('_', ' ')} “{code or email}”."]})
+        raise InputRejected(
+            {column: [f"No referrer in this campaign has {column.replace('_', ' ')} “{code or email}”."]}
+        )
     return referrer
 
 

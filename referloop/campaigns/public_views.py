@@ -65,4 +65,3 @@ def referral_page(request: HttpRequest, code: str) -> HttpResponse:
         {"campaign": campaign, "referrer": referrer, "form": form},
         status=400 if form.errors else 200,
     )
-

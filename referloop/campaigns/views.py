@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required
+from referloop.accounts.http import AccountRequest
 from referloop.campaigns.csv_import import import_chunk, start_import
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.forms import (
@@ -37,9 +38,9 @@ from referloop.campaigns.referrers import ReferrerForm, add_referrer
 PAGE_SIZE = 50
 
 
-def account_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+def account_campaign(request: AccountRequest, campaign_id: int) -> Campaign:
     """The campaign, only if it belongs to the current account (404 otherwise)."""
-    return get_object_or_404(Campaign, pk=campaign_id, account=request.account)  # type: ignore[attr-defined]
+    return get_object_or_404(Campaign, pk=campaign_id, account=request.account)
 
 
 def add_form_errors(form: LeadDataForm | ReferrerForm, rejected: InputRejected) -> None:
@@ -49,28 +50,26 @@ def add_form_errors(form: LeadDataForm | ReferrerForm, rejected: InputRejected) 
 
 
 @account_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AccountRequest) -> HttpResponse:
     return redirect("campaign_list")
 
 
 @account_required
-def campaign_list(request: HttpRequest) -> HttpResponse:
+def campaign_list(request: AccountRequest) -> HttpResponse:
     show = request.GET.get("show", "active")
-    campaigns = Campaign.objects.filter(account=request.account).annotate(  # type: ignore[attr-defined]
+    campaigns = Campaign.objects.filter(account=request.account).annotate(
         referrer_count=Count("referrers", distinct=True), lead_count=Count("leads", distinct=True)
     )
     campaigns = campaigns.filter(status=CampaignStatus.ARCHIVED if show == "archived" else CampaignStatus.ACTIVE)
-    return render(
-        request, "campaigns/list.html", {"campaigns": campaigns.order_by("-created_at"), "show": show}
-    )
+    return render(request, "campaigns/list.html", {"campaigns": campaigns.order_by("-created_at"), "show": show})
 
 
 @account_required
-def campaign_create(request: HttpRequest) -> HttpResponse:
+def campaign_create(request: AccountRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         campaign = form.save(commit=False)
-        campaign.account = request.account  # type: ignore[attr-defined]
+        campaign.account = request.account
         campaign.save()
         messages.success(request, f"Campaign “{campaign.name}” created. Add referrers or share the join link.")
         return redirect("campaign_detail", campaign.pk)
@@ -78,7 +77,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 
 
 @account_required
-def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     stats = campaign.leads.aggregate(
         total=Count("pk"),
@@ -100,7 +99,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required
 @require_POST
-def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_archive(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     archive = request.POST.get("action") != "restore"
     campaign.status = CampaignStatus.ARCHIVED if archive else CampaignStatus.ACTIVE
@@ -116,7 +115,7 @@ SETTINGS_TABS = {"general": CampaignForm, "referral-page": ReferralPageForm, "re
 
 
 @account_required
-def campaign_settings(request: HttpRequest, campaign_id: int, tab: str = "general") -> HttpResponse:
+def campaign_settings(request: AccountRequest, campaign_id: int, tab: str = "general") -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     context: dict[str, object] = {"campaign": campaign, "tab": tab}
     form_class = SETTINGS_TABS.get(tab)
@@ -137,7 +136,7 @@ def campaign_settings(request: HttpRequest, campaign_id: int, tab: str = "genera
 
 @account_required
 @require_POST
-def custom_field_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def custom_field_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     form = CustomFieldForm(request.POST, campaign=campaign)
     if form.is_valid():
@@ -163,7 +162,7 @@ def custom_field_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @account_required
 @require_POST
-def custom_field_delete(request: HttpRequest, campaign_id: int, field_id: int) -> HttpResponse:
+def custom_field_delete(request: AccountRequest, campaign_id: int, field_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     field = get_object_or_404(CustomField, pk=field_id, campaign=campaign)
     field.delete()
@@ -172,13 +171,15 @@ def custom_field_delete(request: HttpRequest, campaign_id: int, field_id: int) -
 
 
 @account_required
-def referrer_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def referrer_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     query = request.GET.get("q", "").strip()
     referrers = campaign.referrers.annotate(lead_count=Count("leads")).order_by("-created_at")
     if query:
         referrers = referrers.filter(
-            Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+            Q(email__icontains=query)
+            | Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
             | Q(code__iexact=query)
         )
     page = Paginator(referrers, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -186,7 +187,7 @@ def referrer_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required
-def referrer_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def referrer_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     form = ReferrerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -204,7 +205,7 @@ def referrer_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required
-def referrer_detail(request: HttpRequest, campaign_id: int, referrer_id: int) -> HttpResponse:
+def referrer_detail(request: AccountRequest, campaign_id: int, referrer_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     referrer = get_object_or_404(Referrer, pk=referrer_id, campaign=campaign)
     return render(
@@ -215,7 +216,7 @@ def referrer_detail(request: HttpRequest, campaign_id: int, referrer_id: int) ->
 
 
 @account_required
-def lead_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     status = request.GET.get("status", "")
     query = request.GET.get("q", "").strip()
@@ -233,7 +234,7 @@ def lead_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required
-def lead_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def lead_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     referrers = campaign.referrers.order_by("first_name", "last_name")
     form = LeadDataForm(request.POST or None, campaign=campaign)
@@ -265,7 +266,7 @@ def lead_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @account_required
-def lead_detail(request: HttpRequest, campaign_id: int, lead_id: int) -> HttpResponse:
+def lead_detail(request: AccountRequest, campaign_id: int, lead_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     lead = get_object_or_404(Lead.objects.select_related("referrer"), pk=lead_id, campaign=campaign)
     labels = {field.key: field.label for field in campaign.custom_fields.all()}
@@ -274,14 +275,14 @@ def lead_detail(request: HttpRequest, campaign_id: int, lead_id: int) -> HttpRes
 
 
 @account_required
-def csv_import(request: HttpRequest, campaign_id: int, kind: str) -> HttpResponse:
+def csv_import(request: AccountRequest, campaign_id: int, kind: str) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     if kind not in ImportKind.values:
         return redirect("campaign_detail", campaign.pk)
     form = CsvImportForm(request.POST or None, request.FILES or None, initial={"kind": kind})
     if request.method == "POST" and form.is_valid():
         try:
-            job = start_import(campaign, kind, form.cleaned_data["file"], request.user)  # type: ignore[arg-type]
+            job = start_import(campaign, kind, form.cleaned_data["file"], request.user)
         except InputRejected as rejected:
             for problem in rejected.errors.get("file", []):
                 form.add_error("file", problem)
@@ -297,7 +298,7 @@ def csv_import(request: HttpRequest, campaign_id: int, kind: str) -> HttpRespons
 
 
 @account_required
-def csv_import_progress(request: HttpRequest, campaign_id: int, job_id: int) -> HttpResponse:
+def csv_import_progress(request: AccountRequest, campaign_id: int, job_id: int) -> HttpResponse:
     """The progress page. Each POST (an htmx poll, or the button without JavaScript) imports the next chunk."""
     campaign = account_campaign(request, campaign_id)
     job = get_object_or_404(ImportJob, pk=job_id, campaign=campaign)

@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one headless Chromium per session, a fresh page per test, screenshots.
+"""Fixtures for the browser tests: one headless Chromium for the folder, a fresh page per test, screenshots.
 
 The app runs in pytest-django's `live_server` (a real HTTP server in a thread, static files included), and the
 test drives it through Playwright's sync API.
@@ -11,16 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-# Playwright's sync API runs an asyncio event loop in this (the main) thread for as long as it is started. Django
-# then sees a running loop and refuses every sync ORM call made here (SynchronousOnlyOperation): the database
-# fixtures' set-up and flush, and the tests' own checks of what was saved. Nothing here is really async: the
-# loop only services Playwright's connection to the browser, and the ORM calls are ordinary blocking calls made
-# between browser steps, so the check is safe to turn off for this folder. It must be set before any test runs,
-# hence at import time.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 CHROMIUM = os.environ.get("REFERLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,13 +28,28 @@ SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 expect.set_options(timeout=5_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
+    # Playwright's sync API runs an asyncio event loop in this (the main) thread for as long as it is started.
+    # Django then sees a running loop and refuses every sync ORM call made here (SynchronousOnlyOperation): the
+    # database fixtures' set-up and flush, and the tests' own checks of what was saved. Nothing here is really
+    # async: the loop only services Playwright's connection to the browser, and the ORM calls are ordinary
+    # blocking calls made between browser steps, so the check is safe to turn off while the loop runs. Django
+    # reads the variable on every call, so it is set for this folder only (package scope) and restored after,
+    # keeping the check on for the rest of the suite.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            yield p
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield browser

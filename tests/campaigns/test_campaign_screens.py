@@ -44,7 +44,9 @@ def test_an_over_long_campaign_name_is_refused(tenant: Tenant) -> None:
         ("rewards", {"reward_description": "$100 per job"}, "reward_description", "$100 per job"),
     ],
 )
-def test_each_settings_tab_saves_its_fields(tenant: Tenant, tab: str, data: dict[str, str], field: str, expected: str) -> None:
+def test_each_settings_tab_saves_its_fields(
+    tenant: Tenant, tab: str, data: dict[str, str], field: str, expected: str
+) -> None:
     url = reverse("campaign_settings", args=[tenant.campaign.pk, tab])
     assert tenant.client.get(url).status_code == 200
     response = tenant.client.post(url, data)

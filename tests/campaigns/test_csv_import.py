@@ -96,7 +96,9 @@ def test_leads_import_credits_the_referrer_by_code_and_reads_custom_columns(tena
         "csv",
     )
     assert (job.created_count, job.existing_count) == (1, 1)
-    assert job.row_errors == [{"line": 3, "reason": "referrer code: No referrer in this campaign has referrer code “NOPE123”."}]
+    assert job.row_errors == [
+        {"line": 3, "reason": "referrer code: No referrer in this campaign has referrer code “NOPE123”."}
+    ]
 
 
 @pytest.mark.parametrize(

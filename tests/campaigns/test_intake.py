@@ -36,7 +36,9 @@ def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lea
     assert not Lead.objects.filter(email="al@example.com").exists()
 
 
-def test_duplicate_email_returns_the_first_lead_without_running_hooks(tenant: Tenant, hooks: list[intake.LeadHook]) -> None:
+def test_duplicate_email_returns_the_first_lead_without_running_hooks(
+    tenant: Tenant, hooks: list[intake.LeadHook]
+) -> None:
     calls: list[Lead] = []
     intake.on_lead_created(calls.append)
     result = submit_lead(tenant.campaign, tenant.referrer, {"first_name": "T", "email": tenant.lead.email.upper()})
@@ -74,8 +76,11 @@ def test_an_archived_campaign_takes_no_leads(tenant: Tenant) -> None:
         ({"first_name": "A", "email": "not-an-email"}, "email", "Enter a valid email address."),
         ({"first_name": "A" * 81, "email": "a@example.com"}, "first_name", "at most 80 characters"),
         ({"first_name": "A", "email": "a@example.com", "notes": "n" * 2001}, "notes", "at most 2000 characters"),
-        ({"first_name": "A", "email": "a@example.com", "custom_system_type": "Wood stove"}, "custom_system_type",
-         "Select a valid choice"),
+        (
+            {"first_name": "A", "email": "a@example.com", "custom_system_type": "Wood stove"},
+            "custom_system_type",
+            "Select a valid choice",
+        ),
     ],
 )
 def test_invalid_input_names_the_field_and_writes_nothing(
@@ -89,7 +94,11 @@ def test_invalid_input_names_the_field_and_writes_nothing(
 
 
 def test_custom_field_values_are_stored_as_json_by_type(tenant: Tenant) -> None:
-    for key, kind in [("rooms", CustomFieldType.NUMBER), ("since", CustomFieldType.DATE), ("owner", CustomFieldType.CHECKBOX)]:
+    for key, kind in [
+        ("rooms", CustomFieldType.NUMBER),
+        ("since", CustomFieldType.DATE),
+        ("owner", CustomFieldType.CHECKBOX),
+    ]:
         CustomField.objects.create(campaign=tenant.campaign, key=key, label=key.title(), field_type=kind)
     lead = submit_lead(
         tenant.campaign,

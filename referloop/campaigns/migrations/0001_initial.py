@@ -8,116 +8,233 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(help_text='Used in public links: /c/<slug>/join', max_length=60, unique=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
-                ('offer_text', models.CharField(default='$50 off your first service call', help_text='What a referred friend gets. Shown as “{first name} is offering you …”.', max_length=300)),
-                ('page_intro', models.TextField(blank=True, help_text='A short paragraph under the offer.', max_length=2000)),
-                ('thank_you_text', models.CharField(default="Thanks! We'll be in touch shortly to schedule your visit.", max_length=300)),
-                ('reward_description', models.CharField(default='$50 gift card for every friend who books a job', help_text='What a referrer earns.', max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='campaigns', to='accounts.account')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "slug",
+                    models.SlugField(help_text="Used in public links: /c/<slug>/join", max_length=60, unique=True),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")], default="active", max_length=10
+                    ),
+                ),
+                (
+                    "offer_text",
+                    models.CharField(
+                        default="$50 off your first service call",
+                        help_text="What a referred friend gets. Shown as “{first name} is offering you …”.",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "page_intro",
+                    models.TextField(blank=True, help_text="A short paragraph under the offer.", max_length=2000),
+                ),
+                (
+                    "thank_you_text",
+                    models.CharField(
+                        default="Thanks! We'll be in touch shortly to schedule your visit.", max_length=300
+                    ),
+                ),
+                (
+                    "reward_description",
+                    models.CharField(
+                        default="$50 gift card for every friend who books a job",
+                        help_text="What a referrer earns.",
+                        max_length=300,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="campaigns", to="accounts.account"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('referrers', 'Referrers'), ('leads', 'Leads')], max_length=10)),
-                ('filename', models.CharField(max_length=200)),
-                ('content', models.TextField()),
-                ('total_rows', models.PositiveIntegerField(default=0)),
-                ('processed_rows', models.PositiveIntegerField(default=0)),
-                ('created_count', models.PositiveIntegerField(default=0)),
-                ('existing_count', models.PositiveIntegerField(default=0)),
-                ('row_errors', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='imports', to='campaigns.campaign')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("referrers", "Referrers"), ("leads", "Leads")], max_length=10)),
+                ("filename", models.CharField(max_length=200)),
+                ("content", models.TextField()),
+                ("total_rows", models.PositiveIntegerField(default=0)),
+                ("processed_rows", models.PositiveIntegerField(default=0)),
+                ("created_count", models.PositiveIntegerField(default=0)),
+                ("existing_count", models.PositiveIntegerField(default=0)),
+                ("row_errors", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="imports", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Referrer',
+            name="Referrer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_name', models.CharField(max_length=80)),
-                ('last_name', models.CharField(blank=True, max_length=80)),
-                ('email', models.EmailField(max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('code', models.CharField(editable=False, max_length=16, unique=True)),
-                ('source', models.CharField(default='manual', max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='referrers', to='campaigns.campaign')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first_name", models.CharField(max_length=80)),
+                ("last_name", models.CharField(blank=True, max_length=80)),
+                ("email", models.EmailField(max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("code", models.CharField(editable=False, max_length=16, unique=True)),
+                ("source", models.CharField(default="manual", max_length=20)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="referrers", to="campaigns.campaign"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Lead',
+            name="Lead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_name', models.CharField(max_length=80)),
-                ('last_name', models.CharField(blank=True, max_length=80)),
-                ('email', models.EmailField(max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('street', models.CharField(blank=True, max_length=200)),
-                ('city', models.CharField(blank=True, max_length=100)),
-                ('state', models.CharField(blank=True, max_length=100)),
-                ('zip_code', models.CharField(blank=True, max_length=20)),
-                ('notes', models.TextField(blank=True, max_length=2000)),
-                ('custom_data', models.JSONField(blank=True, default=dict)),
-                ('code', models.CharField(editable=False, max_length=16, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('qualified', 'Qualified'), ('rewarded', 'Rewarded'), ('disqualified', 'Disqualified')], default='pending', max_length=15)),
-                ('source', models.CharField(choices=[('form', 'Referral form'), ('api', 'API'), ('csv', 'CSV import'), ('manual', 'Added by hand'), ('admin', 'Admin')], default='form', max_length=10)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='leads', to='campaigns.campaign')),
-                ('referrer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='leads', to='campaigns.referrer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first_name", models.CharField(max_length=80)),
+                ("last_name", models.CharField(blank=True, max_length=80)),
+                ("email", models.EmailField(max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("street", models.CharField(blank=True, max_length=200)),
+                ("city", models.CharField(blank=True, max_length=100)),
+                ("state", models.CharField(blank=True, max_length=100)),
+                ("zip_code", models.CharField(blank=True, max_length=20)),
+                ("notes", models.TextField(blank=True, max_length=2000)),
+                ("custom_data", models.JSONField(blank=True, default=dict)),
+                ("code", models.CharField(editable=False, max_length=16, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("qualified", "Qualified"),
+                            ("rewarded", "Rewarded"),
+                            ("disqualified", "Disqualified"),
+                        ],
+                        default="pending",
+                        max_length=15,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("form", "Referral form"),
+                            ("api", "API"),
+                            ("csv", "CSV import"),
+                            ("manual", "Added by hand"),
+                            ("admin", "Admin"),
+                        ],
+                        default="form",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="leads", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "referrer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="leads", to="campaigns.referrer"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CustomField',
+            name="CustomField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Name used in the API and CSV columns, e.g. system_age', max_length=40)),
-                ('label', models.CharField(max_length=80)),
-                ('field_type', models.CharField(choices=[('text', 'Text'), ('number', 'Number'), ('date', 'Date'), ('select', 'Select'), ('checkbox', 'Checkbox')], default='text', max_length=10)),
-                ('required', models.BooleanField(default=False)),
-                ('choices', models.TextField(blank=True, help_text='For Select: one choice per line.')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='custom_fields', to='campaigns.campaign')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "key",
+                    models.SlugField(help_text="Name used in the API and CSV columns, e.g. system_age", max_length=40),
+                ),
+                ("label", models.CharField(max_length=80)),
+                (
+                    "field_type",
+                    models.CharField(
+                        choices=[
+                            ("text", "Text"),
+                            ("number", "Number"),
+                            ("date", "Date"),
+                            ("select", "Select"),
+                            ("checkbox", "Checkbox"),
+                        ],
+                        default="text",
+                        max_length=10,
+                    ),
+                ),
+                ("required", models.BooleanField(default=False)),
+                ("choices", models.TextField(blank=True, help_text="For Select: one choice per line.")),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="custom_fields",
+                        to="campaigns.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'pk'],
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'key'), name='custom_field_key_per_campaign')],
+                "ordering": ["position", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("campaign", "key"), name="custom_field_key_per_campaign")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='referrer',
-            constraint=models.UniqueConstraint(models.F('campaign'), django.db.models.functions.text.Lower('email'), name='referrer_email_per_campaign'),
+            model_name="referrer",
+            constraint=models.UniqueConstraint(
+                models.F("campaign"), django.db.models.functions.text.Lower("email"), name="referrer_email_per_campaign"
+            ),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['campaign', 'status'], name='campaigns_l_campaig_9fc008_idx'),
+            model_name="lead",
+            index=models.Index(fields=["campaign", "status"], name="campaigns_l_campaig_9fc008_idx"),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['email'], name='campaigns_l_email_1d9836_idx'),
+            model_name="lead",
+            index=models.Index(fields=["email"], name="campaigns_l_email_1d9836_idx"),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.UniqueConstraint(models.F('campaign'), django.db.models.functions.text.Lower('email'), name='lead_email_per_campaign'),
+            model_name="lead",
+            constraint=models.UniqueConstraint(
+                models.F("campaign"), django.db.models.functions.text.Lower("email"), name="lead_email_per_campaign"
+            ),
         ),
     ]

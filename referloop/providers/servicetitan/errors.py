@@ -101,7 +101,16 @@ def error_from_response(response: httpx.Response, context: RequestContext) -> Se
     status = response.status_code
     body = response_body(response)
     if status == 401:
-        return CredentialsRejected(_credentials_sentence(context), status=status, body=body)
+        # The token endpoint has just accepted the client id and secret, so the app key, the tenant or
+        # the environment is the likelier mismatch.
+        return CredentialsRejected(
+            f"ServiceTitan refused a newly issued access token for tenant {context.tenant_id} in the "
+            f"{context.environment} environment: check the app key, and that the client ID and secret were "
+            f"generated for this tenant in {context.environment}, since they are specific to one environment "
+            "and one tenant.",
+            status=status,
+            body=body,
+        )
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return TransientError(
@@ -232,8 +241,8 @@ def _not_found_sentence(context: RequestContext) -> str:
         )
     if provider is not None:
         return (
-            f"ServiceTitan found no {context.subject} under booking provider {provider}; if no booking "
-            f"can be found, check the Booking Provider Value ({_BOOKING_PROVIDER_WHERE})."
+            f"ServiceTitan found no {context.subject} under booking provider {provider}; if this happens "
+            f"for every booking, check the Booking Provider Value ({_BOOKING_PROVIDER_WHERE})."
         )
     if context.subject is not None:
         return f"ServiceTitan found no {context.subject} in tenant {context.tenant_id}."
@@ -243,11 +252,17 @@ def _not_found_sentence(context: RequestContext) -> str:
     )
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def _title(body: ErrorBody) -> str | None:
     if isinstance(body, dict):
         title = body.get("title") or body.get("error_description") or body.get("error")
-        return str(title).strip().rstrip(".") if title else None
-    return body.strip()[:200] if body else None
+        if not title:
+            return None
+        return _one_line(title).rstrip(".") or None
+    return _one_line(body)[:200] or None
 
 
 def _field_errors(body: ErrorBody) -> dict[str, list[str]]:
@@ -257,7 +272,7 @@ def _field_errors(body: ErrorBody) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     for key, messages in errors.items():
         items = messages if isinstance(messages, list) else [messages]
-        result[str(key)] = [str(message).strip().rstrip(".") for message in items if str(message).strip()]
+        result[_one_line(key)] = [_one_line(message).rstrip(".") for message in items if _one_line(message)]
     return result
 
 
@@ -280,8 +295,7 @@ def servicetitan_text(body: ErrorBody) -> str | None:
     if body is None:
         return None
     if isinstance(body, str):
-        text = " ".join(body.split())
-        return text[:_RAW_TEXT_LIMIT] or None
+        return _one_line(body)[:_RAW_TEXT_LIMIT] or None
     parts = [part for part in (_title(body),) if part]
     parts += [f"{key}: {', '.join(messages)}" for key, messages in _field_errors(body).items()]
     return "; ".join(parts) or None

@@ -37,8 +37,15 @@ class Command(BaseCommand):
             ProcessSpec(
                 "web",
                 [
-                    python, "-m", "uvicorn", "referloop.asgi:application",
-                    "--host", options["host"], "--port", str(options["port"]), "--no-access-log",
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "referloop.asgi:application",
+                    "--host",
+                    options["host"],
+                    "--port",
+                    str(options["port"]),
+                    "--no-access-log",
                 ],
                 # Referral links printed in the app must point at this server.
                 env={"REFERLOOP_PUBLIC_BASE_URL": os.environ.get("REFERLOOP_PUBLIC_BASE_URL", address)},
