@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves its bundled Swagger UI files, so the API docs page needs no CDN
     "referloop.accounts",
     "referloop.campaigns",
     "referloop.integrations",

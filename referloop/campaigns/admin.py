@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
-from referloop.campaigns.lead_form import STANDARD_FIELDS
+from referloop.campaigns.lead_form import STANDARD_FIELDS, LeadDataForm
 from referloop.campaigns.models import Campaign, CustomField, ImportJob, Lead, LeadSource, Referrer
 
 
@@ -32,8 +33,29 @@ class ReferrerAdmin(admin.ModelAdmin):
     raw_id_fields = ("campaign",)
 
 
+class LeadAdminForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        """A new lead is checked by the lead form of its campaign, the same rules as every other intake path."""
+        cleaned = super().clean() or {}
+        campaign, referrer = cleaned.get("campaign"), cleaned.get("referrer")
+        if self.instance.pk is None and campaign is not None and referrer is not None:
+            data = {name: cleaned.get(name) or "" for name in STANDARD_FIELDS}
+            lead_form = LeadDataForm(data, campaign=campaign)
+            if not lead_form.is_valid():
+                for field, problems in lead_form.errors.items():
+                    self.add_error(field if field in self.fields else None, problems)
+            if referrer.campaign_id != campaign.pk:
+                self.add_error("referrer", "This referrer belongs to another campaign.")
+        return cleaned
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
+    form = LeadAdminForm
     list_display = ("email", "first_name", "last_name", "campaign", "referrer", "status", "created_at")
     list_filter = ("status", "source")
     search_fields = ("email", "code")

@@ -33,9 +33,14 @@ HYPOTHESIS = settings(
 
 
 @pytest.fixture(scope="module")
-def app_client() -> Iterator[TestClient]:
-    app = create_app(SandboxConfig.demo(rate_limit_per_second=None))
-    sandbox: Sandbox = app.state.sandbox
+def sandbox() -> Sandbox:
+    return Sandbox(SandboxConfig.demo(rate_limit_per_second=None))
+
+
+@pytest.fixture(scope="module")
+def app_client(sandbox: Sandbox) -> Iterator[TestClient]:
+    app = create_app()
+    app.state.sandbox = sandbox
     token = sandbox.tokens.issue(DEMO_TENANT_ID, sandbox.config.tenants[0].client_id, 3600)
     with TestClient(app) as client:
         client.headers.update({"Authorization": f"Bearer {token.value}", "ST-App-Key": DEMO_APP_KEY})
@@ -150,8 +155,7 @@ def test_sandbox_accepts_every_update_the_official_schema_accepts(
     BOOKING_RESPONSE.validate(response.json())
 
 
-def test_every_read_answers_in_the_official_response_shape(app_client: TestClient) -> None:
-    sandbox: Sandbox = app_client.app.state.sandbox  # type: ignore[attr-defined]
+def test_every_read_answers_in_the_official_response_shape(app_client: TestClient, sandbox: Sandbox) -> None:
     booking_id = app_client.post(BOOKINGS, json=booking_body(start="2030-05-01T09:30:00-05:00")).json()["id"]
     job = app_client.post(f"/_sandbox/bookings/{booking_id}/job").json()["job"]
     app_client.post(f"/_sandbox/jobs/{job['id']}/complete")
@@ -167,7 +171,11 @@ def test_every_read_answers_in_the_official_response_shape(app_client: TestClien
         (f"{tenant}/booking-provider-tags", CRM, "PaginatedResponse_Of_Crm.V2.GetBookingProviderTagResponse"),
         (f"{tenant}/booking-provider-tags/42", CRM, "Crm.V2.GetBookingProviderTagResponse"),
         (f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs/{job['id']}", jpm, "Jpm.V2.JobResponse"),
-        (f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs?bookingId={booking_id}", jpm, "PaginatedResponse_Of_Jpm.V2.JobResponse"),
+        (
+            f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs?bookingId={booking_id}",
+            jpm,
+            "PaginatedResponse_Of_Jpm.V2.JobResponse",
+        ),
         (
             f"/accounting/v2/tenant/{DEMO_TENANT_ID}/invoices?jobId={job['id']}",
             accounting,
@@ -184,15 +192,13 @@ def test_every_read_answers_in_the_official_response_shape(app_client: TestClien
     validator_for(CRM, "Crm.V2.BookingContactResponse", strict=True).validate(contact.json())
 
 
-def test_every_error_answers_in_the_official_error_shape(app_client: TestClient) -> None:
-    sandbox: Sandbox = app_client.app.state.sandbox  # type: ignore[attr-defined]
-    other = sandbox.tokens.issue(7654321, "cid.other", 60)
+def test_every_error_answers_in_the_official_error_shape(app_client: TestClient, sandbox: Sandbox) -> None:
     errors = [
         app_client.post(BOOKINGS, json={"source": 1}),
         app_client.post(BOOKINGS, content=b"{", headers={"Content-Type": "application/json"}),
         app_client.post(BOOKINGS, content=b"source=x", headers={"Content-Type": "text/plain"}),
         app_client.get(BOOKINGS, headers={"ST-App-Key": ""}),
-        app_client.get(BOOKINGS, headers={"Authorization": f"Bearer {other.value}"}),
+        app_client.get(BOOKINGS, headers={"Authorization": "Bearer not-a-token"}),
         app_client.get(f"{BOOKINGS}/1"),
         app_client.get(f"{BOOKINGS}?ids=a,b"),
         app_client.get("/crm/v2/tenant/1/bookings/1"),
