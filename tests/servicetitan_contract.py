@@ -8,6 +8,7 @@ integers, and in strict mode forbids unknown properties on every object that lis
     spec = load_spec("crm-v2")
     validator = validator_for(spec, "Crm.V2.CreateBookingRequest", strict=True)
     validator.validate(body)
+    bodies = strategy_for(spec, "Crm.V2.CreateBookingRequest", strict=True)  # hypothesis strategy
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import hypothesis_jsonschema
+from hypothesis import strategies as st
+from hypothesis.internal.conjecture import utils as conjecture_utils
 from jsonschema import Draft7Validator, FormatChecker
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "servicetitan" / "openapi"
@@ -39,9 +44,7 @@ def load_spec(name: str) -> dict[str, Any]:
     """One official document by file stem, e.g. "crm-v2", "jpm-v2", "accounting-v2"."""
     path = SPEC_DIR / f"{name}.json"
     if not path.exists():
-        raise FileNotFoundError(
-            f"ServiceTitan OpenAPI document not found: {path} (is shared/ beside the repo?)"
-        )
+        raise FileNotFoundError(f"ServiceTitan OpenAPI document not found: {path} (is shared/ beside the repo?)")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
@@ -59,6 +62,45 @@ def schema_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> dict
 def validator_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> Draft7Validator:
     """A validator for the named schema that also checks `date-time` strings."""
     return Draft7Validator(schema_for(spec, name, strict=strict), format_checker=FormatChecker())
+
+
+def strategy_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> st.SearchStrategy[Any]:
+    """hypothesis-jsonschema's generator of instances of the named schema."""
+    _patch_hypothesis_jsonschema()
+    return hypothesis_jsonschema.from_schema(schema_for(spec, name, strict=strict))
+
+
+class _LegacyMany:
+    """The `many(...).more()` / `.reject()` interface hypothesis-jsonschema 0.23.1 uses for objects.
+
+    Hypothesis 6.170 turned `many` into a context manager that is iterated, so generating any object
+    fails with "'many' object has no attribute 'more'". This adapter drives the new `many` the old way.
+    Delete it once hypothesis-jsonschema supports the new interface.
+    """
+
+    def __init__(self, data: Any, **sizes: Any) -> None:
+        self._many = conjecture_utils.many(data, **sizes)
+        self._many.__enter__()
+        self._elements = iter(self._many)
+
+    def more(self) -> bool:
+        if next(self._elements, _DONE) is _DONE:
+            self._many.__exit__(None)
+            return False
+        return True
+
+    def reject(self, why: str | None = None) -> None:
+        self._many.reject(why)
+
+
+_DONE = object()
+
+
+def _patch_hypothesis_jsonschema() -> None:
+    # Only hypothesis-jsonschema's own reference to the module is replaced; Hypothesis keeps the real one.
+    module = hypothesis_jsonschema._from_schema
+    if not hasattr(conjecture_utils.many, "more") and module.cu is conjecture_utils:
+        module.cu = SimpleNamespace(**{**vars(conjecture_utils), "many": _LegacyMany})
 
 
 def _convert(node: Any, components: dict[str, Any], strict: bool, stack: tuple[str, ...]) -> Any:

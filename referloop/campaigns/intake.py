@@ -16,7 +16,7 @@ from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
 
-LeadHook = Callable[[Lead], None]
+LeadHook = Callable[[Lead], object]
 _lead_created_hooks: list[LeadHook] = []
 
 

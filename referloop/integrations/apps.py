@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class IntegrationsConfig(AppConfig):
     name = "referloop.integrations"
     label = "integrations"
+
+    def ready(self) -> None:
+        from referloop.campaigns.intake import on_lead_created
+        from referloop.integrations.outbox import create_deliveries
+
+        # Delivery rows are written inside the lead's own transaction.
+        on_lead_created(create_deliveries)

@@ -10,19 +10,23 @@ from tests.conftest import Tenant
 
 @pytest.fixture
 def typed_fields(tenant: Tenant) -> dict[str, CustomField]:
-    """A number, a date, a checkbox and a required text field on the tenant's campaign (besides system_type)."""
+    """A number, a date and a text field on the tenant's campaign (besides its select field system_type)."""
     specs = [
-        ("system_age", CustomFieldType.NUMBER, False),
-        ("install_date", CustomFieldType.DATE, False),
-        ("has_warranty", CustomFieldType.CHECKBOX, False),
-        ("best_time", CustomFieldType.TEXT, False),
+        ("system_age", CustomFieldType.NUMBER),
+        ("install_date", CustomFieldType.DATE),
+        ("best_time", CustomFieldType.TEXT),
     ]
-    return {
-        key: CustomField.objects.create(
-            campaign=tenant.campaign, key=key, label=key.replace("_", " ").title(), field_type=kind, required=required
-        )
-        for key, kind, required in specs
-    }
+    return {key: add_custom_field(tenant.campaign, key, kind) for key, kind in specs}
+
+
+@pytest.fixture
+def checkbox_field(tenant: Tenant) -> CustomField:
+    return add_custom_field(tenant.campaign, "has_warranty", CustomFieldType.CHECKBOX)
+
+
+def add_custom_field(campaign: Campaign, key: str, kind: str, required: bool = False) -> CustomField:
+    label = key.replace("_", " ").title()
+    return CustomField.objects.create(campaign=campaign, key=key, label=label, field_type=kind, required=required)
 
 
 @pytest.fixture

@@ -24,12 +24,8 @@ from referloop.providers.servicetitan.errors import (
 )
 from tests.servicetitan_contract import load_spec, validator_for
 
-CREATE = RequestContext(
-    "create the booking", "Integration", 1234567, booking_provider_id=42, idempotent=False
-)
-GET_BOOKING = RequestContext(
-    "read booking 17", "Integration", 1234567, booking_provider_id=42, subject="booking 17"
-)
+CREATE = RequestContext("create the booking", "Integration", 1234567, booking_provider_id=42, idempotent=False)
+GET_BOOKING = RequestContext("read booking 17", "Integration", 1234567, booking_provider_id=42, subject="booking 17")
 REQUEST = httpx.Request("POST", "https://api-integration.servicetitan.io/crm/v2/tenant/1234567/x")
 
 
@@ -40,8 +36,14 @@ def answer(status: int, body: object = None, headers: dict[str, str] | None = No
 
 
 def problem(status: int, title: str, errors: dict[str, list[str]] | None = None) -> dict:
-    return {"type": "about:blank", "title": title, "status": status, "traceId": "00-ab-cd-00",
-            "errors": errors or {}, "data": {}}
+    return {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "traceId": "00-ab-cd-00",
+        "errors": errors or {},
+        "data": {},
+    }
 
 
 def test_404_on_the_booking_provider_path_says_to_check_the_booking_provider_value():
@@ -63,11 +65,15 @@ def test_404_for_one_booking_names_it_and_still_points_at_the_booking_provider_v
 
 
 def test_400_lists_each_field_with_servicetitans_message():
-    body = problem(400, "One or more validation errors occurred.", {
-        "externalId": ["The ExternalId field is required."],
-        "Address.Zip": ["The Zip field is required.", "Too short."],
-        "contacts[0].type": ["Unknown contact type."],
-    })
+    body = problem(
+        400,
+        "One or more validation errors occurred.",
+        {
+            "externalId": ["The ExternalId field is required."],
+            "Address.Zip": ["The Zip field is required.", "Too short."],
+            "contacts[0].type": ["Unknown contact type."],
+        },
+    )
     error = error_from_response(answer(400, body), CREATE)
     assert isinstance(error, PermanentError) and error.permanent
     assert error.message == (
@@ -201,14 +207,16 @@ def test_a_lost_answer_to_a_read_is_only_transient():
 # ApiErrorResponse strategy is written out; the validator proves it matches the schema.
 ERROR_BODY_VALIDATOR = validator_for(load_spec("crm-v2"), "ApiErrorResponse", strict=True)
 words = st.text(max_size=40)
-ERROR_BODY = st.fixed_dictionaries({
-    "type": words,
-    "title": words,
-    "status": st.integers(min_value=-(2**31), max_value=2**31 - 1),
-    "traceId": words,
-    "errors": st.dictionaries(words, st.lists(words, max_size=3), max_size=4),
-    "data": st.dictionaries(words, st.one_of(st.none(), st.integers(), words), max_size=2),
-})
+ERROR_BODY = st.fixed_dictionaries(
+    {
+        "type": words,
+        "title": words,
+        "status": st.integers(min_value=-(2**31), max_value=2**31 - 1),
+        "traceId": words,
+        "errors": st.dictionaries(words, st.lists(words, max_size=3), max_size=4),
+        "data": st.dictionaries(words, st.one_of(st.none(), st.integers(), words), max_size=2),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -60,9 +60,28 @@ def test_field_types_match_the_spec_types():
 
 def test_labels_are_the_ones_the_screens_show():
     assert [f.label for f in TARGET_FIELDS] == [
-        "Source", "Name", "Email", "Phone", "Mobile Phone", "Fax", "Summary", "Is First Time Client",
-        "External Id", "Street", "Unit", "City", "State", "Zip", "Country", "Customer Type", "Start",
-        "Campaign Id", "Business Unit Id", "Job Type Id", "Priority", "Send Confirmation Email",
+        "Source",
+        "Name",
+        "Email",
+        "Phone",
+        "Mobile Phone",
+        "Fax",
+        "Summary",
+        "Is First Time Client",
+        "External Id",
+        "Street",
+        "Unit",
+        "City",
+        "State",
+        "Zip",
+        "Country",
+        "Customer Type",
+        "Start",
+        "Campaign Id",
+        "Business Unit Id",
+        "Job Type Id",
+        "Priority",
+        "Send Confirmation Email",
         "Uploaded Images",
     ]
 

@@ -36,7 +36,12 @@ def test_setup_required_names_unmapped_and_blank_required_fields():
 
 def test_an_empty_mapping_needs_every_required_field():
     assert [f.label for f in missing_required_fields({})] == [
-        "Source", "Name", "Email", "Summary", "Is First Time Client", "External Id",
+        "Source",
+        "Name",
+        "Email",
+        "Summary",
+        "Is First Time Client",
+        "External Id",
     ]
 
 

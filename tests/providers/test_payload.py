@@ -42,10 +42,12 @@ def test_default_mapping_builds_the_minimal_booking():
 
 
 def test_email_and_phones_become_contacts_in_catalog_order():
-    body = build({
-        "contacts.MobilePhone": FieldMapping("fixed", "555 111 2222"),
-        "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
-    })
+    body = build(
+        {
+            "contacts.MobilePhone": FieldMapping("fixed", "555 111 2222"),
+            "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
+        }
+    )
     assert body["contacts"] == [
         {"type": "Email", "value": "tom@example.com"},
         {"type": "Phone", "value": "(555) 010-2030"},
@@ -78,6 +80,20 @@ def test_no_address_is_sent_when_the_lead_gave_none():
     assert "address" not in build(ADDRESS, {})
 
 
+def test_constant_address_parts_alone_do_not_make_an_address():
+    mapping = {**ADDRESS, "address.state": FieldMapping("fixed", "TX")}
+    assert "address" not in build(mapping, {})
+    body = build(mapping, {**ADDRESS_RECORD, "lead.state": None})
+    assert body["address"]["state"] == "TX"
+
+
+def test_a_unit_alone_asks_for_the_rest_of_the_address():
+    mapping = {**ADDRESS, "address.unit": FieldMapping("dynamic", "custom.unit")}
+    with pytest.raises(PayloadError) as excinfo:
+        build(mapping, {"custom.unit": "Apt 4"}, custom_fields=[CustomField("unit", "Unit")])
+    assert [label for label, _, _ in problems_of(excinfo)] == ["Street", "City", "State", "Zip"]
+
+
 def test_a_partial_address_names_each_missing_part():
     with pytest.raises(PayloadError) as excinfo:
         build(ADDRESS, {"lead.street": "12 Elm St", "lead.zip": "78701"})
@@ -101,20 +117,29 @@ def test_country_is_not_invented_when_it_is_not_mapped():
     [("Yes", True), ("no", False), ("TRUE", True), ("false", False), ("1", True), ("0", False), (True, True)],
 )
 def test_booleans_accept_yes_no_true_false_and_digits(text, expected):
-    body = build({"isSendConfirmationEmail": FieldMapping("dynamic", "custom.confirm")}, {"custom.confirm": text},
-                 custom_fields=[CustomField("confirm", "Confirm by email")])
+    body = build(
+        {"isSendConfirmationEmail": FieldMapping("dynamic", "custom.confirm")},
+        {"custom.confirm": text},
+        custom_fields=[CustomField("confirm", "Confirm by email")],
+    )
     assert body["isSendConfirmationEmail"] is expected
 
 
 def test_ids_become_integers():
-    body = build({"campaignId": FieldMapping("fixed", " 1234 "), "jobTypeId": FieldMapping("dynamic", "custom.jt")},
-                 {"custom.jt": 77}, custom_fields=[CustomField("jt", "Job type")])
+    body = build(
+        {"campaignId": FieldMapping("fixed", " 1234 "), "jobTypeId": FieldMapping("dynamic", "custom.jt")},
+        {"custom.jt": 77},
+        custom_fields=[CustomField("jt", "Job type")],
+    )
     assert (body["campaignId"], body["jobTypeId"]) == (1234, 77)
 
 
 def test_enums_take_their_canonical_spelling():
-    body = build({"priority": FieldMapping("dynamic", "custom.p"), "customerType": FieldMapping("manual", "Commercial")},
-                 {"custom.p": "uRGENT"}, custom_fields=[CustomField("p", "Priority")])
+    body = build(
+        {"priority": FieldMapping("dynamic", "custom.p"), "customerType": FieldMapping("manual", "Commercial")},
+        {"custom.p": "uRGENT"},
+        custom_fields=[CustomField("p", "Priority")],
+    )
     assert (body["priority"], body["customerType"]) == ("Urgent", "Commercial")
 
 
@@ -129,15 +154,20 @@ def test_enums_take_their_canonical_spelling():
     ],
 )
 def test_start_is_sent_in_utc_with_z(value, expected):
-    body = build({"start": FieldMapping("dynamic", "custom.when")}, {"custom.when": value},
-                 custom_fields=[CustomField("when", "Preferred time")])
+    body = build(
+        {"start": FieldMapping("dynamic", "custom.when")},
+        {"custom.when": value},
+        custom_fields=[CustomField("when", "Preferred time")],
+    )
     assert body["start"] == expected
 
 
 def test_uploaded_images_split_on_commas_and_new_lines():
-    body = build({"uploadedImages": FieldMapping("dynamic", "custom.photos")},
-                 {"custom.photos": "https://a.example/1.jpg, https://a.example/2.jpg\n\n"},
-                 custom_fields=[CustomField("photos", "Photos")])
+    body = build(
+        {"uploadedImages": FieldMapping("dynamic", "custom.photos")},
+        {"custom.photos": "https://a.example/1.jpg, https://a.example/2.jpg\n\n"},
+        custom_fields=[CustomField("photos", "Photos")],
+    )
     assert body["uploadedImages"] == ["https://a.example/1.jpg", "https://a.example/2.jpg"]
 
 
@@ -186,8 +216,11 @@ def test_every_bad_field_is_reported_in_one_error():
 @pytest.mark.parametrize("value", ["0", "-4", str(2**63), True])
 def test_ids_outside_the_int64_id_range_are_refused(value):
     with pytest.raises(PayloadError) as excinfo:
-        build({"businessUnitId": FieldMapping("dynamic", "custom.bu")}, {"custom.bu": value},
-              custom_fields=[CustomField("bu", "Business unit")])
+        build(
+            {"businessUnitId": FieldMapping("dynamic", "custom.bu")},
+            {"custom.bu": value},
+            custom_fields=[CustomField("bu", "Business unit")],
+        )
     [(label, _value, reason)] = problems_of(excinfo)
     assert label == "Business Unit Id"
     assert reason in {"is not a whole number", "is not a valid ServiceTitan id (a positive number below 2^63)"}
@@ -210,6 +243,9 @@ def test_mapping_mistakes_are_reported_with_the_lead_problems():
 
 
 def test_custom_fields_fill_fixed_placeholders_by_their_label():
-    body = build({"summary": FieldMapping("fixed", "Referral from {Referrer Full Name}: {System type}")},
-                 {"custom.system_type": "Heat pump"}, custom_fields=[CustomField("system_type", "System type")])
+    body = build(
+        {"summary": FieldMapping("fixed", "Referral from {Referrer Full Name}: {System type}")},
+        {"custom.system_type": "Heat pump"},
+        custom_fields=[CustomField("system_type", "System type")],
+    )
     assert body["summary"] == "Referral from Maria Lopez: Heat pump"

@@ -33,15 +33,32 @@ LABELS = [f.label for f in SOURCE_FIELDS] + [c.label for c in CUSTOM]
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
 moments = st.datetimes(
-    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
-    timezones=st.one_of(st.none(), st.just(UTC), st.builds(timezone, st.timedeltas(timedelta(hours=-12),
-                                                                                     timedelta(hours=14)))),
+    min_value=datetime(1900, 1, 1),
+    max_value=datetime(2200, 1, 1),
+    timezones=st.one_of(
+        st.none(), st.just(UTC), st.builds(timezone, st.timedeltas(timedelta(hours=-12), timedelta(hours=14)))
+    ),
 )
 lead_values = st.one_of(
     st.none(),
     text,
-    st.sampled_from(["Yes", "no", "TRUE", "0", "12", "-3", "9223372036854775808", "Urgent", "commercial",
-                     "2025-05-01", "2025-05-01T09:00:00-05:00", "tom@example.com", "+1 555 010 2030"]),
+    st.sampled_from(
+        [
+            "Yes",
+            "no",
+            "TRUE",
+            "0",
+            "12",
+            "-3",
+            "9223372036854775808",
+            "Urgent",
+            "commercial",
+            "2025-05-01",
+            "2025-05-01T09:00:00-05:00",
+            "tom@example.com",
+            "+1 555 010 2030",
+        ]
+    ),
     st.integers(min_value=-(2**64), max_value=2**64),
     st.booleans(),
     moments,
@@ -96,20 +113,22 @@ def test_any_mapping_and_record_give_a_valid_body_or_a_payload_error(mapping, re
 
 
 # Lead data as the lead form produces it: always valid, so the builder must always succeed.
-good_record = st.fixed_dictionaries({
-    "lead.full_name": st.text(alphabet=string.ascii_letters + " ", min_size=1).filter(str.strip),
-    "lead.email": st.emails(),
-    "lead.phone": st.from_regex(r"\+1 \d{3} \d{3} \d{4}", fullmatch=True),
-    "lead.street": st.just("12 Elm St"),
-    "lead.city": st.sampled_from(["Austin", "Tulsa"]),
-    "lead.state": st.sampled_from(["TX", "OK"]),
-    "lead.zip": st.from_regex(r"\d{5}", fullmatch=True),
-    "lead.referral_code": st.from_regex(r"[A-Z0-9]{8}", fullmatch=True),
-    "lead.created_at": st.datetimes(timezones=st.just(UTC), min_value=datetime(2000, 1, 1)),
-    "referrer.full_name": text,
-    "campaign.name": st.text(min_size=1).filter(str.strip),
-    "custom.preferred": st.one_of(st.dates(min_value=date(2000, 1, 1)), st.none()),
-})
+good_record = st.fixed_dictionaries(
+    {
+        "lead.full_name": st.text(alphabet=string.ascii_letters + " ", min_size=1).filter(str.strip),
+        "lead.email": st.emails(),
+        "lead.phone": st.from_regex(r"\+1 \d{3} \d{3} \d{4}", fullmatch=True),
+        "lead.street": st.just("12 Elm St"),
+        "lead.city": st.sampled_from(["Austin", "Tulsa"]),
+        "lead.state": st.sampled_from(["TX", "OK"]),
+        "lead.zip": st.from_regex(r"\d{5}", fullmatch=True),
+        "lead.referral_code": st.from_regex(r"[A-Z0-9]{8}", fullmatch=True),
+        "lead.created_at": st.datetimes(timezones=st.just(UTC), min_value=datetime(2000, 1, 1)),
+        "referrer.full_name": text,
+        "campaign.name": st.text(min_size=1).filter(str.strip),
+        "custom.preferred": st.one_of(st.dates(min_value=date(2000, 1, 1)), st.none()),
+    }
+)
 FULL_MAPPING = {
     **default_mapping(),
     "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
@@ -138,10 +157,15 @@ def test_valid_lead_data_always_gives_a_valid_body(record):
 
 def test_the_validator_really_rejects_what_servicetitan_rejects():
     # Guards the contract tests themselves: a broken validator would pass everything.
-    good = build_booking_body(default_mapping(), {
-        "campaign.name": "Spring", "lead.full_name": "Tom", "lead.email": "tom@example.com",
-        "lead.referral_code": "X1",
-    })
+    good = build_booking_body(
+        default_mapping(),
+        {
+            "campaign.name": "Spring",
+            "lead.full_name": "Tom",
+            "lead.email": "tom@example.com",
+            "lead.referral_code": "X1",
+        },
+    )
     VALIDATOR.validate(good)
     for bad in (
         {**good, "unknown": 1},

@@ -1,0 +1,222 @@
+"""Integration config per campaign, and the delivery outbox: one Delivery per lead × integration, one Attempt per try."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from referloop.campaigns.models import Campaign, Lead
+from referloop.integrations import crypto
+from referloop.providers.mapping import FieldMapping
+
+
+class Provider(models.TextChoices):
+    SERVICETITAN = "servicetitan", "ServiceTitan"
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    INTEGRATION = "integration", "Integration"
+    SANDBOX = "sandbox", "Sandbox (local)"
+
+
+class ConnectionState(models.TextChoices):
+    NOT_CONNECTED = "not_connected", "Not connected"
+    CONNECTED = "connected", "Connected"
+    DISCONNECTED = "disconnected", "Disconnected"
+    CREDENTIALS_REJECTED = "credentials_rejected", "Credentials rejected"
+
+
+class LeadAction(models.TextChoices):
+    NOTHING = "nothing", "Nothing to action"
+    CREATE_BOOKING = "create_booking", "Create New Booking In ServiceTitan"
+
+
+class Integration(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="integrations")
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.SERVICETITAN)
+    environment = models.CharField(max_length=12, choices=Environment.choices, default=Environment.PRODUCTION)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    client_id = models.CharField(max_length=200, blank=True)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    booking_provider_id = models.BigIntegerField(null=True, blank=True)
+    app_key_encrypted = models.TextField(blank=True, editable=False)
+    state = models.CharField(max_length=24, choices=ConnectionState.choices, default=ConnectionState.NOT_CONNECTED)
+    lead_action = models.CharField(max_length=20, choices=LeadAction.choices, default=LeadAction.NOTHING)
+    field_mapping = models.JSONField(default=dict, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    needs_attention = models.BooleanField(default=False)
+    attention_reason = models.CharField(max_length=500, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "provider"], name="one_integration_per_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} for {self.campaign}"
+
+    @property
+    def client_secret(self) -> str:
+        return crypto.decrypt(self.client_secret_encrypted)
+
+    @client_secret.setter
+    def client_secret(self, value: str) -> None:
+        self.client_secret_encrypted = crypto.encrypt(value)
+
+    @property
+    def own_app_key(self) -> str:
+        return crypto.decrypt(self.app_key_encrypted)
+
+    @own_app_key.setter
+    def own_app_key(self, value: str) -> None:
+        self.app_key_encrypted = crypto.encrypt(value)
+
+    @property
+    def app_key(self) -> str:
+        return self.own_app_key or settings.SERVICETITAN_APP_KEY
+
+    @property
+    def masked_secret(self) -> str:
+        return crypto.mask(self.client_secret) if self.client_secret_encrypted else ""
+
+    @property
+    def rate_key(self) -> str:
+        """ServiceTitan limits calls per app per tenant: deliveries with the same key share one budget."""
+        app = hashlib.sha256(self.app_key.encode()).hexdigest()[:10]
+        return f"{self.environment}:{self.tenant_id}:{app}"
+
+    def mapping(self) -> dict[str, FieldMapping]:
+        return {
+            key: FieldMapping(data_type=value["data_type"], source=value["source"])
+            for key, value in (self.field_mapping or {}).items()
+            if isinstance(value, dict) and value.get("data_type") and "source" in value
+        }
+
+    def set_mapping(self, mapping: dict[str, FieldMapping]) -> None:
+        self.field_mapping = {
+            key: {"data_type": entry.data_type, "source": entry.source} for key, entry in mapping.items()
+        }
+
+
+class IntegrationChange(models.Model):
+    """Who changed what and when: the integration's audit trail."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    summary = models.CharField(max_length=500)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    HELD = "held", "Held"
+    SKIPPED = "skipped", "Skipped"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(models.Model):
+    """One lead × one integration action: the durable outbox row.
+
+    `pending` rows are due at `next_attempt_at`; a worker claims one by setting a lease, and a lease that runs
+    out (the worker died) makes the row claimable again. `ambiguous` means the last try may have reached
+    ServiceTitan, so the next try looks the booking up by externalId before creating one.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="deliveries")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(max_length=10, choices=DeliveryState.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    rate_key = models.CharField(max_length=80, db_index=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    leased_by = models.CharField(max_length=80, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    ambiguous = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=100, blank=True)
+    booking_id = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["integration", "lead"], name="one_delivery_per_lead")]
+        indexes = [
+            models.Index(fields=["state", "rate_key", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["integration", "state"], name="delivery_by_integration"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery of lead {self.lead_id} to integration {self.integration_id} ({self.state})"
+
+
+class AttemptOutcome(models.TextChoices):
+    DELIVERED = "delivered", "Delivered"
+    FOUND_EXISTING = "found_existing", "Found existing booking"
+    TRANSIENT = "transient", "Temporary failure"
+    AMBIGUOUS = "ambiguous", "No answer"
+    PERMANENT = "permanent", "Rejected"
+    CREDENTIALS = "credentials", "Credentials rejected"
+    INVALID_DATA = "invalid_data", "Lead data can't be mapped"
+
+
+class Attempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+    request_summary = models.JSONField(default=dict, blank=True)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    servicetitan_text = models.TextField(blank=True)
+    sentence = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of delivery {self.delivery_id}: {self.outcome}"
+
+
+class TenantBucket(models.Model):
+    """The shared call budget of one ServiceTitan tenant (per app), used by every worker process when claiming."""
+
+    rate_key = models.CharField(max_length=80, unique=True)
+    tokens = models.FloatField(default=0)
+    refilled_at = models.FloatField(default=0)  # epoch seconds
+    paused_until = models.DateTimeField(null=True, blank=True)
+    waits = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.rate_key
+
+
+class WorkerHeartbeat(models.Model):
+    worker_id = models.CharField(max_length=80, unique=True)
+    hostname = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+    in_flight = models.PositiveIntegerField(default=0)
+    processed = models.PositiveBigIntegerField(default=0)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.worker_id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "seen_at": self.seen_at.isoformat(), "in_flight": self.in_flight}
