@@ -182,3 +182,6 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": os.environ.get("REFERLOOP_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Tests and benchmarks may point Production/Integration at local sandboxes (e.g. to reproduce "credentials
+# from the other environment"); honoured only while the sandbox is allowed, never in production.
+SERVICETITAN_ENVIRONMENT_OVERRIDES: dict[str, str] = {}

@@ -68,7 +68,9 @@ def running_sandbox(config: SandboxConfig | None = None) -> Iterator[SandboxHand
     """A sandbox serving real HTTP until the block ends; without a config, the demo tenant."""
     app = create_app(config)
     # Binding port 0 here (not inside uvicorn) gives the free port before the thread starts, race-free.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only sets TCP_NODELAY on such sockets, and without it every answer
+    # waits ~40 ms on Nagle and delayed ACKs.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(

@@ -7,135 +7,227 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('campaigns', '0001_initial'),
+        ("campaigns", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TenantBucket',
+            name="TenantBucket",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rate_key', models.CharField(max_length=80, unique=True)),
-                ('tokens', models.FloatField(default=0)),
-                ('refilled_at', models.FloatField(default=0)),
-                ('paused_until', models.DateTimeField(blank=True, null=True)),
-                ('waits', models.PositiveBigIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rate_key", models.CharField(max_length=80, unique=True)),
+                ("tokens", models.FloatField(default=0)),
+                ("refilled_at", models.FloatField(default=0)),
+                ("paused_until", models.DateTimeField(blank=True, null=True)),
+                ("waits", models.PositiveBigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='WorkerHeartbeat',
+            name="WorkerHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('worker_id', models.CharField(max_length=80, unique=True)),
-                ('hostname', models.CharField(max_length=200)),
-                ('pid', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('in_flight', models.PositiveIntegerField(default=0)),
-                ('processed', models.PositiveBigIntegerField(default=0)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("worker_id", models.CharField(max_length=80, unique=True)),
+                ("hostname", models.CharField(max_length=200)),
+                ("pid", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("in_flight", models.PositiveIntegerField(default=0)),
+                ("processed", models.PositiveBigIntegerField(default=0)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('held', 'Held'), ('skipped', 'Skipped'), ('delivered', 'Delivered'), ('failed', 'Failed')], max_length=10)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('rate_key', models.CharField(max_length=80)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('leased_by', models.CharField(blank=True, max_length=80)),
-                ('attempt_count', models.PositiveIntegerField(default=0)),
-                ('ambiguous', models.BooleanField(default=False)),
-                ('external_id', models.CharField(blank=True, max_length=100)),
-                ('booking_id', models.BigIntegerField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('first_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='campaigns.lead')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("held", "Held"),
+                            ("skipped", "Skipped"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                ("rate_key", models.CharField(max_length=80)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("leased_by", models.CharField(blank=True, max_length=80)),
+                ("attempt_count", models.PositiveIntegerField(default=0)),
+                ("ambiguous", models.BooleanField(default=False)),
+                ("external_id", models.CharField(blank=True, max_length=100)),
+                ("booking_id", models.BigIntegerField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("first_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="deliveries", to="campaigns.lead"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Attempt',
+            name="Attempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('outcome', models.CharField(choices=[('delivered', 'Delivered'), ('found_existing', 'Found existing booking'), ('transient', 'Temporary failure'), ('ambiguous', 'No answer'), ('permanent', 'Rejected'), ('credentials', 'Credentials rejected'), ('invalid_data', "Lead data can't be mapped")], max_length=16)),
-                ('request_summary', models.JSONField(blank=True, default=dict)),
-                ('response_status', models.PositiveIntegerField(blank=True, null=True)),
-                ('servicetitan_text', models.TextField(blank=True)),
-                ('sentence', models.TextField(blank=True)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='integrations.delivery')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("delivered", "Delivered"),
+                            ("found_existing", "Found existing booking"),
+                            ("transient", "Temporary failure"),
+                            ("ambiguous", "No answer"),
+                            ("permanent", "Rejected"),
+                            ("credentials", "Credentials rejected"),
+                            ("invalid_data", "Lead data can't be mapped"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("request_summary", models.JSONField(blank=True, default=dict)),
+                ("response_status", models.PositiveIntegerField(blank=True, null=True)),
+                ("servicetitan_text", models.TextField(blank=True)),
+                ("sentence", models.TextField(blank=True)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="attempts", to="integrations.delivery"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='Integration',
+            name="Integration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(choices=[('servicetitan', 'ServiceTitan')], default='servicetitan', max_length=20)),
-                ('environment', models.CharField(choices=[('production', 'Production'), ('integration', 'Integration'), ('sandbox', 'Sandbox (local)')], default='production', max_length=12)),
-                ('tenant_id', models.BigIntegerField(blank=True, null=True)),
-                ('client_id', models.CharField(blank=True, max_length=200)),
-                ('client_secret_encrypted', models.TextField(blank=True, editable=False)),
-                ('booking_provider_id', models.BigIntegerField(blank=True, null=True)),
-                ('app_key_encrypted', models.TextField(blank=True, editable=False)),
-                ('state', models.CharField(choices=[('not_connected', 'Not connected'), ('connected', 'Connected'), ('disconnected', 'Disconnected'), ('credentials_rejected', 'Credentials rejected')], default='not_connected', max_length=24)),
-                ('lead_action', models.CharField(choices=[('nothing', 'Nothing to action'), ('create_booking', 'Create New Booking In ServiceTitan')], default='nothing', max_length=20)),
-                ('field_mapping', models.JSONField(blank=True, default=dict)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('needs_attention', models.BooleanField(default=False)),
-                ('attention_reason', models.CharField(blank=True, max_length=500)),
-                ('connected_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='integrations', to='campaigns.campaign')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "provider",
+                    models.CharField(choices=[("servicetitan", "ServiceTitan")], default="servicetitan", max_length=20),
+                ),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("integration", "Integration"),
+                            ("sandbox", "Sandbox (local)"),
+                        ],
+                        default="production",
+                        max_length=12,
+                    ),
+                ),
+                ("tenant_id", models.BigIntegerField(blank=True, null=True)),
+                ("client_id", models.CharField(blank=True, max_length=200)),
+                ("client_secret_encrypted", models.TextField(blank=True, editable=False)),
+                ("booking_provider_id", models.BigIntegerField(blank=True, null=True)),
+                ("app_key_encrypted", models.TextField(blank=True, editable=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("not_connected", "Not connected"),
+                            ("connected", "Connected"),
+                            ("disconnected", "Disconnected"),
+                            ("credentials_rejected", "Credentials rejected"),
+                        ],
+                        default="not_connected",
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "lead_action",
+                    models.CharField(
+                        choices=[
+                            ("nothing", "Nothing to action"),
+                            ("create_booking", "Create New Booking In ServiceTitan"),
+                        ],
+                        default="nothing",
+                        max_length=20,
+                    ),
+                ),
+                ("field_mapping", models.JSONField(blank=True, default=dict)),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("needs_attention", models.BooleanField(default=False)),
+                ("attention_reason", models.CharField(blank=True, max_length=500)),
+                ("connected_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integrations",
+                        to="campaigns.campaign",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='integration',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='integrations.integration'),
+            model_name="delivery",
+            name="integration",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="deliveries", to="integrations.integration"
+            ),
         ),
         migrations.CreateModel(
-            name='IntegrationChange',
+            name="IntegrationChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('summary', models.CharField(max_length=500)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='integrations.integration')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("summary", models.CharField(max_length=500)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="changes",
+                        to="integrations.integration",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-pk'],
+                "ordering": ["-at", "-pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='integration',
-            constraint=models.UniqueConstraint(fields=('campaign', 'provider'), name='one_integration_per_provider'),
+            model_name="integration",
+            constraint=models.UniqueConstraint(fields=("campaign", "provider"), name="one_integration_per_provider"),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['state', 'rate_key', 'next_attempt_at'], name='delivery_due'),
+            model_name="delivery",
+            index=models.Index(fields=["state", "rate_key", "next_attempt_at"], name="delivery_due"),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['integration', 'state'], name='delivery_by_integration'),
+            model_name="delivery",
+            index=models.Index(fields=["integration", "state"], name="delivery_by_integration"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('integration', 'lead'), name='one_delivery_per_lead'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(fields=("integration", "lead"), name="one_delivery_per_lead"),
         ),
     ]
