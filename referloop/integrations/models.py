@@ -1,4 +1,4 @@
-"""Integration config per campaign, and the delivery outbox: one Delivery per lead × integration, one Attempt per try."""
+"""Integration config per campaign, and the delivery outbox: one Delivery per lead and integration."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ class DeliveryState(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """One lead × one integration action: the durable outbox row.
+    """One lead and one integration action: the durable outbox row.
 
     `pending` rows are due at `next_attempt_at`; a worker claims one by setting a lease, and a lease that runs
     out (the worker died) makes the row claimable again. `ambiguous` means the last try may have reached
