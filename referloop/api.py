@@ -57,8 +57,11 @@ def error_response(request: HttpRequest, status: int, message: str, errors: dict
 def field_path(location: tuple[Any, ...] | list[Any]) -> str:
     """ninja's error location ("body", "payload", "email") as the client's field name ("email")."""
     parts = [str(part) for part in location]
-    while parts and parts[0] in {"body", "payload", "query", "path", "filters"}:
+    # Drop only ninja's own prefix (source, then parameter name): a client's key "payload" stays "payload".
+    if parts and parts[0] in {"body", "query", "path"}:
         parts.pop(0)
+        if parts and parts[0] in {"payload", "filters"}:
+            parts.pop(0)
     return ".".join(parts) or "body"
 
 

@@ -14,6 +14,8 @@ integers, and in strict mode forbids unknown properties on every object that lis
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -60,8 +62,23 @@ def schema_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> dict
 
 
 def validator_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> Draft7Validator:
-    """A validator for the named schema that also checks `date-time` strings."""
-    return Draft7Validator(schema_for(spec, name, strict=strict), format_checker=FormatChecker())
+    """A validator for the named schema that also checks `date-time` strings (RFC 3339)."""
+    return Draft7Validator(schema_for(spec, name, strict=strict), format_checker=_FORMATS)
+
+
+# jsonschema checks date-time only when the optional rfc3339-validator package is installed; it is not.
+_FORMATS = FormatChecker()
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE)
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.fullmatch(value):
+        return False
+    datetime.fromisoformat(value.upper())  # rejects impossible dates and times
+    return True
 
 
 def strategy_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> st.SearchStrategy[Any]:

@@ -45,9 +45,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(
-            problem(self.status, self.title, self.errors, self.data), self.status, self.headers
-        )
+        return JSONResponse(problem(self.status, self.title, self.errors, self.data), self.status, self.headers)
 
 
 def problem(

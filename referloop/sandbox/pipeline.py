@@ -78,9 +78,7 @@ class DroppedResponse(JSONResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send(
-            {"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True}
-        )
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
 
 
 def api_endpoint(operation: str) -> Callable[[Handler], Endpoint]:
@@ -149,13 +147,9 @@ def _authenticate(request: Request, sandbox: Sandbox, tenant: TenantConfig) -> N
     issuer = sandbox.config.tenant(token.tenant_id) if token else None
     # Replacing a tenant's client id revokes the tokens issued to the old one.
     if token is None or issuer is None or issuer.client_id != token.client_id:
-        raise ApiError(
-            401, "The access token is not valid.", data={"reason": "token_invalid"}, headers=challenge
-        )
+        raise ApiError(401, "The access token is not valid.", data={"reason": "token_invalid"}, headers=challenge)
     if token.expired():
-        raise ApiError(
-            401, "The access token has expired.", data={"reason": "token_expired"}, headers=challenge
-        )
+        raise ApiError(401, "The access token has expired.", data={"reason": "token_expired"}, headers=challenge)
     if token.tenant_id != tenant.tenant_id:
         raise ApiError(
             403,
@@ -167,9 +161,7 @@ def _authenticate(request: Request, sandbox: Sandbox, tenant: TenantConfig) -> N
 def raise_injected_error(sandbox: Sandbox) -> None:
     status = sandbox.chaos.injected_error()
     if status == 500:
-        raise ApiError(
-            500, "An unexpected error occurred (injected by the sandbox).", data={"injected": True}
-        )
+        raise ApiError(500, "An unexpected error occurred (injected by the sandbox).", data={"injected": True})
     if status == 503:
         raise ApiError(
             503, "The service is temporarily unavailable (injected by the sandbox).", data={"injected": True}

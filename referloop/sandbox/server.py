@@ -24,17 +24,13 @@ def run(host: str = "127.0.0.1", port: int = 8700, config: SandboxConfig | None 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="referloop sandbox", description="Run the local ServiceTitan API double."
-    )
+    parser = argparse.ArgumentParser(prog="referloop sandbox", description="Run the local ServiceTitan API double.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of calls answered 500/503")
-    parser.add_argument(
-        "--hang-rate", type=float, default=0.0, help="share of calls that wait --hang-seconds"
-    )
+    parser.add_argument("--hang-rate", type=float, default=0.0, help="share of calls that wait --hang-seconds")
     parser.add_argument("--hang-seconds", type=float, default=30.0)
     parser.add_argument("--drop-after-create-rate", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=60, help="calls per second per tenant; 0 disables")

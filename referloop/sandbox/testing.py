@@ -83,9 +83,7 @@ def running_sandbox(config: SandboxConfig | None = None) -> Iterator[SandboxHand
             timeout_graceful_shutdown=1,
         )
     )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox:{port}", daemon=True
-    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox:{port}", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS

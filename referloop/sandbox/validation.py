@@ -8,6 +8,7 @@ own path, so a client can always point at the field it has to fix.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -23,11 +24,18 @@ from referloop.sandbox.schemas import REQUEST_SCHEMAS
 _FORMATS = FormatChecker(formats=())
 
 
+# RFC 3339, as the schema's `format: date-time` means: the offset is required. .NET may well accept a
+# date alone or a time without offset, but then reads it in the server's zone; better the client never does.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE)
+
+
 @_FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
-    # Lenient like .NET's DateTime binding: offsets optional, date-only allowed.
-    if isinstance(value, str):
-        datetime.fromisoformat(value)
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.fullmatch(value):
+        return False
+    datetime.fromisoformat(value.upper())  # rejects impossible dates and times
     return True
 
 
@@ -36,9 +44,7 @@ def _is_integer(_checker: object, value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_Validator = extend(
-    Draft7Validator, type_checker=Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer)
-)
+_Validator = extend(Draft7Validator, type_checker=Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer))
 _VALIDATORS = {name: _Validator(schema, format_checker=_FORMATS) for name, schema in REQUEST_SCHEMAS.items()}
 
 _TYPE_NAMES = {

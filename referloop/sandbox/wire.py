@@ -31,8 +31,8 @@ def format_dt(value: datetime) -> str:
 
 
 def parse_dt(value: str) -> datetime:
-    """A validated date-time string as an aware UTC datetime (no offset means UTC, as the API documents)."""
-    parsed = datetime.fromisoformat(value)
+    """An ISO 8601 string as an aware UTC datetime; no offset (allowed in query strings) means UTC."""
+    parsed = datetime.fromisoformat(value.upper())
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     try:

@@ -44,6 +44,7 @@ LEAD_CASES: list[tuple[str, Body, str, str]] = [
     ("notes-2001", lambda t: lead_body(t, notes="x" * 2001), "notes", "at most 2000"),
     ("notes-2mb", lambda t: lead_body(t, notes="x" * 2_000_000), "notes", "at most 2000"),
     ("unknown-top-level-field", lambda t: lead_body(t, favourite_color="red"), "favourite_color", "not permitted"),
+    ("unknown-field-named-payload", lambda t: lead_body(t, payload={}), "payload", "not permitted"),
     ("campaign-id-text", lambda t: lead_body(t, campaign_id="abc"), "campaign_id", "valid integer"),
     ("campaign-id-float", lambda t: lead_body(t, campaign_id=1.5), "campaign_id", "integer"),
     ("campaign-id-unknown", lambda t: lead_body(t, campaign_id=987654), "campaign_id", "no campaign"),

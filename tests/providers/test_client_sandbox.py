@@ -150,14 +150,14 @@ def test_many_concurrent_async_callers_fetch_the_token_once(sandbox):
 
 
 def test_the_token_is_renewed_before_it_expires(sandbox, client):
-    sandbox.set(token_lifetime_seconds=2)  # renewed halfway through, as 60 s is more than its life
+    sandbox.set(token_lifetime_seconds=3)  # renewed halfway through (1.5 s), as 60 s is more than its life
     client.list_booking_provider_tags()
     client.list_booking_provider_tags()
     assert calls(sandbox, "Token") == 1
-    time.sleep(1.1)
+    time.sleep(1.6)
     client.list_booking_provider_tags()
     assert calls(sandbox, "Token") == 2
-    assert calls(sandbox, "BookingProviderTags_GetList", "401") == 0
+    assert calls(sandbox, "BookingProviderTags_GetList", "401") == 0  # renewed before ServiceTitan refused it
 
 
 def test_a_401_gets_a_fresh_token_and_the_call_is_retried_once(sandbox, client):
@@ -265,7 +265,7 @@ def test_429_with_retry_after_is_a_transient_error_with_retry_after(sandbox, cli
     assert excinfo.value.status == 429
     assert excinfo.value.retry_after == 1.0
     assert excinfo.value.message == (
-        "ServiceTitan's rate limit was reached while trying to list the booking provider tags; try again in 1 seconds."
+        "ServiceTitan's rate limit was reached while trying to list the booking provider tags; try again in 1 second."
     )
 
 

@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from referloop.providers.servicetitan import Address, Booking, BookingProviderTag, Invoice, Job
+from tests.servicetitan_contract import load_spec, strategy_for
 
 BOOKING = {
     "id": 10000001,
@@ -74,3 +77,26 @@ def test_a_booking_provider_tag_is_read():
         }
     )
     assert (tag.id, tag.tag_name, tag.type, tag.active) == (42, "referloop", "V2Api", True)
+
+
+def _spec_records(document: str, schema: str):
+    return strategy_for(load_spec(document), schema, strict=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_spec_records("crm-v2", "Crm.V2.BookingResponse"), null_parts=st.booleans())
+def test_any_booking_the_spec_allows_is_read_even_with_real_world_nulls(data, null_parts):
+    if null_parts:  # what real tenants send although the spec forbids it
+        data = {**data, "customerType": None, "address": dict.fromkeys(("street", "city", "state", "zip", "country"))}
+    booking = Booking.from_api(data)
+    assert (booking.id, booking.external_id, booking.status) == (data["id"], data["externalId"], data["status"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    job=_spec_records("jpm-v2", "Jpm.V2.JobResponse"),
+    tag=_spec_records("crm-v2", "Crm.V2.GetBookingProviderTagResponse"),
+)
+def test_any_job_and_tag_the_spec_allows_is_read(job, tag):
+    assert Job.from_api(job).booking_id == job.get("bookingId")
+    assert BookingProviderTag.from_api(tag).tag_name == tag["tagName"]

@@ -175,15 +175,11 @@ def _bookings(credentials: Credentials, booking_provider_id: int) -> str:
     return f"{_crm(credentials)}/booking-provider/{booking_provider_id}/bookings"
 
 
-def create_booking(
-    credentials: Credentials, booking_provider_id: int, body: Mapping[str, object]
-) -> ApiCall[Booking]:
+def create_booking(credentials: Credentials, booking_provider_id: int, body: Mapping[str, object]) -> ApiCall[Booking]:
     return ApiCall(
         "POST",
         _bookings(credentials, booking_provider_id),
-        _context(
-            credentials, "create the booking", booking_provider_id=booking_provider_id, idempotent=False
-        ),
+        _context(credentials, "create the booking", booking_provider_id=booking_provider_id, idempotent=False),
         lambda data: Booking.from_api(_object(data)),
         json=body,
     )
@@ -229,9 +225,7 @@ def get_booking_provider_tag(credentials: Credentials, tag_id: int) -> ApiCall[B
     return ApiCall(
         "GET",
         f"{_crm(credentials)}/booking-provider-tags/{tag_id}",
-        _context(
-            credentials, f"read booking provider tag {tag_id}", subject=f"booking provider tag {tag_id}"
-        ),
+        _context(credentials, f"read booking provider tag {tag_id}", subject=f"booking provider tag {tag_id}"),
         lambda data: BookingProviderTag.from_api(_object(data)),
     )
 

@@ -23,9 +23,7 @@ T = TypeVar("T")
 
 
 class _Base:
-    def __init__(
-        self, credentials: Credentials, timeout: httpx.Timeout | None, token_cache: TokenCache | None
-    ) -> None:
+    def __init__(self, credentials: Credentials, timeout: httpx.Timeout | None, token_cache: TokenCache | None) -> None:
         self.credentials = credentials
         self.timeout = timeout or calls.DEFAULT_TIMEOUT
         self.token_cache = token_cache or TOKEN_CACHE
@@ -75,9 +73,7 @@ class ServiceTitanClient(_Base):
         return self._send(calls.get_booking(self.credentials, booking_provider_id, booking_id))
 
     def find_bookings_by_external_id(self, booking_provider_id: int, external_id: str) -> list[Booking]:
-        return self._send(
-            calls.find_bookings_by_external_id(self.credentials, booking_provider_id, external_id)
-        )
+        return self._send(calls.find_bookings_by_external_id(self.credentials, booking_provider_id, external_id))
 
     def list_booking_provider_tags(self) -> list[BookingProviderTag]:
         return self._send(calls.list_booking_provider_tags(self.credentials))
@@ -159,9 +155,7 @@ class AsyncServiceTitanClient(_Base):
         return await self._send(calls.get_booking(self.credentials, booking_provider_id, booking_id))
 
     async def find_bookings_by_external_id(self, booking_provider_id: int, external_id: str) -> list[Booking]:
-        return await self._send(
-            calls.find_bookings_by_external_id(self.credentials, booking_provider_id, external_id)
-        )
+        return await self._send(calls.find_bookings_by_external_id(self.credentials, booking_provider_id, external_id))
 
     async def list_booking_provider_tags(self) -> list[BookingProviderTag]:
         return await self._send(calls.list_booking_provider_tags(self.credentials))

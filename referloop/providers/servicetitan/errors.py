@@ -202,7 +202,8 @@ def _credentials_sentence(context: RequestContext) -> str:
 
 
 def _rate_limit_sentence(context: RequestContext, retry_after: float | None) -> str:
-    when = f"in {math.ceil(retry_after)} seconds" if retry_after is not None else "shortly"
+    seconds = math.ceil(retry_after) if retry_after is not None else None
+    when = "shortly" if seconds is None else f"in {seconds} second{'' if seconds == 1 else 's'}"
     return f"ServiceTitan's rate limit was reached while trying to {context.action}; try again {when}."
 
 
@@ -279,8 +280,7 @@ def _field_errors(body: ErrorBody) -> dict[str, list[str]]:
 def _field_problems(body: ErrorBody) -> str:
     """`Label: message, message; Label: message` with ServiceTitan's field names shown as our labels."""
     return "; ".join(
-        f"{field_label(key)}: {', '.join(messages) or 'invalid'}"
-        for key, messages in _field_errors(body).items()
+        f"{field_label(key)}: {', '.join(messages) or 'invalid'}" for key, messages in _field_errors(body).items()
     )
 
 

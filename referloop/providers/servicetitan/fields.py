@@ -127,8 +127,3 @@ TARGET_FIELDS: tuple[TargetField, ...] = (
 FIELDS_BY_KEY: dict[str, TargetField] = {field.key: field for field in TARGET_FIELDS}
 ADDRESS_FIELDS: tuple[TargetField, ...] = tuple(f for f in TARGET_FIELDS if f.address_part)
 CONTACT_FIELDS: tuple[TargetField, ...] = tuple(f for f in TARGET_FIELDS if f.contact_type)
-
-
-def target_field(key: str) -> TargetField:
-    """The catalog entry for `key`; KeyError for a key that is not in the catalog."""
-    return FIELDS_BY_KEY[key]

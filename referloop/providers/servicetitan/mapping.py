@@ -63,9 +63,7 @@ def validate_mapping(mapping: FieldMappings, custom_fields: Iterable[CustomField
     return problems
 
 
-def _row_problem(
-    field: TargetField, entry: FieldMapping, source_keys: set[str], unknown: list[str]
-) -> str | None:
+def _row_problem(field: TargetField, entry: FieldMapping, source_keys: set[str], unknown: list[str]) -> str | None:
     value = entry.source.strip()
     if entry.data_type == "dynamic":
         if value not in source_keys:

@@ -58,9 +58,7 @@ def build_booking_body(
     for key, message in validate_mapping(mapping, custom).items():
         field = FIELDS_BY_KEY.get(key)
         entry = mapping.get(key)
-        problems[key] = FieldProblem(
-            key, field.label if field else key, entry.source.strip() if entry else "", message
-        )
+        problems[key] = FieldProblem(key, field.label if field else key, entry.source.strip() if entry else "", message)
 
     values: dict[str, object] = {}
     for field in TARGET_FIELDS:
@@ -69,9 +67,7 @@ def build_booking_body(
         raw = _resolve(mapping.get(field.key), record, catalog)
         if is_empty(raw):
             if field.required:
-                problems[field.key] = FieldProblem(
-                    field.key, field.label, "", _why_empty(mapping, field, catalog)
-                )
+                problems[field.key] = FieldProblem(field.key, field.label, "", _why_empty(mapping, field, catalog))
             continue
         try:
             values[field.key] = convert(field, raw)
@@ -79,8 +75,7 @@ def build_booking_body(
             problems[field.key] = FieldProblem(field.key, field.label, as_text(raw), exc.reason)
 
     # Constant parts (Country "USA") are defaults: they complete an address but never start one.
-    address_given = [f.key for f in ADDRESS_FIELDS if f.key in values and not _is_constant(mapping[f.key])]
-    if address_given:
+    if any(f.key in values and not _is_constant(mapping[f.key]) for f in ADDRESS_FIELDS):
         for key in REQUIRED_ADDRESS_KEYS:
             if key not in values and key not in problems:
                 problems[key] = FieldProblem(
@@ -91,9 +86,7 @@ def build_booking_body(
             values.pop(field.key, None)
 
     if problems:
-        raise PayloadError(
-            sorted(problems.values(), key=lambda problem: _ORDER.get(problem.key, len(_ORDER)))
-        )
+        raise PayloadError(sorted(problems.values(), key=lambda problem: _ORDER.get(problem.key, len(_ORDER))))
     return _assemble(values)
 
 
@@ -126,9 +119,7 @@ def _why_empty(mapping: FieldMappings, field: TargetField, catalog: Sequence[Sou
 
 def _assemble(values: dict[str, object]) -> dict[str, object]:
     body: dict[str, object] = {
-        f.key: values[f.key]
-        for f in TARGET_FIELDS
-        if f.key in values and not f.contact_type and not f.address_part
+        f.key: values[f.key] for f in TARGET_FIELDS if f.key in values and not f.contact_type and not f.address_part
     }
     contacts = [{"type": f.contact_type, "value": values[f.key]} for f in CONTACT_FIELDS if f.key in values]
     if contacts:

@@ -104,9 +104,7 @@ def _datetime(value: object) -> str:
                 else datetime.fromisoformat(text)
             )
         except ValueError as exc:
-            raise InvalidValue(
-                "is not a date or date-time (use ISO 8601, e.g. 2025-05-01T14:00:00Z)"
-            ) from exc
+            raise InvalidValue("is not a date or date-time (use ISO 8601, e.g. 2025-05-01T14:00:00Z)") from exc
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidValue("has no time zone (add Z or an offset such as -05:00)")
     try:

@@ -74,11 +74,7 @@ async def create_contact(call: ApiCall) -> Response:
     contact_type = wire.contact_type(body["type"])
     if contact_type is None:
         raise validation_error(
-            {
-                "type": [
-                    f"The value '{body['type']}' is not valid. Allowed values: {', '.join(CONTACT_TYPES)}."
-                ]
-            }
+            {"type": [f"The value '{body['type']}' is not valid. Allowed values: {', '.join(CONTACT_TYPES)}."]}
         )
     contact = call.state.add_contact(booking, contact_type, body["value"], body.get("memo"))
     return JSONResponse(wire.contact_to_api(contact))
@@ -114,9 +110,7 @@ routes = [
         api_endpoint("Bookings_GetForProvider")(get_booking),
         methods=["GET"],
     ),
-    Route(
-        f"{PROVIDER}/bookings/{{id:int}}", api_endpoint("Bookings_Update")(update_booking), methods=["PATCH"]
-    ),
+    Route(f"{PROVIDER}/bookings/{{id:int}}", api_endpoint("Bookings_Update")(update_booking), methods=["PATCH"]),
     Route(
         f"{PROVIDER}/bookings/{{id:int}}/contacts",
         api_endpoint("Bookings_GetContactList2")(list_contacts),
