@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from django.http import QueryDict
 
 from referloop.integrations.models import LeadAction
-from referloop.providers.mapping import DATA_TYPE_LABELS, CustomField, DataType, FieldMapping, SourceField
+from referloop.providers.mapping import (
+    DATA_TYPE_LABELS,
+    SOURCE_FIELDS,
+    CustomField,
+    DataType,
+    FieldMapping,
+    SourceField,
+)
 from referloop.providers.servicetitan import TARGET_FIELDS, TargetField, source_catalog, validate_mapping
 from referloop.providers.servicetitan.fields import FIELDS_BY_KEY
 
@@ -147,4 +154,7 @@ def _shown(entry: FieldMapping | None) -> str:
     if entry is None:
         return ""
     label = DATA_TYPE_LABELS.get(entry.data_type, entry.data_type)
-    return f"{label}: {entry.source.strip()}"
+    value = entry.source.strip()
+    if entry.data_type == "dynamic":
+        value = next((s.label for s in SOURCE_FIELDS if s.key == value), value)
+    return f"{label}: {value}"

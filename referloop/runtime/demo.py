@@ -5,11 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from referloop.accounts.models import Account, Membership, Role, User
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, LeadSource
 from referloop.campaigns.referrers import add_referrer
+from referloop.integrations.models import (
+    ConnectionState,
+    Environment,
+    Integration,
+    IntegrationChange,
+    LeadAction,
+    Provider,
+)
+from referloop.providers.servicetitan import default_mapping
+from referloop.sandbox.config import (
+    DEMO_BOOKING_PROVIDER_ID,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_TENANT_ID,
+)
 
 DEMO_EMAIL = "demo@referloop.local"
 DEMO_PASSWORD = "referloop-demo"  # printed to the terminal; the demo runs only with DEBUG on
@@ -54,6 +70,7 @@ def create_demo() -> Demo:
         field_type=CustomFieldType.SELECT,
         choices="Furnace\nAir conditioner\nHeat pump\nBoiler\nNot sure",
     )
+    connect_demo_integration(campaign)
     referrers = [add_referrer(campaign, data, source="manual")[0] for data in DEMO_REFERRERS]
     submit_lead(
         campaign,
@@ -72,3 +89,23 @@ def create_demo() -> Demo:
         source=LeadSource.MANUAL,
     )
     return Demo(user=user, account=account, campaign=campaign)
+
+
+def connect_demo_integration(campaign: Campaign) -> Integration:
+    """The demo campaign books into the local ServiceTitan sandbox, which `referloop serve` starts."""
+    integration = Integration(
+        campaign=campaign,
+        provider=Provider.SERVICETITAN,
+        environment=Environment.SANDBOX,
+        tenant_id=DEMO_TENANT_ID,
+        client_id=DEMO_CLIENT_ID,
+        booking_provider_id=DEMO_BOOKING_PROVIDER_ID,
+        state=ConnectionState.CONNECTED,
+        lead_action=LeadAction.CREATE_BOOKING,
+        connected_at=timezone.now(),
+    )
+    integration.client_secret = DEMO_CLIENT_SECRET
+    integration.set_mapping(default_mapping())
+    integration.save()
+    IntegrationChange.objects.create(integration=integration, summary="Connected to the local sandbox (demo data).")
+    return integration

@@ -1,0 +1,78 @@
+"""A lead's story for its page: joined → delivery pending, held or skipped (with the reason) → attempts → booking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.urls import reverse
+
+from referloop.campaigns.models import Lead
+from referloop.integrations.models import AttemptOutcome, Delivery, DeliveryState
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime | None
+    kind: str  # joined | pending | held | skipped | attempt-ok | attempt-retry | attempt-bad | delivered | failed
+    title: str
+    detail: str = ""
+    link: str = ""
+
+
+_GOOD = {AttemptOutcome.DELIVERED, AttemptOutcome.FOUND_EXISTING}
+_RETRY = {AttemptOutcome.TRANSIENT, AttemptOutcome.AMBIGUOUS}
+
+
+def lead_timeline(lead: Lead) -> list[Event]:
+    events = [
+        Event(
+            lead.created_at,
+            "joined",
+            "Joined the campaign",
+            f"Referred by {lead.referrer.full_name} · via {lead.get_source_display()}",
+        )
+    ]
+    deliveries = Delivery.objects.filter(lead=lead).select_related("integration").prefetch_related("attempts")
+    for delivery in deliveries:
+        events.extend(delivery_events(delivery, lead.campaign_id))
+    return events
+
+
+def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
+    provider = delivery.integration.get_provider_display()
+    link = reverse("integration_delivery", args=[campaign_id, delivery.integration.provider, delivery.pk])
+    events: list[Event] = []
+    if delivery.state == DeliveryState.HELD:
+        events.append(Event(delivery.created_at, "held", f"Held for {provider}", delivery.reason, link))
+    elif delivery.state == DeliveryState.SKIPPED:
+        events.append(Event(delivery.created_at, "skipped", f"Skipped for {provider}", delivery.reason, link))
+    else:
+        events.append(Event(delivery.created_at, "pending", f"Queued for {provider}", "", link))
+    for attempt in delivery.attempts.all():
+        kind = "attempt-ok" if attempt.outcome in _GOOD else "attempt-retry" if attempt.outcome in _RETRY else "attempt-bad"
+        status = f" (HTTP {attempt.response_status})" if attempt.response_status else ""
+        events.append(
+            Event(
+                attempt.started_at,
+                kind,
+                f"Attempt {attempt.number}: {attempt.get_outcome_display()}{status}",
+                attempt.sentence or attempt.servicetitan_text,
+                link,
+            )
+        )
+    if delivery.state == DeliveryState.DELIVERED:
+        events.append(
+            Event(
+                delivery.delivered_at,
+                "delivered",
+                f"Booking {delivery.booking_id} created in {provider}" if delivery.booking_id else f"Sent to {provider}",
+                "",
+                link,
+            )
+        )
+    elif delivery.state == DeliveryState.FAILED:
+        events.append(Event(delivery.failed_at, "failed", f"Not delivered to {provider}", delivery.last_error, link))
+    elif delivery.state == DeliveryState.PENDING and delivery.attempt_count:
+        events.append(Event(delivery.next_attempt_at, "pending", "Will try again", delivery.last_error, link))
+    return events
