@@ -119,7 +119,12 @@ def read_submission(data: QueryDict, custom_fields: Iterable[CustomField]) -> Su
                 manual=data.get(f"{key}__manual", ""),
             )
         )
-    submission = Submission(data.get(LEAD_ACTION, ""), rows)
+    return check(Submission(data.get(LEAD_ACTION, ""), rows), custom_fields)
+
+
+def check(submission: Submission, custom_fields: Iterable[CustomField]) -> Submission:
+    """Fill in `errors` and each row's `error`: an unknown lead action, and every mistake in the mapping."""
+    submission.errors = {}
     if submission.lead_action not in LeadAction.values:
         submission.errors[LEAD_ACTION] = (
             "Choose what happens when a lead joins the campaign: "
@@ -127,7 +132,7 @@ def read_submission(data: QueryDict, custom_fields: Iterable[CustomField]) -> Su
             + "."
         )
     submission.errors.update(validate_mapping(submission.mapping, custom_fields))
-    for row in rows:
+    for row in submission.rows:
         row.error = submission.errors.get(row.field.key, "")
     return submission
 

@@ -10,6 +10,7 @@ from django.test import Client
 
 from referloop.accounts.models import ApiKey
 from referloop.campaigns.models import Campaign, CustomField, Lead, Referrer
+from referloop.integrations.models import Delivery
 from tests.conftest import Tenant
 
 API = "/api/v1"
@@ -61,6 +62,7 @@ def row_counts() -> dict[str, int]:
         "custom_fields": CustomField.objects.count(),
         "referrers": Referrer.objects.count(),
         "leads": Lead.objects.count(),
+        "deliveries": Delivery.objects.count(),
         "api_keys": ApiKey.objects.count(),
     }
 

@@ -1,0 +1,160 @@
+"""Activity tab: every delivery with its state and attempts; resend one, or all failed / all held after a fix."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from referloop.accounts.decorators import account_required, manager_required
+from referloop.accounts.http import AccountRequest
+from referloop.integrations import audit, outbox
+from referloop.integrations.models import Delivery, DeliveryState
+from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
+
+PAGE_SIZE = 50
+RESENDABLE = (DeliveryState.FAILED, DeliveryState.SKIPPED)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@account_required
+def activity(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
+    state = request.GET.get("state", "")
+    query = request.GET.get("q", "").strip()
+    counts = dict(integration.deliveries.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    deliveries = integration.deliveries.select_related("lead").order_by("-created_at", "-pk")
+    if state in DeliveryState.values:
+        deliveries = deliveries.filter(state=state)
+    else:
+        state = ""
+    if query:
+        deliveries = deliveries.filter(lead__email__icontains=query)
+    page = Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = [("", "All", sum(counts.values()))] + [
+        (value, label, counts.get(value, 0)) for value, label in DeliveryState.choices
+    ]
+    return render_tab(
+        request,
+        "integrations/activity.html",
+        integration.campaign,
+        provider,
+        integration,
+        "activity",
+        {
+            "page": page,
+            "state": state,
+            "q": query,
+            "filters": filters,
+            "failed_count": counts.get(DeliveryState.FAILED, 0),
+            "held_count": counts.get(DeliveryState.HELD, 0),
+            "hold_reason": outbox.hold_reason(integration),
+        },
+    )
+
+
+@account_required
+def delivery_detail(request: AccountRequest, campaign_id: int, provider: str, delivery_id: int) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
+    delivery = get_object_or_404(Delivery.objects.select_related("lead"), pk=delivery_id, integration=integration)
+    attempts = [
+        (attempt, json.dumps(attempt.request_summary, indent=2, ensure_ascii=False, default=str))
+        for attempt in delivery.attempts.all()
+    ]
+    return render_tab(
+        request,
+        "integrations/delivery.html",
+        integration.campaign,
+        provider,
+        integration,
+        "activity",
+        {
+            "delivery": delivery,
+            "attempts": attempts,
+            "can_resend": delivery.state in RESENDABLE,
+            "hold_reason": outbox.hold_reason(integration),
+        },
+    )
+
+
+@manager_required
+@require_POST
+def delivery_resend(request: AccountRequest, campaign_id: int, provider: str, delivery_id: int) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
+    delivery = get_object_or_404(Delivery.objects.select_related("lead"), pk=delivery_id, integration=integration)
+    back = redirect("integration_delivery", integration.campaign_id, provider, delivery.pk)
+    if delivery.state not in RESENDABLE:
+        messages.error(request, f"This delivery is {delivery.get_state_display().lower()}: only failed or skipped "
+                       "deliveries can be resent.")
+        return back
+    reason = outbox.hold_reason(integration)
+    if reason is not None:
+        messages.error(request, f"Not resent, because it would only be held: {reason}")
+        return back
+    if outbox.resend(Delivery.objects.filter(pk=delivery.pk)):
+        audit.record(integration, request.user, f"Resent the delivery of {delivery.lead.email}.")
+        messages.success(request, f"Resending {delivery.lead.email} now. The result appears below in a few seconds.")
+    return back
+
+
+BULK_ACTIONS = {"resend-failed": "Resend all failed", "send-held": "Send held leads now"}
+
+
+@account_required
+def bulk_action(request: AccountRequest, campaign_id: int, provider: str, action: str) -> HttpResponse:
+    """GET: how many deliveries it concerns, and a confirm button; POST: do it."""
+    integration = scoped_integration(request, campaign_id, provider)
+    if action not in BULK_ACTIONS:
+        raise Http404("No such action.")
+    state = DeliveryState.FAILED if action == "resend-failed" else DeliveryState.HELD
+    count = integration.deliveries.filter(state=state).count()
+    reason = outbox.hold_reason(integration)
+    back = redirect("integration_activity", integration.campaign_id, provider)
+    if request.method == "POST":
+        require_manager(request)
+        if reason is not None:
+            messages.error(request, f"Nothing was sent, because the leads would only be held: {reason}")
+            return back
+        if action == "resend-failed":
+            done = outbox.resend(integration.deliveries.filter(state=DeliveryState.FAILED))
+            summary = f"Resent {done} failed {'delivery' if done == 1 else 'deliveries'}."
+        else:
+            done = outbox.release_held(integration)
+            summary = f"Sent {_plural(done, 'held lead')} now."
+        if done:
+            audit.record(integration, request.user, summary)
+            messages.success(request, f"{summary} Results appear here in a few seconds.")
+        else:
+            messages.info(request, "There was nothing to send.")
+        return back
+    return render_tab(
+        request,
+        "integrations/bulk_confirm.html",
+        integration.campaign,
+        provider,
+        integration,
+        "activity",
+        {"action": action, "title": BULK_ACTIONS[action], "count": count, "hold_reason": reason, "state": state},
+    )
+
+
+@account_required
+def diagnose(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
+    return render_tab(
+        request,
+        "integrations/diagnose.html",
+        integration.campaign,
+        provider,
+        integration,
+        "diagnose",
+        {"hold_reason": outbox.hold_reason(integration)},
+    )

@@ -1,0 +1,134 @@
+"""Leads tab: "When lead joins campaign", Map your fields with Setup Required, and the booking preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from referloop.accounts.decorators import account_required
+from referloop.accounts.http import AccountRequest
+from referloop.integrations import audit, outbox
+from referloop.integrations.mapping_form import (
+    LEAD_ACTION,
+    Row,
+    Submission,
+    addable_fields,
+    check,
+    describe_changes,
+    read_submission,
+    row_for,
+    rows_for,
+    source_groups,
+)
+from referloop.integrations.models import Integration, LeadAction
+from referloop.integrations.preview import preview_for
+from referloop.integrations.records import custom_fields_of
+from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
+from referloop.providers.mapping import FieldMapping
+from referloop.providers.servicetitan import missing_required_fields
+from referloop.providers.servicetitan.fields import FIELDS_BY_KEY
+
+
+def _mapping_context(integration: Integration, lead_action: str, rows: list[Row]) -> dict[str, Any]:
+    mapping: dict[str, FieldMapping] = {row.field.key: row.as_mapping() for row in rows if row.value.strip()}
+    problems = {row.field.key: row.error for row in rows if row.error}
+    return {
+        "lead_action": lead_action,
+        "lead_actions": LeadAction.choices,
+        "rows": rows,
+        "addable": addable_fields(rows),
+        "groups": source_groups(custom_fields_of(integration.campaign)),
+        "missing": missing_required_fields(mapping),
+        "problem_count": len(problems),
+        "preview": preview_for(integration, mapping),
+    }
+
+
+def _stored_rows(integration: Integration) -> list[Row]:
+    """The saved table, with the problems of a stored mapping shown too (a removed custom field, say)."""
+    submission = Submission(integration.lead_action, rows_for(integration.mapping()))
+    return check(submission, custom_fields_of(integration.campaign)).rows
+
+
+@account_required
+def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
+    campaign = integration.campaign
+    if request.method != "POST":
+        context = _mapping_context(integration, integration.lead_action, _stored_rows(integration))
+        return render_tab(request, "integrations/leads.html", campaign, provider, integration, "leads", context)
+
+    require_manager(request)
+    submission = read_submission(request.POST, custom_fields_of(campaign))
+    if submission.errors:
+        context = _mapping_context(integration, submission.lead_action, submission.rows)
+        context["errors"] = submission.errors
+        context["lead_action_error"] = submission.errors.get(LEAD_ACTION, "")
+        context["dirty"] = True
+        return render_tab(
+            request, "integrations/leads.html", campaign, provider, integration, "leads", context, status=400
+        )
+    released = _save(request, integration, submission)
+    missing = missing_required_fields(integration.mapping())
+    if missing:
+        names = ", ".join(field.label for field in missing)
+        messages.warning(request, f"Changes saved. Setup Required: map {names} before leads can be sent.")
+    elif released:
+        messages.success(
+            request, f"Changes saved. {released} held lead{'s are' if released != 1 else ' is'} being sent now."
+        )
+    else:
+        messages.success(request, "Changes saved.")
+    return redirect("integration_leads", campaign.pk, provider)
+
+
+@transaction.atomic
+def _save(request: AccountRequest, integration: Integration, submission: Submission) -> int:
+    before_action, before_mapping = integration.lead_action, integration.mapping()
+    integration.lead_action = submission.lead_action
+    integration.set_mapping(submission.mapping)
+    integration.save(update_fields=["lead_action", "field_mapping", "updated_at"])
+    changes = []
+    if before_action != integration.lead_action:
+        changes.append(f"“When lead joins campaign” set to “{integration.get_lead_action_display()}”")
+    changes += describe_changes(before_mapping, integration.mapping())
+    if changes:
+        text = "; ".join(changes)
+        audit.record(integration, request.user, f"Leads tab: {text[0].lower()}{text[1:]}.")
+    reason = outbox.hold_reason(integration)
+    if reason is not None and integration.lead_action == LeadAction.CREATE_BOOKING:
+        # Due leads would fail on the incomplete mapping: hold them with the reason instead.
+        outbox.hold_pending(integration, reason)
+    return outbox.release_held(integration)
+
+
+@account_required
+@require_POST
+def leads_check(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    """htmx: the Setup Required banner, each row's problem and the preview, for the unsaved table."""
+    integration = scoped_integration(request, campaign_id, provider)
+    submission = read_submission(request.POST, custom_fields_of(integration.campaign))
+    context = _mapping_context(integration, submission.lead_action, submission.rows)
+    context.update({"campaign": integration.campaign, "integration": integration, "provider": provider})
+    return render(request, "integrations/_mapping_check.html", context)
+
+
+@account_required
+def mapping_row(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    """htmx: one new row for "+ Add more fields"."""
+    integration = scoped_integration(request, campaign_id, provider)
+    target = FIELDS_BY_KEY.get(request.GET.get("key", ""))
+    if target is None:
+        raise Http404("No such ServiceTitan field.")
+    context = {
+        "row": row_for(target),
+        "groups": source_groups(custom_fields_of(integration.campaign)),
+        "new_row": True,
+        "can_manage": request.membership.can_manage,
+    }
+    return render(request, "integrations/_mapping_row.html", context)
