@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -108,3 +108,15 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 api.add_router("/", "referloop.campaigns.api.router")
+
+fallback = Router(auth=None)
+
+
+@fallback.api_operation(["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:unknown}", include_in_schema=False)
+def unknown_path(request: HttpRequest, unknown: str) -> HttpResponse:
+    """Any other /api/v1/ path: a JSON 404 like every other error, not the site's HTML page."""
+    problem = f"There is no API operation at /api/v1/{unknown}. See /api/v1/docs."
+    return error_response(request, 404, "Not found.", {"path": [problem]})
+
+
+api.add_router("/", fallback)  # last, so that every real operation matches first

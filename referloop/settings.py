@@ -7,6 +7,7 @@ when DEBUG is off, so a default can never reach production.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,25 @@ def database_settings() -> dict[str, Any]:
         config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
         if config["ENGINE"] == "django.db.backends.sqlite3":
             config["OPTIONS"] = sqlite_options()
+            config["TEST"] = sqlite_test_settings()
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(VAR_DIR / "referloop.sqlite3"),
         "OPTIONS": sqlite_options(),
+        "TEST": sqlite_test_settings(),
     }
+
+
+def sqlite_test_settings() -> dict[str, Any]:
+    """The test database is a file, not pytest-django's in-memory default.
+
+    The worker's tests run a real `referloop worker` subprocess and worker threads against it: an in-memory
+    database is invisible to another process, and its shared cache locks whole tables between threads. One file
+    per test run (the pid), so parallel runs never share one; pytest-django deletes it at the end.
+    """
+    return {"NAME": str(Path(tempfile.gettempdir()) / f"referloop-test-{os.getpid()}.sqlite3")}
 
 
 def sqlite_options() -> dict[str, Any]:
@@ -173,6 +186,12 @@ SERVICETITAN_APP_KEY = os.environ.get("REFERLOOP_SERVICETITAN_APP_KEY", "ak1.ref
 # A base URL other than ServiceTitan's own hosts (the local sandbox) is only accepted when this allows it.
 SERVICETITAN_SANDBOX_URL = os.environ.get("REFERLOOP_SERVICETITAN_SANDBOX_URL", "http://127.0.0.1:8700")
 SERVICETITAN_ALLOW_SANDBOX = env_bool("REFERLOOP_SERVICETITAN_ALLOW_SANDBOX", DEBUG)
+# ServiceTitan allows 60 calls per second per app per tenant; the worker stays under it (see engine/ratelimit.py).
+SERVICETITAN_RATE_LIMIT_PER_SECOND = float(os.environ.get("REFERLOOP_SERVICETITAN_RATE_LIMIT", "60"))
+
+# /metrics (Prometheus) answers staff users, or a scraper sending "Authorization: Bearer <this token>".
+# Empty (the default) means no token is accepted: the metrics are never public by accident.
+METRICS_TOKEN = os.environ.get("REFERLOOP_METRICS_TOKEN", "")
 
 LOGGING: dict[str, Any] = {
     "version": 1,

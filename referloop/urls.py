@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("", include("referloop.accounts.urls")),
     path("campaigns/", include("referloop.campaigns.urls")),
+    path("campaigns/<int:campaign_id>/integrations/", include("referloop.integrations.urls")),
     path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),
     path("r/<str:code>/", public_views.referral_page, name="referral_page"),
     path("api/v1/", api.urls),

@@ -18,12 +18,10 @@ import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import hypothesis_jsonschema
 from hypothesis import strategies as st
-from hypothesis.internal.conjecture import utils as conjecture_utils
 from jsonschema import Draft7Validator, FormatChecker
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "servicetitan" / "openapi"
@@ -83,41 +81,7 @@ def _is_rfc3339(value: object) -> bool:
 
 def strategy_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> st.SearchStrategy[Any]:
     """hypothesis-jsonschema's generator of instances of the named schema."""
-    _patch_hypothesis_jsonschema()
     return hypothesis_jsonschema.from_schema(schema_for(spec, name, strict=strict))
-
-
-class _LegacyMany:
-    """The `many(...).more()` / `.reject()` interface hypothesis-jsonschema 0.23.1 uses for objects.
-
-    Hypothesis 6.170 turned `many` into a context manager that is iterated, so generating any object
-    fails with "'many' object has no attribute 'more'". This adapter drives the new `many` the old way.
-    Delete it once hypothesis-jsonschema supports the new interface.
-    """
-
-    def __init__(self, data: Any, **sizes: Any) -> None:
-        self._many = conjecture_utils.many(data, **sizes)
-        self._many.__enter__()
-        self._elements = iter(self._many)
-
-    def more(self) -> bool:
-        if next(self._elements, _DONE) is _DONE:
-            self._many.__exit__(None)
-            return False
-        return True
-
-    def reject(self, why: str | None = None) -> None:
-        self._many.reject(why)
-
-
-_DONE = object()
-
-
-def _patch_hypothesis_jsonschema() -> None:
-    # Only hypothesis-jsonschema's own reference to the module is replaced; Hypothesis keeps the real one.
-    module = hypothesis_jsonschema._from_schema
-    if not hasattr(conjecture_utils.many, "more") and module.cu is conjecture_utils:
-        module.cu = SimpleNamespace(**{**vars(conjecture_utils), "many": _LegacyMany})
 
 
 def _convert(node: Any, components: dict[str, Any], strict: bool, stack: tuple[str, ...]) -> Any:

@@ -193,13 +193,19 @@ class Attempt(models.Model):
 
 
 class TenantBucket(models.Model):
-    """The shared call budget of one ServiceTitan tenant (per app), used by every worker process when claiming."""
+    """The shared call budget of one ServiceTitan tenant (per app), used by every worker process when claiming.
+
+    The budget is a paced token bucket (GCRA): `next_slot_at` is the earliest moment the tenant's next call may
+    be sent. A claim hands each row its own send time, one interval apart, and moves `next_slot_at` on; so sends
+    are spread evenly instead of bursting, which is what a 1-second sliding window (ServiceTitan's, the
+    sandbox's) needs. See `referloop.integrations.engine.ratelimit`.
+    """
 
     rate_key = models.CharField(max_length=80, unique=True)
-    tokens = models.FloatField(default=0)
-    refilled_at = models.FloatField(default=0)  # epoch seconds
-    paused_until = models.DateTimeField(null=True, blank=True)
-    waits = models.PositiveBigIntegerField(default=0)
+    next_slot_at = models.FloatField(default=0)  # epoch seconds
+    paused_until = models.DateTimeField(null=True, blank=True)  # after a 429: no claims until then
+    waits = models.PositiveBigIntegerField(default=0)  # claim rounds in which due rows waited for the budget
+    pauses = models.PositiveBigIntegerField(default=0)  # 429s that paused the tenant
 
     def __str__(self) -> str:
         return self.rate_key

@@ -197,6 +197,8 @@ RAW_BODIES: list[tuple[str, bytes, int, str]] = [
     ("non-utf8-bytes", b'{"first_name": "\xff\xfe\xfd"}', 400, "parse"),
     ("latin-1-text", "{\"first_name\": \"Jos\xe9\"}".encode("latin-1"), 400, "parse"),
     ("lone-surrogate-escape", b'{"first_name": "\\ud800"}', 422, "valid unicode"),
+    ("nested-100000-deep", b"[" * 100_000 + b"]" * 100_000, 400, "parse"),
+    ("integer-of-5000-digits", b'{"campaign_id": ' + b"7" * 5000 + b"}", 400, "parse"),
 ]
 
 
@@ -278,3 +280,22 @@ def test_referrers_are_not_created_with_a_chosen_code(tenant: Tenant) -> None:
     assert_post_rejected(tenant, "/referrers", referrer_body(tenant, code="VIP0001"), 422, "code", "not permitted")
 
     assert not Referrer.objects.filter(code="VIP0001").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/nope"), ("post", "/leads/1/resend"), ("delete", "/things/1"), ("get", "/lead")]
+)
+def test_an_unknown_api_path_is_a_json_404_naming_the_path(tenant: Tenant, method: str, path: str) -> None:
+    response = getattr(tenant.client, method)(f"/api/v1{path}", **tenant.api())
+
+    assert_rejected(response, 404, "path", f"/api/v1{path}")
+
+
+@pytest.mark.parametrize(("method", "path"), [("delete", "/leads"), ("put", "/leads/1"), ("patch", "/referrers/1")])
+def test_an_unsupported_method_is_405_and_changes_nothing(tenant: Tenant, method: str, path: str) -> None:
+    before = row_counts()
+
+    response = getattr(tenant.client, method)(f"/api/v1{path}", **tenant.api())
+
+    assert response.status_code == 405
+    assert row_counts() == before

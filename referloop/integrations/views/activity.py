@@ -144,17 +144,3 @@ def bulk_action(request: AccountRequest, campaign_id: int, provider: str, action
         "activity",
         {"action": action, "title": BULK_ACTIONS[action], "count": count, "hold_reason": reason, "state": state},
     )
-
-
-@account_required
-def diagnose(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
-    integration = scoped_integration(request, campaign_id, provider)
-    return render_tab(
-        request,
-        "integrations/diagnose.html",
-        integration.campaign,
-        provider,
-        integration,
-        "diagnose",
-        {"hold_reason": outbox.hold_reason(integration)},
-    )

@@ -1,0 +1,25 @@
+"""Mounted under campaigns/<campaign_id>/integrations/ (see referloop/urls.py)."""
+
+from django.urls import path
+
+from referloop.integrations.views import activity, connection, diagnose, leads
+
+urlpatterns = [
+    path("<slug:provider>/", connection.integration_home, name="integration_home"),
+    path("<slug:provider>/connection/", connection.connection, name="integration_connection"),
+    path("<slug:provider>/connect/", connection.connect_step, name="integration_connect"),
+    path("<slug:provider>/finalize/", connection.finalize, name="integration_finalize"),
+    path("<slug:provider>/disconnect/", connection.disconnect_view, name="integration_disconnect"),
+    path("<slug:provider>/leads/", leads.leads_tab, name="integration_leads"),
+    path("<slug:provider>/leads/check/", leads.leads_check, name="integration_leads_check"),
+    path("<slug:provider>/leads/row/", leads.mapping_row, name="integration_mapping_row"),
+    path("<slug:provider>/activity/", activity.activity, name="integration_activity"),
+    path("<slug:provider>/activity/<int:delivery_id>/", activity.delivery_detail, name="integration_delivery"),
+    path(
+        "<slug:provider>/activity/<int:delivery_id>/resend/",
+        activity.delivery_resend,
+        name="integration_delivery_resend",
+    ),
+    path("<slug:provider>/activity/bulk/<slug:action>/", activity.bulk_action, name="integration_bulk"),
+    path("<slug:provider>/diagnose/", diagnose.diagnose, name="integration_diagnose"),
+]
