@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "referloop.accounts",
     "referloop.campaigns",
     "referloop.integrations",
+    "referloop.diagnostics",
     "referloop.runtime",
 ]
 

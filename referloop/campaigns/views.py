@@ -34,6 +34,7 @@ from referloop.campaigns.models import (
     Referrer,
 )
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
+from referloop.integrations.timeline import lead_timeline
 
 PAGE_SIZE = 50
 
@@ -271,7 +272,11 @@ def lead_detail(request: AccountRequest, campaign_id: int, lead_id: int) -> Http
     lead = get_object_or_404(Lead.objects.select_related("referrer"), pk=lead_id, campaign=campaign)
     labels = {field.key: field.label for field in campaign.custom_fields.all()}
     custom = [(labels.get(key, key), value) for key, value in lead.custom_data.items()]
-    return render(request, "campaigns/lead_detail.html", {"campaign": campaign, "lead": lead, "custom": custom})
+    return render(
+        request,
+        "campaigns/lead_detail.html",
+        {"campaign": campaign, "lead": lead, "custom": custom, "timeline": lead_timeline(lead)},
+    )
 
 
 @account_required

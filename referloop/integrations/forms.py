@@ -10,7 +10,7 @@ from referloop.integrations.connection import environment_choices
 from referloop.integrations.models import Integration
 
 ENVIRONMENT_HELP = {
-    "production": "Your live ServiceTitan (go.servicetitan.com). Choose this unless ServiceTitan gave you a test tenant.",
+    "production": "Your live ServiceTitan. Choose this unless ServiceTitan gave you a test tenant.",
     "integration": "ServiceTitan's test environment for developers (integration.servicetitan.com).",
     "sandbox": "referloop's built-in ServiceTitan double, for demos and tests on this server.",
 }
@@ -107,7 +107,8 @@ class CredentialsForm(forms.Form):
         integration.client_id = data["client_id"]
         if integration.booking_provider_id != data["booking_provider_id"]:
             old = integration.booking_provider_id
-            changes.append(f"Booking Provider Value {old} → {data['booking_provider_id']}" if old else "Booking Provider Value")
+            new = data["booking_provider_id"]
+            changes.append(f"Booking Provider Value {old} → {new}" if old else "Booking Provider Value")
         integration.booking_provider_id = data["booking_provider_id"]
         if data.get("use_referloop_app_key"):
             integration.own_app_key = ""

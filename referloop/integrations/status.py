@@ -39,7 +39,7 @@ def status_of(integration: Integration | None) -> Status:
 
 
 def setup_problems(integration: Integration) -> str:
-    """"" when the mapping is complete, else one sentence naming the missing fields (or the broken rows)."""
+    """ "" when the mapping is complete, else one sentence naming the missing fields (or the broken rows)."""
     mapping = integration.mapping()
     missing = missing_required_fields(mapping)
     if missing:

@@ -50,7 +50,11 @@ def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
     else:
         events.append(Event(delivery.created_at, "pending", f"Queued for {provider}", "", link))
     for attempt in delivery.attempts.all():
-        kind = "attempt-ok" if attempt.outcome in _GOOD else "attempt-retry" if attempt.outcome in _RETRY else "attempt-bad"
+        kind = "attempt-bad"
+        if attempt.outcome in _GOOD:
+            kind = "attempt-ok"
+        elif attempt.outcome in _RETRY:
+            kind = "attempt-retry"
         status = f" (HTTP {attempt.response_status})" if attempt.response_status else ""
         events.append(
             Event(
@@ -62,11 +66,12 @@ def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
             )
         )
     if delivery.state == DeliveryState.DELIVERED:
+        booked = f"Booking {delivery.booking_id} created in {provider}"
         events.append(
             Event(
                 delivery.delivered_at,
                 "delivered",
-                f"Booking {delivery.booking_id} created in {provider}" if delivery.booking_id else f"Sent to {provider}",
+                booked if delivery.booking_id else f"Sent to {provider}",
                 "",
                 link,
             )

@@ -92,8 +92,11 @@ def delivery_resend(request: AccountRequest, campaign_id: int, provider: str, de
     delivery = get_object_or_404(Delivery.objects.select_related("lead"), pk=delivery_id, integration=integration)
     back = redirect("integration_delivery", integration.campaign_id, provider, delivery.pk)
     if delivery.state not in RESENDABLE:
-        messages.error(request, f"This delivery is {delivery.get_state_display().lower()}: only failed or skipped "
-                       "deliveries can be resent.")
+        messages.error(
+            request,
+            f"This delivery is {delivery.get_state_display().lower()}: only failed or skipped "
+            "deliveries can be resent.",
+        )
         return back
     reason = outbox.hold_reason(integration)
     if reason is not None:

@@ -47,7 +47,7 @@ def connection(request: AccountRequest, campaign_id: int, provider: str) -> Http
     step = step_of(integration, request.GET.get("step"))
     connect_form = credentials_form = None
     if step == "connect":
-        initial = {"environment": Environment.PRODUCTION}
+        initial: dict[str, object] = {"environment": Environment.PRODUCTION.value}
         if integration is not None:
             initial = {"environment": integration.environment, "tenant_id": integration.tenant_id}
         connect_form = ConnectForm(initial=initial)
@@ -67,6 +67,7 @@ def _render_connection(
     credentials_form: CredentialsForm | None = None,
     status: int = 200,
     secret_error: bool = False,
+    environment_error: bool = False,
 ) -> HttpResponse:
     history = integration.changes.select_related("user")[:HISTORY_SIZE] if integration else []
     return render_tab(
@@ -83,6 +84,7 @@ def _render_connection(
             "environment_help": ENVIRONMENT_HELP,
             "history": history,
             "secret_error": secret_error,
+            "environment_error": environment_error,
             "hold_reason": outbox.hold_reason(integration) if integration else None,
             "held_count": integration.deliveries.filter(state="held").count() if integration else 0,
         },
@@ -132,7 +134,13 @@ def finalize(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
     form = CredentialsForm(request.POST, integration=integration)
     if not form.is_valid():
         return _render_connection(
-            request, campaign, provider, integration, step, credentials_form=form, status=400,
+            request,
+            campaign,
+            provider,
+            integration,
+            step,
+            credentials_form=form,
+            status=400,
             secret_error="client_secret" in form.errors,
         )
     candidate = Integration.objects.select_related("campaign").get(pk=integration.pk)
@@ -170,8 +178,15 @@ def finalize(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
         for sentence in sentences:
             form.add_error(name if name in form.fields and name != NON_FIELD else None, sentence)
     return _render_connection(
-        request, campaign, provider, integration, step, credentials_form=form, status=400,
+        request,
+        campaign,
+        provider,
+        integration,
+        step,
+        credentials_form=form,
+        status=400,
         secret_error="client_secret" in result.errors,
+        environment_error="environment" in result.errors,
     )
 
 
@@ -186,8 +201,6 @@ def disconnect_view(request: AccountRequest, campaign_id: int, provider: str) ->
         require_manager(request)
         held = disconnect(integration, request.user)
         extra = f" {held} waiting lead{'s were' if held != 1 else ' was'} held too." if held else ""
-        messages.success(
-            request, f"ServiceTitan is disconnected. New leads are held until you reconnect.{extra}"
-        )
+        messages.success(request, f"ServiceTitan is disconnected. New leads are held until you reconnect.{extra}")
         return redirect("integration_connection", campaign.pk, provider)
     return render_tab(request, "integrations/disconnect.html", campaign, provider, integration, "connection")

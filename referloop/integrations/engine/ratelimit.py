@@ -1,0 +1,102 @@
+"""The per-tenant call budget, shared by every worker process through one TenantBucket row per rate key.
+
+ServiceTitan allows 60 calls per second per app per tenant, and the sandbox counts them in a 1-second
+*sliding* window. A classic token bucket with burst capacity B and refill rate r lets B + r calls through in
+one second, so it either bursts over the limit or must be set far below it. Instead the bucket is *paced*
+(GCRA): it hands out send times one interval apart, `next_slot_at` being the next free one. A claim takes
+only the slots that fall within a short horizon, every row gets its own slot, and the worker sends it at that
+moment; so the calls reach ServiceTitan evenly spaced at a little under the limit (`headroom`), and any
+second holds at most that many, whichever worker processes sent them.
+
+A 429 that comes anyway (another app, a slow clock) pauses the tenant for its Retry-After: `paused_until`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+
+from referloop.integrations.models import TenantBucket
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: float = 60.0
+    # Plan for 97% of the limit: the spare 3% (about 30 ms a second) absorbs the jitter between the moment a
+    # call was planned and the moment ServiceTitan counts it, so even a late burst stays under 60 in a second.
+    headroom: float = 0.97
+    # How far ahead a claim may hand out send times. Longer than the poll interval, so a busy tenant's next
+    # rows are claimed before its current ones have all gone out and its rate never dips.
+    horizon: float = 0.5
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two calls of one tenant."""
+        return 1.0 / (self.per_second * self.headroom)
+
+    @classmethod
+    def from_settings(cls) -> RateLimit:
+        return cls(per_second=float(settings.SERVICETITAN_RATE_LIMIT_PER_SECOND))
+
+
+def available(next_slot_at: float, now: float, limit: RateLimit) -> int:
+    """How many calls a claim at `now` may plan: the free slots before `now + horizon`."""
+    start = max(next_slot_at, now)
+    room = now + limit.horizon - start
+    return max(0, math.ceil(room / limit.interval - 1e-9))
+
+
+def grant(next_slot_at: float, now: float, costs: Sequence[int], limit: RateLimit) -> tuple[list[float], float]:
+    """Send times for a prefix of rows costing `costs` calls each, and the bucket's new `next_slot_at`.
+
+    A row that needs two calls (look up, then create) takes two slots; its send time is the first.
+    """
+    slot = max(next_slot_at, now)
+    end = now + limit.horizon
+    times: list[float] = []
+    for cost in costs:
+        if slot >= end:
+            break
+        times.append(slot)
+        slot += cost * limit.interval
+    return times, slot
+
+
+def lock_buckets(rate_keys: Iterable[str]) -> dict[str, TenantBucket]:
+    """The buckets of these keys, created if missing, locked for this transaction.
+
+    A bucket another claimer holds right now is skipped (SKIP LOCKED on PostgreSQL): that claimer is serving
+    the tenant, and waiting for it would only serialize the claimers. SQLite's IMMEDIATE transaction already
+    serializes them.
+    """
+    keys = sorted(set(rate_keys))
+    if not keys:
+        return {}
+    existing = set(TenantBucket.objects.filter(rate_key__in=keys).values_list("rate_key", flat=True))
+    missing = [TenantBucket(rate_key=key) for key in keys if key not in existing]
+    if missing:
+        TenantBucket.objects.bulk_create(missing, ignore_conflicts=True)
+    locked = TenantBucket.objects.select_for_update(skip_locked=True).filter(rate_key__in=keys)
+    return {bucket.rate_key: bucket for bucket in locked}
+
+
+def is_paused(bucket: TenantBucket, now: datetime) -> bool:
+    return bucket.paused_until is not None and bucket.paused_until > now
+
+
+def pause(rate_key: str, seconds: float, now: datetime) -> None:
+    """After a 429: no claims for this tenant until Retry-After has passed (a longer pause already set wins)."""
+    until = now + timedelta(seconds=max(seconds, 0.0))
+    TenantBucket.objects.filter(rate_key=rate_key).filter(
+        Q(paused_until__isnull=True) | Q(paused_until__lt=until)
+    ).update(
+        paused_until=until,
+        pauses=F("pauses") + 1,
+        next_slot_at=Greatest(F("next_slot_at"), until.timestamp()),
+    )
