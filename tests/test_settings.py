@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 WRITER = """
 import django, sys
 django.setup()

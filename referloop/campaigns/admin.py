@@ -36,7 +36,21 @@ class ReferrerAdmin(admin.ModelAdmin):
 class LeadAdminForm(forms.ModelForm):
     class Meta:
         model = Lead
-        fields = "__all__"
+        fields = [
+            "campaign",
+            "referrer",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "street",
+            "city",
+            "state",
+            "zip_code",
+            "notes",
+            "custom_data",
+            "status",
+        ]
 
     def clean(self) -> dict[str, Any]:
         """A new lead is checked by the lead form of its campaign, the same rules as every other intake path."""
