@@ -3,14 +3,18 @@ from django.urls import include, path
 
 from referloop.api import api
 from referloop.campaigns import public_views, views
+from referloop.integrations.metrics import metrics_view
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("", include("referloop.accounts.urls")),
     path("campaigns/", include("referloop.campaigns.urls")),
+    # Before the integrations include: .../integrations/<int:integration_id>/diagnose/ must win over <slug:provider>.
+    path("", include("referloop.diagnostics.urls")),
     path("campaigns/<int:campaign_id>/integrations/", include("referloop.integrations.urls")),
     path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),
     path("r/<str:code>/", public_views.referral_page, name="referral_page"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -25,6 +25,7 @@ from referloop.providers.servicetitan import (
     ServiceTitanClient,
     ServiceTitanError,
     TokenCache,
+    TokenKey,
     TransientError,
     default_mapping,
     token_key,
@@ -169,14 +170,21 @@ def _unreachable(exc: ServiceTitanError) -> str:
     return f"{exc.message} Nothing was changed; try the check again in a minute."
 
 
-def forget_token(integration: Integration) -> None:
-    """Drop the process's cached token for the integration's current credentials (if it has any)."""
+def cached_token_key(integration: Integration) -> TokenKey | None:
+    """The token-cache key of the integration's stored credentials, or None when it has none."""
     if integration.tenant_id is None or not integration.client_secret_encrypted:
-        return
+        return None
     try:
-        TOKEN_CACHE.invalidate(token_key(credentials_for(integration)))
+        return token_key(credentials_for(integration))
     except (EnvironmentNotAllowed, ValueError):
-        return
+        return None
+
+
+def forget_token(integration: Integration) -> None:
+    """Drop the process's cached token for the integration's stored credentials (if it has any)."""
+    key = cached_token_key(integration)
+    if key is not None:
+        TOKEN_CACHE.invalidate(key)
 
 
 @transaction.atomic

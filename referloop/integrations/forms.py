@@ -11,7 +11,7 @@ from referloop.integrations.models import Integration
 
 ENVIRONMENT_HELP = {
     "production": "Your live ServiceTitan. Choose this unless ServiceTitan gave you a test tenant.",
-    "integration": "ServiceTitan's test environment for developers (integration.servicetitan.com).",
+    "integration": "ServiceTitan's separate test environment, with its own tenants and credentials.",
     "sandbox": "referloop's built-in ServiceTitan double, for demos and tests on this server.",
 }
 
@@ -22,6 +22,7 @@ class ConnectForm(forms.Form):
         label="Tenant ID",
         min_value=1,
         max_value=2**63 - 1,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text="A number, shown in ServiceTitan under Settings → Integrations → API Application Access.",
         error_messages={
             "invalid": "Enter the Tenant ID as a number, as ServiceTitan shows it (for example 1234567).",
@@ -60,6 +61,7 @@ class CredentialsForm(forms.Form):
         label="Booking Provider Value",
         min_value=1,
         max_value=2**63 - 1,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text="The Allowed “booking_provider” value shown for the referloop app in ServiceTitan (a number).",
         error_messages={
             "required": "Enter the Booking Provider Value: the Allowed “booking_provider” value shown for the "

@@ -132,6 +132,10 @@ def check(submission: Submission, custom_fields: Iterable[CustomField]) -> Submi
             + "."
         )
     submission.errors.update(validate_mapping(submission.mapping, custom_fields))
+    known = " or ".join(DATA_TYPE_LABELS.values())
+    for row in submission.rows:
+        if row.data_type not in DATA_TYPE_LABELS:
+            submission.errors[row.field.key] = f"{row.field.label} has an unknown data type: choose {known}."
     for row in submission.rows:
         row.error = submission.errors.get(row.field.key, "")
     return submission

@@ -1,10 +1,12 @@
-"""The last guard before the wire: no more than N calls per tenant in any second leave this process.
+"""The last guard before the wire: one tenant's calls leave this process evenly spaced, never in a burst.
 
-The bucket (ratelimit.py) plans evenly spaced send times, but a busy event loop can wake several planned sends
-late and let them out together. This httpx transport counts what actually goes out per (host, tenant, app key)
-in a 1-second sliding window, the way ServiceTitan counts, and holds a call back for the few milliseconds it
-takes to stay under the window. It sees every API call, including the lookups before a create and the repeat
-after a token refresh, which the claim could only estimate. Token requests (no tenant in the path) pass.
+The bucket (ratelimit.py) plans evenly spaced send times, but a busy event loop, a slow token fetch or a slow
+claim can wake several planned sends late and let them out together; a burst is what a 1-second sliding window
+(ServiceTitan's, the sandbox's) punishes, because the next second's calls then land in the same window. This
+httpx transport spaces the calls that actually go out per (host, tenant, app key) at least 1/rate apart, rate
+being a little under the limit and a little over the planned pace, so it only bites after a stall. It sees
+every API call, including the lookup before a create and the repeat after a token refresh. Token requests
+(no tenant in the path) pass.
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ import asyncio
 import math
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 
 import httpx
 
-WINDOW_SECONDS = 1.0
 _TENANT_IN_PATH = re.compile(r"/tenant/(\d+)(?:/|$)")
 
 PacingKey = tuple[str, str, str]
@@ -37,13 +37,13 @@ class PacedTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,
-        calls_per_window: int,
+        calls_per_second: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._limit = max(1, calls_per_window)
+        self._interval = 1.0 / calls_per_second
         self._clock = clock
-        self._sent: dict[PacingKey, deque[float]] = {}
+        self._last: dict[PacingKey, float] = {}
         self.waits = 0  # calls that were held back: a sign the planned pacing slipped
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -53,29 +53,30 @@ class PacedTransport(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
     async def _take_turn(self, key: PacingKey) -> None:
-        sent = self._sent.setdefault(key, deque())
+        # Spaced from the previous call that actually went out, not from a reserved moment: a late-waking
+        # event loop then still lets calls out one interval apart instead of all at once.
         waited = False
         while True:
             now = self._clock()
-            while sent and sent[0] <= now - WINDOW_SECONDS:
-                sent.popleft()
-            if len(sent) < self._limit:
-                sent.append(now)
+            ready = self._last.get(key, -math.inf) + self._interval
+            if now >= ready:
+                self._last[key] = now
                 self.waits += waited
                 return
             waited = True
-            await asyncio.sleep(sent[0] + WINDOW_SECONDS - now)
+            await asyncio.sleep(ready - now)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-def paced_client(concurrency: int, calls_per_second: float, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The worker's one shared client: a pool as large as the number of sends in flight, paced per tenant.
+def wire_rate(limit_per_second: float) -> float:
+    """One call a second under the limit (59 of 60): room for the network to bunch two calls up."""
+    return max(limit_per_second - 1.0, limit_per_second * 0.5)
 
-    The window allows one call less than the limit (59 of 60): room for the network to bunch two calls up.
-    """
+
+def paced_client(concurrency: int, limit_per_second: float, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """The worker's one shared client: a pool as large as the number of sends in flight, paced per tenant."""
     pool = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
     inner = httpx.AsyncHTTPTransport(limits=pool)
-    limit = max(1, math.floor(calls_per_second) - 1)
-    return httpx.AsyncClient(transport=PacedTransport(inner, limit), timeout=timeout)
+    return httpx.AsyncClient(transport=PacedTransport(inner, wire_rate(limit_per_second)), timeout=timeout)

@@ -57,15 +57,16 @@ def grant(next_slot_at: float, now: float, costs: Sequence[int], limit: RateLimi
 
     A row that needs two calls (look up, then create) takes two slots; its send time is the first.
     """
-    slot = max(next_slot_at, now)
-    end = now + limit.horizon
+    start = max(next_slot_at, now)
+    room = available(next_slot_at, now, limit)
     times: list[float] = []
+    used = 0  # slots, counted (not summed) so float steps never let an extra row in
     for cost in costs:
-        if slot >= end:
+        if used >= room:
             break
-        times.append(slot)
-        slot += cost * limit.interval
-    return times, slot
+        times.append(start + used * limit.interval)
+        used += cost
+    return times, start + used * limit.interval
 
 
 def lock_buckets(rate_keys: Iterable[str]) -> dict[str, TenantBucket]:

@@ -12,7 +12,14 @@ from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.campaigns.models import Campaign
 from referloop.integrations import audit, outbox
-from referloop.integrations.connect import NON_FIELD, disconnect, forget_token, live_check, mark_connected
+from referloop.integrations.connect import (
+    NON_FIELD,
+    cached_token_key,
+    disconnect,
+    forget_token,
+    live_check,
+    mark_connected,
+)
 from referloop.integrations.forms import ENVIRONMENT_HELP, ConnectForm, CredentialsForm
 from referloop.integrations.models import ConnectionState, Environment, Integration
 from referloop.integrations.views.common import (
@@ -147,9 +154,12 @@ def finalize(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
     secret, changes = form.apply(candidate)
     result = live_check(candidate, secret)
     if result.ok:
-        forget_token(integration)
+        # The check fetched a fresh token for the new values (dropping any cached one); the old values' goes too.
+        old_key = cached_token_key(integration)
         if secret is not None:
             candidate.client_secret = secret
+        if old_key is not None and old_key != cached_token_key(candidate):
+            forget_token(integration)
         where = f"{candidate.get_environment_display()}, tenant {candidate.tenant_id}"
         where += f", booking provider {candidate.booking_provider_id}"
         if integration.state == ConnectionState.NOT_CONNECTED:

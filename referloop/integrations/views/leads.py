@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required
 from referloop.accounts.http import AccountRequest
-from referloop.integrations import audit, outbox
+from referloop.integrations import outbox
+from referloop.integrations.lead_setup import save_lead_setup
 from referloop.integrations.mapping_form import (
     LEAD_ACTION,
     Row,
     Submission,
     addable_fields,
     check,
-    describe_changes,
     read_submission,
     row_for,
     rows_for,
@@ -46,6 +45,7 @@ def _mapping_context(integration: Integration, lead_action: str, rows: list[Row]
         "missing": missing_required_fields(mapping),
         "problem_count": len(problems),
         "preview": preview_for(integration, mapping),
+        "hold_reason": outbox.hold_reason(integration),
     }
 
 
@@ -73,7 +73,7 @@ def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpR
         return render_tab(
             request, "integrations/leads.html", campaign, provider, integration, "leads", context, status=400
         )
-    released = _save(request, integration, submission)
+    released = save_lead_setup(integration, request.user, submission)
     missing = missing_required_fields(integration.mapping())
     if missing:
         names = ", ".join(field.label for field in missing)
@@ -85,26 +85,6 @@ def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpR
     else:
         messages.success(request, "Changes saved.")
     return redirect("integration_leads", campaign.pk, provider)
-
-
-@transaction.atomic
-def _save(request: AccountRequest, integration: Integration, submission: Submission) -> int:
-    before_action, before_mapping = integration.lead_action, integration.mapping()
-    integration.lead_action = submission.lead_action
-    integration.set_mapping(submission.mapping)
-    integration.save(update_fields=["lead_action", "field_mapping", "updated_at"])
-    changes = []
-    if before_action != integration.lead_action:
-        changes.append(f"“When lead joins campaign” set to “{integration.get_lead_action_display()}”")
-    changes += describe_changes(before_mapping, integration.mapping())
-    if changes:
-        text = "; ".join(changes)
-        audit.record(integration, request.user, f"Leads tab: {text[0].lower()}{text[1:]}.")
-    reason = outbox.hold_reason(integration)
-    if reason is not None and integration.lead_action == LeadAction.CREATE_BOOKING:
-        # Due leads would fail on the incomplete mapping: hold them with the reason instead.
-        outbox.hold_pending(integration, reason)
-    return outbox.release_held(integration)
 
 
 @account_required

@@ -16,7 +16,7 @@ from referloop.runtime.supervisor import ProcessSpec, Supervisor
 
 
 class Command(BaseCommand):
-    help = "Run referloop: the web app and the ServiceTitan sandbox, stopped together with Ctrl-C."
+    help = "Run referloop: the web app, the delivery worker and the ServiceTitan sandbox; Ctrl-C stops them all."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--sandbox-port", type=int, default=8700)
         parser.add_argument("--no-sandbox", action="store_true", help="Don't start the ServiceTitan sandbox.")
         parser.add_argument("--no-demo", action="store_true", help="Don't create the demo account.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Don't start the delivery worker (run `referloop worker` apart)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -33,6 +36,10 @@ class Command(BaseCommand):
             self.stdout.write("Created the demo account.")
         address = f"http://{options['host']}:{options['port']}"
         python = sys.executable
+        # Referral links (in the app and in bookings) point at this server; the sandbox is the one started here.
+        env = {"REFERLOOP_PUBLIC_BASE_URL": os.environ.get("REFERLOOP_PUBLIC_BASE_URL", address)}
+        if not options["no_sandbox"] and "REFERLOOP_SERVICETITAN_SANDBOX_URL" not in os.environ:
+            env["REFERLOOP_SERVICETITAN_SANDBOX_URL"] = f"http://127.0.0.1:{options['sandbox_port']}"
         specs = [
             ProcessSpec(
                 "web",
@@ -47,10 +54,11 @@ class Command(BaseCommand):
                     str(options["port"]),
                     "--no-access-log",
                 ],
-                # Referral links printed in the app must point at this server.
-                env={"REFERLOOP_PUBLIC_BASE_URL": os.environ.get("REFERLOOP_PUBLIC_BASE_URL", address)},
+                env=env,
             )
         ]
+        if not options["no_worker"]:
+            specs.append(ProcessSpec("worker", [python, "-m", "referloop", "worker"], env=env))
         if not options["no_sandbox"]:
             specs.append(
                 ProcessSpec("sandbox", [python, "-m", "referloop", "sandbox", "--port", str(options["sandbox_port"])])
@@ -59,6 +67,8 @@ class Command(BaseCommand):
         if with_demo:
             self.stdout.write(f"  Log in as {demo.DEMO_EMAIL} with password {demo.DEMO_PASSWORD}")
             self.stdout.write(f"  Demo referral page: {address}/c/{demo.DEMO_CAMPAIGN_SLUG}/join/")
+        if not options["no_worker"]:
+            self.stdout.write("  Delivery worker: sends new leads to ServiceTitan as they arrive.")
         if not options["no_sandbox"]:
             self.stdout.write(f"  ServiceTitan sandbox: http://127.0.0.1:{options['sandbox_port']}/")
         self.stdout.write("  Press Ctrl-C to stop.\n")

@@ -1,0 +1,580 @@
+"""The Diagnose checks, in the order a person would work through them, each with one sentence and the fix.
+
+1. lead action  2. required fields mapped  3. the mapping on recent real leads  4. credentials  5. App Key
+6. Booking Provider Value  7. deliveries in the last 24 hours  8. held leads  9. the worker  10. the queue.
+
+Checks 4 to 6 talk to ServiceTitan (see `live.py`); the rest only read the database, so `cheap_checks` can run on
+every page view (the banner). No check raises: an unexpected error becomes a problem result that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from referloop.campaigns.models import Campaign, CustomField, Lead
+from referloop.diagnostics import fixes, live
+from referloop.diagnostics.result import CheckResult, Status
+from referloop.diagnostics.text import ago, and_join, duration, percent, plural
+from referloop.integrations.models import (
+    ConnectionState,
+    Delivery,
+    DeliveryState,
+    Integration,
+    LeadAction,
+    WorkerHeartbeat,
+)
+from referloop.integrations.outbox import hold_reason
+from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.providers.mapping import DATA_TYPE_LABELS, FieldMapping, SourceField, source_catalog
+from referloop.providers.mapping import CustomField as SourceCustomField
+from referloop.providers.servicetitan import (
+    TARGET_FIELDS,
+    PayloadError,
+    build_booking_body,
+    default_mapping,
+    missing_required_fields,
+    validate_mapping,
+)
+
+logger = logging.getLogger(__name__)
+
+RECENT_LEADS = 50
+DELIVERY_WINDOW = timedelta(hours=24)
+HEARTBEAT_STALE_AFTER = timedelta(seconds=30)
+QUEUE_WARNING_AFTER = timedelta(minutes=2)
+QUEUE_PROBLEM_AFTER = timedelta(minutes=15)
+MAX_GROUPS = 10
+
+LABELS = {field.key: field.label for field in TARGET_FIELDS}
+CREATE_BOOKING = LeadAction.CREATE_BOOKING.label
+NOTHING = LeadAction.NOTHING.label
+
+
+@dataclass
+class Context:
+    """What one run of the checks shares, read once."""
+
+    integration: Integration
+    now: datetime
+    custom_fields: list[CustomField] = field(default_factory=list)
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.integration.campaign
+
+
+Check = Callable[[Context], CheckResult]
+
+
+# 1 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_lead_action(ctx: Context) -> CheckResult:
+    integration = ctx.integration
+    if integration.lead_action == LeadAction.CREATE_BOOKING:
+        return CheckResult(
+            "lead_action",
+            "Lead action",
+            Status.OK,
+            f"New leads become bookings: “When lead joins campaign” is set to “{CREATE_BOOKING}”.",
+        )
+    skipped = Delivery.objects.filter(
+        integration=integration, state=DeliveryState.SKIPPED, created_at__gte=ctx.now - DELIVERY_WINDOW
+    ).count()
+    tail = f" {plural(skipped, 'lead was', 'leads were')} skipped in the last 24 hours." if skipped else ""
+    return CheckResult(
+        "lead_action",
+        "Lead action",
+        Status.PROBLEM,
+        f"The lead action is “{NOTHING}”, so no bookings are created in ServiceTitan.{tail}",
+        fix=(
+            f"On the Leads tab, set “When lead joins campaign” to “{CREATE_BOOKING}” and click Save Changes. "
+            "A lead skipped so far can be resent from its page on the Activity tab."
+        ),
+        data={"lead_action": integration.lead_action, "skipped_last_24h": skipped},
+    ).link_to(fixes.tab_link(integration, fixes.LEADS))
+
+
+# 2 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_required_fields(ctx: Context) -> CheckResult:
+    integration = ctx.integration
+    mapping = integration.mapping()
+    missing = missing_required_fields(mapping)
+    if missing:
+        labels = [f.label for f in missing]
+        hints = "; ".join(s for s in (suggestion(f.key, ctx.custom_fields) for f in missing) if s)
+        return CheckResult(
+            "required_fields",
+            "Required fields",
+            Status.PROBLEM,
+            f"Setup Required: {and_join(labels)} {'is' if len(labels) == 1 else 'are'} not mapped, so new leads "
+            "are held instead of sent to ServiceTitan.",
+            fix=(
+                f"On the Leads tab, under Map your fields, give {and_join(labels)} a value"
+                f"{f' ({hints})' if hints else ''}, then click Save Changes. Held leads go out on their own."
+            ),
+            data={"missing": [f.key for f in missing]},
+        ).link_to(fixes.tab_link(integration, fixes.LEADS))
+    broken = validate_mapping(mapping, custom_fields_of(ctx.campaign))
+    if broken:
+        return CheckResult(
+            "required_fields",
+            "Required fields",
+            Status.PROBLEM,
+            f"Setup Required: {plural(len(broken), 'field mapping is', 'field mappings are')} not valid, so new "
+            "leads are held instead of sent.",
+            fix="On the Leads tab, fix the rows listed here (they are marked there too), then click Save Changes.",
+            details=list(broken.values()),
+            data={"invalid": sorted(broken)},
+        ).link_to(fixes.tab_link(integration, fixes.LEADS))
+    required = [f.label for f in TARGET_FIELDS if f.required]
+    return CheckResult(
+        "required_fields", "Required fields", Status.OK, f"Every required field is mapped ({', '.join(required)})."
+    )
+
+
+def suggestion(key: str, custom_fields: list[CustomField]) -> str:
+    """What the default mapping would put in a field: `Email → Dynamic Value → Lead Email`."""
+    entry = default_mapping().get(key)
+    if entry is None:
+        return ""
+    return f"{LABELS.get(key, key)} → {DATA_TYPE_LABELS[entry.data_type]} → {describe_source(entry, custom_fields)}"
+
+
+def describe_source(entry: FieldMapping, custom_fields: list[CustomField]) -> str:
+    if entry.data_type != "dynamic":
+        return f"“{entry.source}”"
+    return source_label(entry.source, _catalog(custom_fields))
+
+
+def source_label(key: str, catalog: tuple[SourceField, ...]) -> str:
+    return next((f.label for f in catalog if f.key == key.strip()), key)
+
+
+def _catalog(custom_fields: list[CustomField]) -> tuple[SourceField, ...]:
+    return source_catalog(SourceCustomField(name=f.key, label=f.label) for f in custom_fields)
+
+
+# 3 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
+@dataclass
+class FieldFailure:
+    key: str
+    label: str
+    affected: int = 0
+    empty: int = 0
+    invalid: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    sample_value: str = ""
+    sample_reason: str = ""
+
+
+def check_mapping_on_leads(ctx: Context) -> CheckResult:
+    """Build the booking body for each recent lead: a source that is empty or unreadable for real leads shows here."""
+    integration = ctx.integration
+    recent = Lead.objects.filter(campaign=ctx.campaign).select_related("referrer", "campaign")
+    leads = list(recent.order_by("-created_at", "-pk")[:RECENT_LEADS])
+    if not leads:
+        return CheckResult(
+            "mapping_on_leads",
+            "Mapping on real leads",
+            Status.SKIPPED,
+            "There are no leads yet, so the mapping has not met real data. Send test booking tries it with a "
+            "sample lead.",
+        )
+    mapping = integration.mapping()
+    custom = custom_fields_of(ctx.campaign)
+    # Check 2 reports unmapped and invalid rows; here only what real data breaks.
+    known = {f.key for f in missing_required_fields(mapping)} | set(validate_mapping(mapping, custom))
+    failures: dict[str, FieldFailure] = {}
+    for lead in leads:
+        try:
+            build_booking_body(mapping, lead_record(lead), custom)
+        except PayloadError as exc:
+            for problem in exc.problems:
+                if problem.key in known:
+                    continue
+                failure = failures.setdefault(problem.key, FieldFailure(problem.key, problem.label))
+                failure.affected += 1
+                failure.reasons[problem.reason] += 1
+                if problem.value:
+                    failure.invalid += 1
+                    if not failure.sample_value:
+                        failure.sample_value, failure.sample_reason = problem.value, problem.reason
+                else:
+                    failure.empty += 1
+    total = len(leads)
+    if not failures:
+        return CheckResult(
+            "mapping_on_leads",
+            "Mapping on real leads",
+            Status.OK,
+            f"The mapping builds a valid booking for {'the only lead' if total == 1 else f'all {total} recent leads'}.",
+            data={"leads_checked": total, "fields": []},
+        )
+    ordered = sorted(failures.values(), key=lambda f: (-f.affected, f.label))
+    catalog = _catalog(ctx.custom_fields)
+    details = [explain_failure(f, mapping.get(f.key), total, catalog, ctx.custom_fields) for f in ordered]
+    parts = [
+        f"{f.label} for {'the only lead' if total == 1 else f'{f.affected} of the {total} most recent leads'} "
+        f"({percent(f.affected, total)})"
+        if i == 0
+        else f"{f.label} for {f.affected} ({percent(f.affected, total)})"
+        for i, f in enumerate(ordered)
+    ]
+    return CheckResult(
+        "mapping_on_leads",
+        "Mapping on real leads",
+        Status.PROBLEM,
+        f"The mapping fails on real leads: {and_join(parts)}, so they would not become bookings.",
+        fix=" ".join(fix_for_failure(f, mapping.get(f.key)) for f in ordered) + " Then click Save Changes.",
+        details=details,
+        data={
+            "leads_checked": total,
+            "fields": [
+                {
+                    "key": f.key,
+                    "label": f.label,
+                    "affected": f.affected,
+                    "share": round(f.affected / total, 3),
+                    "empty": f.empty,
+                    "invalid": f.invalid,
+                    "reasons": dict(f.reasons),
+                }
+                for f in ordered
+            ],
+        },
+    ).link_to(fixes.tab_link(integration, fixes.LEADS))
+
+
+def explain_failure(
+    failure: FieldFailure,
+    entry: FieldMapping | None,
+    total: int,
+    catalog: tuple[SourceField, ...],
+    custom_fields: list[CustomField],
+) -> str:
+    of_total = f"of {total} recent {'lead' if total == 1 else 'leads'} ({percent(failure.affected, total)})"
+    example = f"; for example “{failure.sample_value}” {failure.sample_reason}" if failure.invalid else ""
+    if entry is not None and entry.data_type == "dynamic":
+        source = source_label(entry.source, catalog)
+        optional = _optional_note(entry.source, custom_fields)
+        parts = []
+        if failure.empty:
+            parts.append(f"empty for {failure.empty}")
+        if failure.invalid:
+            parts.append(f"not usable for {failure.invalid}")
+        return f"{failure.label} is mapped from {source}{optional}, which is {' and '.join(parts)} {of_total}{example}."
+    if entry is not None and entry.data_type == "fixed" and failure.empty:
+        return f"The Fixed Value of {failure.label} comes out empty for {failure.affected} {of_total}."
+    reason = failure.reasons.most_common(1)[0][0]
+    return f"{failure.label} {reason}: {failure.affected} {of_total}{example}."
+
+
+def _optional_note(source: str, custom_fields: list[CustomField]) -> str:
+    key = source.strip().removeprefix("custom.")
+    if not source.strip().startswith("custom."):
+        return ""
+    custom = next((f for f in custom_fields if f.key == key), None)
+    if custom is None:
+        return ""
+    kind = "an optional" if not custom.required else "a"
+    return f" ({kind} {custom.get_field_type_display().lower()} field on the lead form)"
+
+
+def fix_for_failure(failure: FieldFailure, entry: FieldMapping | None) -> str:
+    target = next((f for f in TARGET_FIELDS if f.key == failure.key), None)
+    label = failure.label
+    if target is not None and target.type == "boolean":
+        return (
+            f"On the Leads tab, set {label} to {DATA_TYPE_LABELS['manual']} → Yes (or No), or map it from a checkbox "
+            "field."
+        )
+    if target is not None and target.type == "enum":
+        choices = " or ".join(target.allowed_values)
+        return f"On the Leads tab, set {label} to {DATA_TYPE_LABELS['manual']} → {choices}."
+    if failure.key == "contacts.Email":
+        return (
+            f"On the Leads tab, map {label} to {DATA_TYPE_LABELS['dynamic']} → Lead Email (every lead has one), "
+            "not to an optional field."
+        )
+    if target is not None and target.contact_type:
+        return f"On the Leads tab, map {label} to Lead Phone or remove the row (it is optional)."
+    if failure.empty and target is not None and target.required:
+        return (
+            f"On the Leads tab, map {label} to a field every lead fills in (a Lead field, or a custom field the lead "
+            f"form requires), or use a {DATA_TYPE_LABELS['fixed']}."
+        )
+    if failure.empty:
+        return f"On the Leads tab, map {label} from a field every lead fills in, or remove the optional address rows."
+    return f"On the Leads tab, map {label} from a field whose values fit it, or use a {DATA_TYPE_LABELS['fixed']}."
+
+
+# 7 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_deliveries(ctx: Context) -> CheckResult:
+    integration = ctx.integration
+    since = ctx.now - DELIVERY_WINDOW
+    deliveries = Delivery.objects.filter(integration=integration)
+    last_success = deliveries.filter(state=DeliveryState.DELIVERED).aggregate(at=Max("delivered_at"))["at"]
+    delivered_24h = deliveries.filter(state=DeliveryState.DELIVERED, delivered_at__gte=since).count()
+    success = (
+        f"the last booking was created {ago(last_success, ctx.now)}"
+        if last_success
+        else "no booking has been created yet"
+    )
+    failed = deliveries.filter(state=DeliveryState.FAILED, failed_at__gte=since)
+    failed_groups = _groups(failed, "failed_at")
+    retrying = deliveries.filter(state=DeliveryState.PENDING, attempt_count__gt=0).exclude(last_error="")
+    retry_groups = _groups(retrying, "first_attempt_at")
+    data = {
+        "delivered_last_24h": delivered_24h,
+        "last_success_at": last_success.isoformat() if last_success else None,
+        "failed_last_24h": [g.as_dict() for g in failed_groups],
+        "retrying": [g.as_dict() for g in retry_groups],
+    }
+    details = [g.line() for g in failed_groups] + [g.line("retrying") for g in retry_groups]
+    failed_count = sum(g.count for g in failed_groups)
+    retry_count = sum(g.count for g in retry_groups)
+    if failed_count:
+        return CheckResult(
+            "deliveries",
+            "Deliveries (24 hours)",
+            Status.PROBLEM,
+            f"{plural(failed_count, 'delivery', 'deliveries')} failed in the last 24 hours "
+            f"({plural(len(failed_groups), 'cause')}); {success}.",
+            fix=(
+                "Fix the cause named for each group below (the Activity tab shows every attempt with ServiceTitan's "
+                "own words), then click Resend all failed on the Activity tab."
+            ),
+            details=details,
+            data=data,
+        ).link_to(fixes.tab_link(integration, fixes.ACTIVITY))
+    if retry_count:
+        return CheckResult(
+            "deliveries",
+            "Deliveries (24 hours)",
+            Status.WARNING,
+            f"{plural(retry_count, 'delivery is', 'deliveries are')} being retried after a temporary error; {success}.",
+            fix="Nothing to do unless the same error keeps coming back: retries run on their own for up to 24 hours.",
+            details=details,
+            data=data,
+        ).link_to(fixes.tab_link(integration, fixes.ACTIVITY))
+    created = f"{plural(delivered_24h, 'booking')} created in the last 24 hours" if delivered_24h else ""
+    return CheckResult(
+        "deliveries",
+        "Deliveries (24 hours)",
+        Status.OK,
+        f"No delivery failed in the last 24 hours; {created + ', ' if created else ''}{success}.",
+        data=data,
+    )
+
+
+@dataclass
+class ErrorGroup:
+    sentence: str
+    count: int
+    newest_email: str
+    newest_at: datetime | None
+
+    def line(self, what: str = "failed") -> str:
+        newest = f" Newest: {self.newest_email}." if self.newest_email else ""
+        return f"{self.count} {what}: {self.sentence}{newest}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sentence": self.sentence,
+            "count": self.count,
+            "newest_lead_email": self.newest_email,
+            "newest_at": self.newest_at.isoformat() if self.newest_at else None,
+        }
+
+
+def _groups(deliveries: QuerySet[Delivery], time_field: str) -> list[ErrorGroup]:
+    rows = (
+        deliveries.values("last_error")
+        .annotate(count=Count("pk"), newest=Max(time_field))
+        .order_by("-count", "-newest")[:MAX_GROUPS]
+    )
+    groups = []
+    for row in rows:
+        newest = (
+            deliveries.filter(last_error=row["last_error"])
+            .select_related("lead")
+            .order_by(f"-{time_field}", "-pk")
+            .first()
+        )
+        groups.append(
+            ErrorGroup(
+                sentence=row["last_error"] or "No error text was recorded.",
+                count=row["count"],
+                newest_email=newest.lead.email if newest else "",
+                newest_at=row["newest"],
+            )
+        )
+    return groups
+
+
+# 8 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_held(ctx: Context) -> CheckResult:
+    integration = ctx.integration
+    rows = list(
+        Delivery.objects.filter(integration=integration, state=DeliveryState.HELD)
+        .values("reason")
+        .annotate(count=Count("pk"), oldest=Min("created_at"))
+        .order_by("-count")
+    )
+    total = sum(row["count"] for row in rows)
+    if not total:
+        return CheckResult("held", "Held leads", Status.OK, "No leads are held.", data={"held": 0, "reasons": []})
+    oldest = min(row["oldest"] for row in rows)
+    details = [f"{row['count']} held: {row['reason'] or 'No reason was recorded.'}" for row in rows]
+    data = {"held": total, "reasons": [{"reason": row["reason"], "count": row["count"]} for row in rows]}
+    current = hold_reason(integration)
+    if integration.lead_action == LeadAction.NOTHING:
+        fix = (
+            f"These leads wait for the setup to be fixed. Set the lead action to “{CREATE_BOOKING}” on the Leads tab "
+            "as well, or held leads are not sent."
+        )
+        tab = fixes.LEADS
+    elif current is not None:
+        fix = current
+        tab = fixes.LEADS if current.startswith("Setup Required") else fixes.CONNECTION
+    else:
+        fix = "The setup is complete now: on the Activity tab, click Send held leads now."
+        tab = fixes.ACTIVITY
+    return CheckResult(
+        "held",
+        "Held leads",
+        Status.PROBLEM,
+        f"{plural(total, 'lead is', 'leads are')} held and not sent to ServiceTitan; the oldest has waited "
+        f"{duration(ctx.now - oldest)}.",
+        fix=fix,
+        details=details,
+        data=data,
+    ).link_to(fixes.tab_link(integration, tab))
+
+
+# 9 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_worker(ctx: Context) -> CheckResult:
+    fresh_since = ctx.now - HEARTBEAT_STALE_AFTER
+    alive = list(WorkerHeartbeat.objects.filter(stopped_at__isnull=True, seen_at__gte=fresh_since).order_by("-seen_at"))
+    if alive:
+        newest = alive[0]
+        in_flight = sum(worker.in_flight for worker in alive)
+        return CheckResult(
+            "worker",
+            "Worker",
+            Status.OK,
+            f"The worker is running: {plural(len(alive), 'process', 'processes')}, last heartbeat "
+            f"{duration(ctx.now - newest.seen_at)} ago, {plural(in_flight, 'request')} in flight.",
+            data={"workers": [worker.as_dict() for worker in alive]},
+        )
+    last = WorkerHeartbeat.objects.order_by("-seen_at").first()
+    if last is None:
+        seen = "no worker has ever sent a heartbeat"
+    elif last.stopped_at is not None:
+        seen = f"the last one ({last.hostname}, pid {last.pid}) stopped {ago(last.stopped_at, ctx.now)}"
+    else:
+        seen = f"the last heartbeat ({last.hostname}, pid {last.pid}) was {ago(last.seen_at, ctx.now)}"
+    integration = ctx.integration
+    sends = integration.lead_action == LeadAction.CREATE_BOOKING and integration.state == ConnectionState.CONNECTED
+    waiting = Delivery.objects.filter(integration=integration, state=DeliveryState.PENDING).count()
+    status = Status.PROBLEM if sends or waiting else Status.WARNING
+    queued = f" {plural(waiting, 'delivery is', 'deliveries are')} waiting for it." if waiting else ""
+    return CheckResult(
+        "worker",
+        "Worker",
+        status,
+        f"The worker is not running: no heartbeat in the last {duration(HEARTBEAT_STALE_AFTER)}; {seen}.{queued}",
+        fix=(
+            "Start the worker on the server: run `referloop worker` (or `referloop serve`, which starts one) and keep "
+            "it running under your process manager. Waiting leads are sent as soon as it runs; none are lost."
+        ),
+        data={"last_heartbeat": last.as_dict() if last else None, "pending": waiting},
+    )
+
+
+# 10 ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_queue(ctx: Context) -> CheckResult:
+    due = Delivery.objects.filter(
+        integration=ctx.integration, state=DeliveryState.PENDING, next_attempt_at__lte=ctx.now
+    ).filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=ctx.now))
+    summary = due.aggregate(count=Count("pk"), oldest=Min("next_attempt_at"))
+    count, oldest = summary["count"], summary["oldest"]
+    if not count or oldest is None:
+        return CheckResult(
+            "queue", "Queue", Status.OK, "No delivery is waiting to be sent.", data={"due": 0, "oldest_age_seconds": 0}
+        )
+    age = ctx.now - oldest
+    data = {"due": count, "oldest_age_seconds": round(age.total_seconds(), 1)}
+    sentence = f"{plural(count, 'delivery is', 'deliveries are')} due; the oldest has waited {duration(age)}."
+    if age < QUEUE_WARNING_AFTER:
+        return CheckResult("queue", "Queue", Status.OK, sentence, data=data)
+    return CheckResult(
+        "queue",
+        "Queue",
+        Status.PROBLEM if age >= QUEUE_PROBLEM_AFTER else Status.WARNING,
+        sentence,
+        fix=(
+            "If the Worker check shows no worker, start `referloop worker`. If it runs, it is working through a "
+            "backlog (ServiceTitan allows 60 calls per second per tenant); check the worker's log if the age keeps "
+            "growing."
+        ),
+        data=data,
+    )
+
+
+# ────────────────────────────────────────────────────────────────────────────────────────────────────────────
+DB_BEFORE_LIVE: list[Check] = [check_lead_action, check_required_fields, check_mapping_on_leads]
+DB_AFTER_LIVE: list[Check] = [check_deliveries, check_held, check_worker, check_queue]
+TITLES: dict[Check, str] = {
+    check_lead_action: "Lead action",
+    check_required_fields: "Required fields",
+    check_mapping_on_leads: "Mapping on real leads",
+    check_deliveries: "Deliveries (24 hours)",
+    check_held: "Held leads",
+    check_worker: "Worker",
+    check_queue: "Queue",
+}
+
+
+def run_checks(integration: Integration, *, network: bool = True, now: datetime | None = None) -> list[CheckResult]:
+    """Every check in order. With `network=False` the ServiceTitan checks are reported as not run."""
+    ctx = _context(integration, now)
+    results = [_safely(check, ctx) for check in DB_BEFORE_LIVE]
+    results += live.live_checks(integration) if network else live.not_run()
+    results += [_safely(check, ctx) for check in DB_AFTER_LIVE]
+    return results
+
+
+def cheap_checks(integration: Integration, *, now: datetime | None = None) -> list[CheckResult]:
+    """The database-only checks (no network): fast enough for every page view."""
+    ctx = _context(integration, now)
+    return [_safely(check, ctx) for check in DB_BEFORE_LIVE + DB_AFTER_LIVE]
+
+
+def _context(integration: Integration, now: datetime | None) -> Context:
+    return Context(
+        integration=integration,
+        now=now or timezone.now(),
+        custom_fields=list(integration.campaign.custom_fields.all()),
+    )
+
+
+def _safely(check: Check, ctx: Context) -> CheckResult:
+    try:
+        return check(ctx)
+    except Exception as exc:  # a check must never take the page or the command down
+        logger.exception("diagnostic check %s failed", check.__name__)
+        key = check.__name__.removeprefix("check_")
+        return CheckResult(
+            key,
+            TITLES.get(check, key),
+            Status.PROBLEM,
+            f"This check could not run: {type(exc).__name__}: {exc}",
+            fix="Run the checks again; if this stays, send a support bundle to referloop support.",
+        )

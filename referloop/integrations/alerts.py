@@ -1,0 +1,127 @@
+"""Telling the account when its leads stop becoming bookings: *Needs attention*, and one email per episode.
+
+An episode starts when an integration's 5th delivery in a row fails, or when ServiceTitan rejects its
+credentials, and ends when a delivery succeeds. The flag flips with a conditional update, so however many
+worker processes see the failures at once, exactly one of them sends the email.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import F, Q
+from django.urls import NoReverseMatch, reverse
+
+from referloop.accounts.models import Role, User
+from referloop.integrations.models import ConnectionState, Integration
+
+logger = logging.getLogger(__name__)
+
+FAILURE_THRESHOLD = 5
+_REASON_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Alert:
+    integration_id: int
+    kind: Literal["failures", "credentials"]
+    sentence: str
+
+
+def note_successes(integration_ids: Iterable[int]) -> None:
+    """A delivery went through: the failure streak and Needs attention end (credentials rejected stays)."""
+    Integration.objects.filter(pk__in=set(integration_ids)).exclude(state=ConnectionState.CREDENTIALS_REJECTED).filter(
+        Q(consecutive_failures__gt=0) | Q(needs_attention=True)
+    ).update(consecutive_failures=0, needs_attention=False, attention_reason="")
+
+
+def note_failures(integration_id: int, failures: int, *, restart: bool, sentence: str) -> Alert | None:
+    """Count failed deliveries (`restart`: a success came first in this batch); the 5th in a row alerts."""
+    streak = Integration.objects.filter(pk=integration_id)
+    streak.update(consecutive_failures=failures if restart else F("consecutive_failures") + failures)
+    reason = f"The last {FAILURE_THRESHOLD} or more leads failed to become bookings. Latest: {sentence}"
+    started = streak.filter(needs_attention=False, consecutive_failures__gte=FAILURE_THRESHOLD).update(
+        needs_attention=True, attention_reason=reason[:_REASON_LIMIT]
+    )
+    return Alert(integration_id, "failures", sentence) if started else None
+
+
+def note_credentials_rejected(integration_id: int, sentence: str) -> Alert | None:
+    """Turn the integration to *credentials rejected*; None if another worker (or an earlier try) already did."""
+    changed = (
+        Integration.objects.filter(pk=integration_id)
+        .exclude(state=ConnectionState.CREDENTIALS_REJECTED)
+        .update(
+            state=ConnectionState.CREDENTIALS_REJECTED, needs_attention=True, attention_reason=sentence[:_REASON_LIMIT]
+        )
+    )
+    return Alert(integration_id, "credentials", sentence) if changed else None
+
+
+def send_alerts(alerts: Iterable[Alert]) -> int:
+    """Email each alert to the account's owners and admins; returns how many emails went out.
+
+    Called after the results are committed. A mail server that fails is logged, never raised: the state
+    change (Needs attention) is what matters and it is already saved.
+    """
+    sent = 0
+    for alert in alerts:
+        integration = Integration.objects.select_related("campaign__account").filter(pk=alert.integration_id).first()
+        if integration is None:
+            continue
+        recipients = recipients_for(integration)
+        if not recipients:
+            logger.warning("integration %s needs attention but its account has no admin to email", integration.pk)
+            continue
+        subject, body = compose(alert, integration)
+        try:
+            sent += send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+        except Exception:
+            logger.exception("could not email the alert for integration %s", integration.pk)
+    return sent
+
+
+def recipients_for(integration: Integration) -> list[str]:
+    users = User.objects.filter(
+        is_active=True,
+        memberships__account_id=integration.campaign.account_id,
+        memberships__role__in=[Role.OWNER, Role.ADMIN],
+    )
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def compose(alert: Alert, integration: Integration) -> tuple[str, str]:
+    campaign = integration.campaign.name
+    if alert.kind == "credentials":
+        subject = f"[referloop] ServiceTitan rejected the credentials for “{campaign}”"
+        body = (
+            f"ServiceTitan rejected referloop's credentials for the campaign “{campaign}”:\n\n"
+            f"{alert.sentence}\n\n"
+            "New leads are held, not lost. Fix the Client ID and Client Secret on the Connection tab and the held "
+            f"leads are sent automatically:\n{_link(integration, 'integration_connection')}\n"
+        )
+    else:
+        subject = f"[referloop] ServiceTitan bookings are failing for “{campaign}”"
+        body = (
+            f"The last {FAILURE_THRESHOLD} leads of the campaign “{campaign}” could not be turned into ServiceTitan "
+            f"bookings. The latest error:\n\n{alert.sentence}\n\n"
+            "The failed leads are kept. Once the cause is fixed, resend them from the Activity tab:\n"
+            f"{_link(integration, 'integration_activity')}\n"
+        )
+    body += (
+        "\nThe integration shows “Needs attention” until a booking goes through again; you get one email per episode.\n"
+    )
+    return subject, body
+
+
+def _link(integration: Integration, name: str) -> str:
+    try:
+        path = reverse(name, kwargs={"campaign_id": integration.campaign_id, "provider": integration.provider})
+    except NoReverseMatch:
+        path = integration.campaign.get_absolute_url()
+    return settings.PUBLIC_BASE_URL + path

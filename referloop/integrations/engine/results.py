@@ -1,0 +1,214 @@
+"""Writing a batch of results in one transaction: Attempts, the deliveries' next states, the integration's health.
+
+Each delivery moves with a conditional update that must match the lease it was claimed with (owner and attempt
+number): if the lease ran out and another worker took the row, this worker's late answer is kept as an Attempt
+but cannot overwrite the row. Emails go out after the commit, never for a rolled-back change.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from referloop.integrations import alerts, outbox
+from referloop.integrations.engine import ratelimit
+from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
+from referloop.integrations.engine.work import Result
+from referloop.integrations.models import (
+    Attempt,
+    AttemptOutcome,
+    ConnectionState,
+    Delivery,
+    DeliveryState,
+    Integration,
+    IntegrationChange,
+)
+
+GAVE_UP = " referloop stopped retrying 24 hours after the first try; resend it once ServiceTitan is reachable."
+# Without a Retry-After, a 429 pauses its tenant this long.
+DEFAULT_PAUSE_SECONDS = 1.0
+
+
+@dataclass
+class Written:
+    states: Counter[str] = field(default_factory=Counter)  # the rows' new states (and "stale", "released")
+    alerts: list[alerts.Alert] = field(default_factory=list)
+
+
+def write_results(
+    results: Sequence[Result],
+    *,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> Written:
+    written = Written()
+    if not results:
+        return written
+    now = now or timezone.now()
+    with transaction.atomic():
+        Attempt.objects.bulk_create([_attempt(result) for result in results if not result.released])
+        applied: list[tuple[Result, str]] = []
+        for result in results:
+            state, changes = _transition(result, policy, now, rng)
+            if _guarded(result).update(**changes):
+                applied.append((result, state))
+                written.states[state] += 1
+            else:
+                written.states["stale"] += 1
+        for result in results:
+            if result.rate_limited:
+                ratelimit.pause(result.job.rate_key, result.retry_after or DEFAULT_PAUSE_SECONDS, now)
+        written.alerts = _integration_health(applied)
+        if written.alerts:
+            pending = list(written.alerts)
+            transaction.on_commit(lambda: alerts.send_alerts(pending))
+    return written
+
+
+def _guarded(result: Result) -> Any:
+    job = result.job
+    return Delivery.objects.filter(
+        pk=job.delivery_id, state=DeliveryState.PENDING, leased_by=job.lease_owner, attempt_count=job.number
+    )
+
+
+def _attempt(result: Result) -> Attempt:
+    return Attempt(
+        delivery_id=result.job.delivery_id,
+        number=result.job.number,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        outcome=result.outcome,
+        request_summary=dict(result.request_summary),
+        response_status=result.response_status,
+        servicetitan_text=result.servicetitan_text,
+        sentence=result.sentence,
+    )
+
+
+def _transition(
+    result: Result, policy: RetryPolicy, now: datetime, rng: random.Random | None
+) -> tuple[str, dict[str, Any]]:
+    """The delivery's next state and the column values that take it there."""
+    unleased: dict[str, Any] = {"lease_expires_at": None, "leased_by": ""}
+    if result.released:
+        return "released", {
+            **unleased,
+            "next_attempt_at": result.release_until or now,
+            "attempt_count": F("attempt_count") - 1,  # the try never started
+        }
+    if result.succeeded:
+        return DeliveryState.DELIVERED, {
+            **unleased,
+            "state": DeliveryState.DELIVERED,
+            "booking_id": result.booking_id,
+            "external_id": result.external_id,
+            "delivered_at": now,
+            "next_attempt_at": None,
+            "ambiguous": False,
+            "reason": "",
+            "last_error": "",
+        }
+    if result.outcome == AttemptOutcome.CREDENTIALS:
+        # Not burned: held until the credentials are fixed (outbox.release_held).
+        return DeliveryState.HELD, {
+            **unleased,
+            "state": DeliveryState.HELD,
+            "reason": _credentials_hold_reason(),
+            "next_attempt_at": None,
+            "ambiguous": result.lookup_next,
+            "last_error": result.sentence,
+        }
+    if result.retryable:
+        retry_at = now if result.retry_now else _retry_at(result, policy, now, rng)
+        if retry_at is not None:
+            return DeliveryState.PENDING, {
+                **unleased,
+                "next_attempt_at": retry_at,
+                "ambiguous": result.lookup_next,
+                "external_id": result.external_id,
+                "last_error": result.sentence,
+            }
+        return _failed(result, now, result.sentence + GAVE_UP)
+    return _failed(result, now, result.sentence)
+
+
+def _retry_at(result: Result, policy: RetryPolicy, now: datetime, rng: random.Random | None) -> datetime | None:
+    if result.rate_limited:
+        # ServiceTitan said when, and it is not the row's fault: no step up the backoff ladder.
+        deadline = result.job.first_attempt_at + timedelta(seconds=policy.give_up_after)
+        if now >= deadline:
+            return None
+        return min(now + timedelta(seconds=result.retry_after or DEFAULT_PAUSE_SECONDS), deadline)
+    return policy.next_attempt(
+        now=now,
+        first_attempt_at=result.job.first_attempt_at,
+        failures=result.job.number,
+        retry_after=result.retry_after,
+        rng=rng,
+    )
+
+
+def _failed(result: Result, now: datetime, sentence: str) -> tuple[str, dict[str, Any]]:
+    return DeliveryState.FAILED, {
+        "lease_expires_at": None,
+        "leased_by": "",
+        "state": DeliveryState.FAILED,
+        "failed_at": now,
+        "next_attempt_at": None,
+        "ambiguous": result.lookup_next,
+        "external_id": result.external_id,
+        "reason": sentence[:500],
+        "last_error": sentence,
+    }
+
+
+def _credentials_hold_reason() -> str:
+    return outbox.hold_reason(Integration(state=ConnectionState.CREDENTIALS_REJECTED)) or ""
+
+
+def _integration_health(applied: Sequence[tuple[Result, str]]) -> list[alerts.Alert]:
+    """Failure streaks, Needs attention and credentials rejected, from the results that took effect.
+
+    Only deliveries that ended *failed* count towards the streak; a try that will be retried does not.
+    """
+    found: list[alerts.Alert] = []
+    by_integration: dict[int, list[tuple[Result, str]]] = {}
+    for result, state in applied:
+        by_integration.setdefault(result.job.integration_id, []).append((result, state))
+    alerts.note_successes(
+        key for key, items in by_integration.items() if any(state == DeliveryState.DELIVERED for _, state in items)
+    )
+    for integration_id, items in by_integration.items():
+        rejected = [result for result, _ in items if result.outcome == AttemptOutcome.CREDENTIALS]
+        if rejected:
+            found += filter(None, [_credentials_rejected(integration_id, rejected[-1].sentence)])
+        last_success = max((i for i, (_, state) in enumerate(items) if state == DeliveryState.DELIVERED), default=-1)
+        failed = [result for result, state in items[last_success + 1 :] if state == DeliveryState.FAILED]
+        if failed:
+            alert = alerts.note_failures(
+                integration_id, len(failed), restart=last_success >= 0, sentence=failed[-1].sentence
+            )
+            found += filter(None, [alert])
+    return found
+
+
+def _credentials_rejected(integration_id: int, sentence: str) -> alerts.Alert | None:
+    alert = alerts.note_credentials_rejected(integration_id, sentence)
+    if alert is not None:
+        integration = Integration.objects.select_related("campaign").get(pk=integration_id)
+        IntegrationChange.objects.create(
+            integration=integration,
+            summary=f"ServiceTitan rejected the credentials; new leads are held until they are fixed. {sentence}"[:500],
+        )
+        outbox.hold_pending(integration, outbox.hold_reason(integration) or sentence)
+    return alert

@@ -1,0 +1,63 @@
+"""What a claim loads for its rows, in a fixed number of queries however many rows there are.
+
+An integration's credentials, mapping and custom fields are read once per claim and shared by its rows; leads
+come with their referrer and campaign in one query. The results are plain data for the Job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from referloop.campaigns.models import Lead
+from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for
+from referloop.integrations.models import Integration
+from referloop.integrations.outbox import hold_reason
+from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.providers.servicetitan import Credentials, CustomField, FieldMapping
+
+
+@dataclass(frozen=True)
+class Target:
+    credentials: Credentials | None
+    booking_provider_id: int | None
+    mapping: Mapping[str, FieldMapping] = field(repr=False)
+    custom_fields: tuple[CustomField, ...]
+    hold_reason: str = ""  # non-empty: the integration can't send now (disconnected, rejected, setup broken)
+    setup_error: str = ""  # non-empty: a setting makes every try fail before any request is made
+
+
+def load_targets(integration_ids: Iterable[int]) -> dict[int, Target]:
+    integrations = Integration.objects.filter(pk__in=set(integration_ids)).select_related("campaign")
+    return {
+        integration.pk: target_of(integration)
+        for integration in integrations.prefetch_related("campaign__custom_fields")
+    }
+
+
+def target_of(integration: Integration) -> Target:
+    credentials: Credentials | None = None
+    setup_error = ""
+    reason = hold_reason(integration) or ""
+    if not reason:
+        try:
+            credentials = credentials_for(integration)
+        except EnvironmentNotAllowed as exc:
+            setup_error = f"{exc} Choose Production or Integration on the Connection tab."
+        except ValueError as exc:
+            setup_error = f"The ServiceTitan connection is incomplete ({exc}): finish it on the Connection tab."
+        if credentials is not None and integration.booking_provider_id is None:
+            setup_error = "The Booking Provider Value is missing: enter it on the Connection tab."
+    return Target(
+        credentials=credentials,
+        booking_provider_id=integration.booking_provider_id,
+        mapping=integration.mapping(),
+        custom_fields=tuple(custom_fields_of(integration.campaign)),
+        hold_reason=reason,
+        setup_error=setup_error,
+    )
+
+
+def load_records(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
+    leads = Lead.objects.filter(pk__in=set(lead_ids)).select_related("referrer", "campaign")
+    return {lead.pk: dict(lead_record(lead)) for lead in leads}

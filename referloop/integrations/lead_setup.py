@@ -1,0 +1,34 @@
+"""Saving the Leads tab: the lead action and the field mapping, with the audit row and the outbox kept in step.
+
+Saving is where held leads are released (the mapping became complete) and where due leads are held instead of
+being burned on a mapping that was just made incomplete.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from referloop.accounts.models import User
+from referloop.integrations import audit, outbox
+from referloop.integrations.mapping_form import Submission, describe_changes
+from referloop.integrations.models import Integration, LeadAction
+
+
+@transaction.atomic
+def save_lead_setup(integration: Integration, user: User | None, submission: Submission) -> int:
+    """Store a checked submission; returns how many held leads it released."""
+    before_action, before_mapping = integration.lead_action, integration.mapping()
+    integration.lead_action = submission.lead_action
+    integration.set_mapping(submission.mapping)
+    integration.save(update_fields=["lead_action", "field_mapping", "updated_at"])
+    changes = []
+    if before_action != integration.lead_action:
+        changes.append(f"“When lead joins campaign” set to “{integration.get_lead_action_display()}”")
+    changes += describe_changes(before_mapping, integration.mapping())
+    if changes:
+        text = "; ".join(changes)
+        audit.record(integration, user, f"Leads tab: {text[0].lower()}{text[1:]}.")
+    reason = outbox.hold_reason(integration)
+    if reason is not None and integration.lead_action == LeadAction.CREATE_BOOKING:
+        outbox.hold_pending(integration, reason)
+    return outbox.release_held(integration)
