@@ -199,10 +199,15 @@ class TenantBucket(models.Model):
     be sent. A claim hands each row its own send time, one interval apart, and moves `next_slot_at` on; so sends
     are spread evenly instead of bursting, which is what a 1-second sliding window (ServiceTitan's, the
     sandbox's) needs. See `referloop.integrations.engine.ratelimit`.
+
+    `owner` is the worker that claimed for the tenant last; other workers leave the tenant alone until
+    `owned_until`, so all of a tenant's calls leave from one process at a time and its wire pacing holds.
     """
 
     rate_key = models.CharField(max_length=80, unique=True)
     next_slot_at = models.FloatField(default=0)  # epoch seconds
+    owner = models.CharField(max_length=80, blank=True)
+    owned_until = models.FloatField(default=0)  # epoch seconds
     paused_until = models.DateTimeField(null=True, blank=True)  # after a 429: no claims until then
     waits = models.PositiveBigIntegerField(default=0)  # claim rounds in which due rows waited for the budget
     pauses = models.PositiveBigIntegerField(default=0)  # 429s that paused the tenant

@@ -77,6 +77,8 @@ def _claim(
     buckets = ratelimit.lock_buckets(keys)
     result.more_due = len(buckets) < len(keys)  # another claimer holds some tenants right now
     epoch = now.timestamp()
+    # Tenants another worker is serving right now are its business, not ours.
+    buckets = {key: b for key, b in buckets.items() if not ratelimit.owned_by_other(b, owner, epoch)}
     budgets = {
         key: 0 if ratelimit.is_paused(bucket, now) else ratelimit.available(bucket.next_slot_at, epoch, rate)
         for key, bucket in buckets.items()
@@ -101,7 +103,7 @@ def _claim(
     claimed = [row for row in sendable if row["id"] in send_at]
     _lease(claimed, owner, lease_end, now)
     _record_lost_tries(claimed, now)
-    _update_buckets(buckets, waited, {row["rate_key"] for row in claimed})
+    _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner)
 
     records = load_records({row["lead_id"] for row in claimed})
     result.jobs = [
@@ -284,12 +286,28 @@ def _record_lost_tries(rows: Sequence[dict[str, Any]], now: datetime) -> None:
         Attempt.objects.bulk_create(lost)
 
 
-def _update_buckets(buckets: dict[str, TenantBucket], waited: set[str], used: set[str]) -> None:
+def _last_send_by_key(claimed: Sequence[dict[str, Any]], send_at: dict[int, float]) -> dict[str, float]:
+    last: dict[str, float] = {}
+    for row in claimed:
+        last[row["rate_key"]] = max(last.get(row["rate_key"], 0.0), send_at[row["id"]])
+    return last
+
+
+def _update_buckets(
+    buckets: dict[str, TenantBucket], waited: set[str], last_send: dict[str, float], owner: str
+) -> None:
     for key, bucket in buckets.items():
-        if key in used or key in waited:
-            TenantBucket.objects.filter(pk=bucket.pk).update(
-                next_slot_at=bucket.next_slot_at, waits=F("waits") + (1 if key in waited else 0)
+        changes: dict[str, Any] = {}
+        if key in last_send:
+            changes.update(
+                next_slot_at=bucket.next_slot_at,
+                owner=owner,
+                owned_until=last_send[key] + ratelimit.OWNERSHIP_SECONDS,
             )
+        if key in waited:
+            changes["waits"] = F("waits") + 1
+        if changes:
+            TenantBucket.objects.filter(pk=bucket.pk).update(**changes)
 
 
 def _job(

@@ -8,6 +8,12 @@ only the slots that fall within a short horizon, every row gets its own slot, an
 moment; so the calls reach ServiceTitan evenly spaced at a little under the limit (`headroom`), and any
 second holds at most that many, whichever worker processes sent them.
 
+The slots are shared, but a send that goes out late (a busy machine) could still meet another process's
+on-time send. So a tenant also sticks to one worker at a time: the worker that claims for it owns it until
+shortly after its last planned send (`owner`, `owned_until`), and the other workers serve other tenants. All of
+a tenant's calls then leave from one process, whose wire pacing (pacing.py) spaces them exactly. A worker that
+stops claiming for the tenant (busy, stopped, dead) loses it a second later, and another takes over.
+
 A 429 that comes anyway (another app, a slow clock) pauses the tenant for its Retry-After: `paused_until`.
 """
 
@@ -85,6 +91,19 @@ def lock_buckets(rate_keys: Iterable[str]) -> dict[str, TenantBucket]:
         TenantBucket.objects.bulk_create(missing, ignore_conflicts=True)
     locked = TenantBucket.objects.select_for_update(skip_locked=True).filter(rate_key__in=keys)
     return {bucket.rate_key: bucket for bucket in locked}
+
+
+# How long after its last planned send a worker keeps a tenant: long enough for late sends to go out first.
+OWNERSHIP_SECONDS = 1.0
+
+
+def owned_by_other(bucket: TenantBucket, owner: str, epoch: float) -> bool:
+    return bool(bucket.owner) and bucket.owner != owner and bucket.owned_until > epoch
+
+
+def release_ownership(owner: str) -> int:
+    """A stopping worker hands its tenants over at once instead of a second later."""
+    return TenantBucket.objects.filter(owner=owner).update(owner="", owned_until=0)
 
 
 def is_paused(bucket: TenantBucket, now: datetime) -> bool:

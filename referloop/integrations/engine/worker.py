@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from referloop.integrations.engine.claim import ClaimResult, claim
 from referloop.integrations.engine.pacing import PacedTransport, paced_client
+from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import Written, write_results
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
@@ -166,6 +167,7 @@ class Worker:
                 self._drained.set()
                 self._flush_now.set()
                 await flusher
+            await self._in_db(ratelimit.release_ownership, self.owner)
             await self._in_db(self._beat, 0, self.report.finished, stopped=True)
         finally:
             await self._http.aclose()
