@@ -9,7 +9,6 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("", include("referloop.accounts.urls")),
     path("campaigns/", include("referloop.campaigns.urls")),
-    # Before the integrations include: .../integrations/<int:integration_id>/diagnose/ must win over <slug:provider>.
     path("", include("referloop.diagnostics.urls")),
     path("campaigns/<int:campaign_id>/integrations/", include("referloop.integrations.urls")),
     path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,8 @@ from django.test import Client
 from referloop.accounts.models import Account, ApiKey, Membership, Role, User
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, Lead, Referrer
+from referloop.sandbox import SandboxConfig
+from referloop.sandbox.testing import SandboxHandle, running_sandbox
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -69,3 +72,23 @@ def other_tenant(db: None) -> Tenant:
 def fast_password_hashing(settings: Any) -> None:
     """The production hasher is slow on purpose; tests don't need that."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxHandle]:
+    """One real sandbox over HTTP for the whole run; `sandbox` resets it for each test."""
+    with running_sandbox(SandboxConfig.demo()) as handle:
+        yield handle
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxHandle, settings: Any) -> SandboxHandle:
+    """The shared sandbox with the demo tenant, default knobs and no bookings; integrations point at it."""
+    demo = SandboxConfig.demo()
+    sandbox_server.set(**demo.knobs())
+    sandbox_server.config.tenants = demo.tenants
+    sandbox_server.reset()
+    settings.SERVICETITAN_ALLOW_SANDBOX = True
+    settings.SERVICETITAN_SANDBOX_URL = sandbox_server.base_url
+    settings.SERVICETITAN_ENVIRONMENT_OVERRIDES = {}
+    return sandbox_server

@@ -34,7 +34,7 @@ class Banner:
 
     @property
     def diagnose_url(self) -> str:
-        return reverse("integration_diagnose", args=[self.integration.campaign_id, self.integration.pk])
+        return reverse("integration_diagnose", args=[self.integration.campaign_id, self.integration.provider])
 
 
 def integration_banner(integration: Integration) -> Banner | None:

@@ -41,7 +41,7 @@ class FixLink:
 
 def tab_link(integration: Integration, tab: str) -> FixLink:
     if tab == DIAGNOSE:
-        return FixLink("integration_diagnose", (integration.campaign_id, integration.pk), TAB_LABELS[DIAGNOSE])
+        return FixLink("integration_diagnose", (integration.campaign_id, integration.provider), TAB_LABELS[DIAGNOSE])
     return FixLink(TAB_URL_NAMES[tab], (integration.campaign_id, integration.provider), TAB_LABELS[tab])
 
 

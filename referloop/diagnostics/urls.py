@@ -2,7 +2,7 @@ from django.urls import path
 
 from referloop.diagnostics import views
 
-DIAGNOSE = "campaigns/<int:campaign_id>/integrations/<int:integration_id>/diagnose/"
+DIAGNOSE = "campaigns/<int:campaign_id>/integrations/<slug:provider>/diagnose/"
 
 urlpatterns = [
     path(DIAGNOSE, views.diagnose, name="integration_diagnose"),

@@ -12,13 +12,12 @@ from typing import Any
 
 from django import forms
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
-from referloop.campaigns.views import account_campaign
 from referloop.diagnostics.bundle import build_bundle
 from referloop.diagnostics.checks import run_checks
 from referloop.diagnostics.lead_search import MIN_QUERY_LENGTH, find_leads
@@ -28,7 +27,7 @@ from referloop.diagnostics.test_booking import TestBookingResult, send_test_book
 from referloop.integrations import audit
 from referloop.integrations.models import Integration
 from referloop.integrations.status import status_of
-from referloop.integrations.views.common import TABS
+from referloop.integrations.views.common import TABS, scoped_integration
 
 
 class BundleForm(forms.Form):
@@ -43,12 +42,6 @@ class BundleForm(forms.Form):
         help_text="Names, emails, phones and addresses are replaced by [redacted] unless you tick this. Secrets are "
         "never included.",
     )
-
-
-def scoped_integration(request: AccountRequest, campaign_id: int, integration_id: int) -> Integration:
-    """The integration of the account's campaign, or 404."""
-    campaign = account_campaign(request, campaign_id)
-    return get_object_or_404(Integration.objects.select_related("campaign"), pk=integration_id, campaign=campaign)
 
 
 def is_htmx(request: AccountRequest) -> bool:
@@ -108,15 +101,15 @@ def panel_context(
 
 @account_required
 @require_GET
-def diagnose(request: AccountRequest, campaign_id: int, integration_id: int) -> HttpResponse:
+def diagnose(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
     """The page shows the database checks at once; the ServiceTitan checks run when asked (Run checks)."""
-    return page(request, scoped_integration(request, campaign_id, integration_id))
+    return page(request, scoped_integration(request, campaign_id, provider))
 
 
 @account_required
 @require_POST
-def run(request: AccountRequest, campaign_id: int, integration_id: int) -> HttpResponse:
-    integration = scoped_integration(request, campaign_id, integration_id)
+def run(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
     results = run_checks(integration)
     if is_htmx(request):
         return render(
@@ -129,8 +122,8 @@ def run(request: AccountRequest, campaign_id: int, integration_id: int) -> HttpR
 
 @manager_required
 @require_POST
-def test_booking(request: AccountRequest, campaign_id: int, integration_id: int) -> HttpResponse:
-    integration = scoped_integration(request, campaign_id, integration_id)
+def test_booking(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
     result = send_test_booking(integration, use_newest_lead=request.POST.get("lead") == "newest", user=request.user)
     if is_htmx(request):
         return render(
@@ -143,8 +136,8 @@ def test_booking(request: AccountRequest, campaign_id: int, integration_id: int)
 
 @manager_required
 @require_POST
-def support_bundle(request: AccountRequest, campaign_id: int, integration_id: int) -> HttpResponse:
-    integration = scoped_integration(request, campaign_id, integration_id)
+def support_bundle(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    integration = scoped_integration(request, campaign_id, provider)
     form = BundleForm(request.POST)
     if not form.is_valid():
         return page(request, integration, bundle_form=form, status=400)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from referloop.integrations.views import activity, connection, diagnose, leads
+from referloop.integrations.views import activity, connection, leads
 
 urlpatterns = [
     path("<slug:provider>/", connection.integration_home, name="integration_home"),
@@ -21,5 +21,4 @@ urlpatterns = [
         name="integration_delivery_resend",
     ),
     path("<slug:provider>/activity/bulk/<slug:action>/", activity.bulk_action, name="integration_bulk"),
-    path("<slug:provider>/diagnose/", diagnose.diagnose, name="integration_diagnose"),
 ]

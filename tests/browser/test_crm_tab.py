@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
@@ -22,19 +22,11 @@ from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.outbox import SKIPPED_REASON
 from referloop.sandbox.config import DEMO_BOOKING_PROVIDER_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 from referloop.sandbox.state import Booking
-from referloop.sandbox.testing import SandboxHandle, running_sandbox
+from referloop.sandbox.testing import SandboxHandle
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-@pytest.fixture
-def sandbox(settings) -> Iterator[SandboxHandle]:
-    with running_sandbox() as handle:
-        settings.SERVICETITAN_ALLOW_SANDBOX = True
-        settings.SERVICETITAN_SANDBOX_URL = handle.base_url
-        yield handle
 
 
 def log_in(page: Page, base: str) -> None:

@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from referloop.integrations.models import ConnectionState, Environment, Integration, LeadAction, WorkerHeartbeat
 from referloop.providers.servicetitan import default_mapping
-from referloop.sandbox import SandboxConfig
 from referloop.sandbox.config import (
     DEMO_BOOKING_PROVIDER_ID,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_TENANT_ID,
 )
-from referloop.sandbox.testing import SandboxHandle, running_sandbox
+from referloop.sandbox.testing import SandboxHandle
 from tests.conftest import Tenant
-
-
-@pytest.fixture(scope="session")
-def _sandbox_server() -> Iterator[SandboxHandle]:
-    with running_sandbox(SandboxConfig.demo()) as handle:
-        yield handle
-
-
-@pytest.fixture
-def sandbox(_sandbox_server: SandboxHandle, settings: Any) -> SandboxHandle:
-    demo = SandboxConfig.demo()
-    _sandbox_server.set(**demo.knobs())
-    _sandbox_server.config.tenants = demo.tenants
-    _sandbox_server.reset()
-    settings.SERVICETITAN_ALLOW_SANDBOX = True
-    settings.SERVICETITAN_SANDBOX_URL = _sandbox_server.base_url
-    settings.SERVICETITAN_ENVIRONMENT_OVERRIDES = {}
-    return _sandbox_server
 
 
 @pytest.fixture

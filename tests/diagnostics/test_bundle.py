@@ -88,7 +88,7 @@ def failed_lead(integration, tenant, sandbox):
 
 
 def download(tenant, integration, **data) -> tuple[dict[str, str], str]:
-    url = reverse("integration_support_bundle", args=[integration.campaign_id, integration.pk])
+    url = reverse("integration_support_bundle", args=[integration.campaign_id, integration.provider])
     response = tenant.client.post(url, data)
     assert response.status_code == 200, response.content[:500]
     assert response["Content-Type"] == "application/zip"
@@ -210,7 +210,7 @@ def test_an_email_with_no_lead_says_so_in_the_bundle(integration, tenant) -> Non
 
 
 def test_an_invalid_email_shows_the_form_error_instead_of_a_download(integration, tenant) -> None:
-    url = reverse("integration_support_bundle", args=[integration.campaign_id, integration.pk])
+    url = reverse("integration_support_bundle", args=[integration.campaign_id, integration.provider])
 
     response = tenant.client.post(url, {"email": "not-an-email"})
 

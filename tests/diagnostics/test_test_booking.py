@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def send(tenant, integration, **data):
-    url = reverse("integration_test_booking", args=[integration.campaign_id, integration.pk])
+    url = reverse("integration_test_booking", args=[integration.campaign_id, integration.provider])
     return tenant.client.post(url, data, HTTP_HX_REQUEST="true")
 
 
@@ -79,7 +79,7 @@ def test_servicetitans_refusal_is_shown_with_its_sentence(integration, tenant, s
 
 
 def test_without_htmx_the_result_is_shown_on_the_whole_page(integration, tenant, sandbox) -> None:
-    url = reverse("integration_test_booking", args=[integration.campaign_id, integration.pk])
+    url = reverse("integration_test_booking", args=[integration.campaign_id, integration.provider])
 
     response = tenant.client.post(url)
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def diagnose_url(integration: Integration, name: str = "integration_diagnose") -> str:
-    return reverse(name, args=[integration.campaign_id, integration.pk])
+    return reverse(name, args=[integration.campaign_id, integration.provider])
 
 
 def test_the_diagnose_page_shows_the_database_checks_and_a_run_checks_button(
@@ -28,7 +28,7 @@ def test_the_diagnose_page_shows_the_database_checks_and_a_run_checks_button(
     response = tenant.client.get(diagnose_url(integration))
 
     assert response.status_code == 200
-    assert diagnose_url(integration) == f"/campaigns/{tenant.campaign.pk}/integrations/{integration.pk}/diagnose/"
+    assert diagnose_url(integration) == f"/campaigns/{tenant.campaign.pk}/integrations/servicetitan/diagnose/"
     html = response.content.decode()
     assert "Run checks" in html
     assert f'hx-post="{diagnose_url(integration, "integration_diagnose_run")}"' in html
@@ -92,7 +92,7 @@ def test_another_accounts_integration_is_a_404_on_every_diagnose_url(integration
 def test_an_integration_id_under_another_campaign_of_the_same_account_is_a_404(integration, tenant) -> None:
     second = Campaign.objects.create(account=tenant.account, name="Second", slug="second")
 
-    response = tenant.client.get(reverse("integration_diagnose", args=[second.pk, integration.pk]))
+    response = tenant.client.get(reverse("integration_diagnose", args=[second.pk, integration.provider]))
 
     assert response.status_code == 404
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -16,24 +14,9 @@ from referloop.sandbox.config import (
     DEMO_CLIENT_SECRET,
     DEMO_TENANT_ID,
 )
-from referloop.sandbox.testing import SandboxHandle, running_sandbox
 from tests.conftest import Tenant
 
 ST = "servicetitan"
-
-
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxHandle]:
-    with running_sandbox() as handle:
-        yield handle
-
-
-@pytest.fixture
-def sandbox(sandbox_server: SandboxHandle, settings: Any) -> SandboxHandle:
-    sandbox_server.reset()
-    settings.SERVICETITAN_ALLOW_SANDBOX = True
-    settings.SERVICETITAN_SANDBOX_URL = sandbox_server.base_url
-    return sandbox_server
 
 
 def url(name: str, tenant: Tenant, *args: Any) -> str:

@@ -187,9 +187,3 @@ def test_the_lead_page_says_why_a_lead_is_held_or_skipped(tenant: Tenant, integr
     skipped = friend(tenant, "skipped@example.com")
     page = tenant.client.get(reverse("lead_detail", args=[tenant.campaign.pk, skipped.pk])).content.decode()
     assert "Skipped for ServiceTitan" in page and "Nothing to action" in page
-
-
-def test_the_diagnose_tab_is_a_placeholder_that_says_why_leads_are_held(tenant: Tenant, integration) -> None:
-    tenant.client.post(url("integration_disconnect", tenant))
-    page = tenant.client.get(url("integration_diagnose", tenant)).content.decode()
-    assert "Diagnose" in page and "disconnected" in page

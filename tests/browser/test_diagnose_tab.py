@@ -15,7 +15,6 @@ from referloop.integrations.models import ConnectionState, Environment, Integrat
 from referloop.providers.servicetitan import default_mapping
 from referloop.sandbox.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 from referloop.sandbox.testing import SandboxHandle
-from tests.browser.conftest import browser, page, playwright, public_base_url, screenshot  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -23,10 +22,10 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 def test_run_checks_and_send_a_test_booking_from_the_diagnose_tab(
-    page: Page,  # noqa: F811
-    public_base_url: str,  # noqa: F811
+    page: Page,
+    public_base_url: str,
     sandbox: SandboxHandle,
-    screenshot: Callable[[Page, str], None],  # noqa: F811
+    screenshot: Callable[[Page, str], None],
 ) -> None:
     user = User.objects.create_user(email="owner@comfortpro.example", password=PASSWORD)
     account = Account.objects.create(name="Comfort Pro HVAC")
@@ -50,7 +49,7 @@ def test_run_checks_and_send_a_test_booking_from_the_diagnose_tab(
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.goto(f"{public_base_url}/campaigns/{campaign.pk}/integrations/{integration.pk}/diagnose/")
+    page.goto(f"{public_base_url}/campaigns/{campaign.pk}/integrations/servicetitan/diagnose/")
 
     credentials = page.locator("#check-credentials")
     expect(credentials).to_contain_text("Not checked yet")
