@@ -14,7 +14,12 @@ import httpx
 
 from referloop.diagnostics import fixes
 from referloop.diagnostics.result import CheckResult, Status
-from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for, environment_for
+from referloop.integrations.connection import (
+    EnvironmentNotAllowed,
+    credentials_for,
+    environment_for,
+    other_environment_accepting,
+)
 from referloop.integrations.models import ConnectionState, Environment, Integration
 from referloop.providers.servicetitan import (
     AmbiguousError,
@@ -31,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = httpx.Timeout(connect=3.0, read=6.0, write=4.0, pool=3.0)
 API_ACCESS = "Settings → Integrations → API Application Access"
-OTHER_ENVIRONMENT = {Environment.PRODUCTION: Environment.INTEGRATION, Environment.INTEGRATION: Environment.PRODUCTION}
 
 CREDENTIALS = ("credentials", "Credentials")
 APP_KEY = ("app_key", "App Key")
@@ -137,7 +141,7 @@ def _check_token(integration: Integration, credentials: Credentials, client: Ser
     try:
         client.fetch_token()
     except CredentialsRejected as exc:
-        other = _other_environment_accepting(integration, credentials)
+        other = other_environment_accepting(integration, credentials, PROBE_TIMEOUT)
         if other is not None:
             return CheckResult(
                 *CREDENTIALS,
@@ -185,28 +189,6 @@ def _check_token(integration: Integration, credentials: Credentials, client: Ser
     )
 
 
-def _other_environment_accepting(integration: Integration, credentials: Credentials) -> Environment | None:
-    """Production credentials typed into an Integration connection (or the reverse) are a common mix-up."""
-    other = OTHER_ENVIRONMENT.get(Environment(integration.environment))
-    if other is None:
-        return None
-    try:
-        environment = environment_for(other)
-    except EnvironmentNotAllowed:
-        return None
-    probe = Credentials(
-        environment=environment,
-        tenant_id=credentials.tenant_id,
-        client_id=credentials.client_id,
-        client_secret=credentials.client_secret,
-        app_key=credentials.app_key,
-    )
-    with _client(probe) as client:
-        try:
-            client.fetch_token()
-        except ServiceTitanError:
-            return None
-    return other
 
 
 def _check_app_and_provider(integration: Integration, client: ServiceTitanClient) -> tuple[CheckResult, CheckResult]:

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from referloop.accounts.models import User
 from referloop.integrations import audit, outbox
-from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for, environment_for
-from referloop.integrations.models import ConnectionState, Environment, Integration
+from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for, other_environment_accepting
+from referloop.integrations.models import ConnectionState, Integration
 from referloop.providers.servicetitan import (
     TOKEN_CACHE,
     AmbiguousError,
@@ -24,7 +24,6 @@ from referloop.providers.servicetitan import (
     CredentialsRejected,
     ServiceTitanClient,
     ServiceTitanError,
-    TokenCache,
     TokenKey,
     TransientError,
     default_mapping,
@@ -103,7 +102,7 @@ def live_check(integration: Integration, client_secret: str | None = None) -> Ch
 
 def _explain_rejected_credentials(integration: Integration, credentials: Credentials, result: CheckResult) -> None:
     env = integration.get_environment_display()
-    other = _other_environment_accepting(integration, credentials)
+    other = other_environment_accepting(integration, credentials, CHECK_TIMEOUT)
     if other is not None:
         result.add(
             "environment",
@@ -121,33 +120,6 @@ def _explain_rejected_credentials(integration: Integration, credentials: Credent
     )
 
 
-def _other_environment_accepting(integration: Integration, credentials: Credentials) -> Environment | None:
-    """Production credentials typed into an Integration connection (or the reverse) are a common mix-up."""
-    others = {
-        Environment.PRODUCTION: Environment.INTEGRATION,
-        Environment.INTEGRATION: Environment.PRODUCTION,
-    }
-    other = others.get(Environment(integration.environment))
-    if other is None:
-        return None
-    try:
-        environment = environment_for(other)
-    except EnvironmentNotAllowed:
-        return None
-    probe = Credentials(
-        environment=environment,
-        tenant_id=credentials.tenant_id,
-        client_id=credentials.client_id,
-        client_secret=credentials.client_secret,
-        app_key=credentials.app_key,
-    )
-    # A private cache: a token for the wrong environment must not serve anything later.
-    with ServiceTitanClient(probe, timeout=CHECK_TIMEOUT, token_cache=TokenCache()) as client:
-        try:
-            client.fetch_token()
-        except ServiceTitanError:
-            return None
-    return other
 
 
 def _explain_rejected_app(integration: Integration, exc: ServiceTitanError, result: CheckResult) -> None:

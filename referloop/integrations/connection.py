@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import httpx
 from django.conf import settings
 
 from referloop.integrations.models import Environment as EnvironmentChoice
 from referloop.integrations.models import Integration
-from referloop.providers.servicetitan import INTEGRATION, PRODUCTION, Credentials, Environment, sandbox_environment
+from referloop.providers.servicetitan import (
+    INTEGRATION,
+    PRODUCTION,
+    Credentials,
+    Environment,
+    ServiceTitanClient,
+    ServiceTitanError,
+    TokenCache,
+    sandbox_environment,
+)
 
 
 class EnvironmentNotAllowed(ValueError):
@@ -48,3 +60,30 @@ def credentials_for(integration: Integration, client_secret: str | None = None) 
         client_secret=integration.client_secret if client_secret is None else client_secret,
         app_key=integration.app_key,
     )
+
+
+OTHER_ENVIRONMENT = {
+    EnvironmentChoice.PRODUCTION: EnvironmentChoice.INTEGRATION,
+    EnvironmentChoice.INTEGRATION: EnvironmentChoice.PRODUCTION,
+}
+
+
+def other_environment_accepting(
+    integration: Integration, credentials: Credentials, timeout: httpx.Timeout
+) -> EnvironmentChoice | None:
+    """The other ServiceTitan environment, if it accepts these rejected credentials: Production credentials
+    typed into an Integration connection (or the reverse) are a common mix-up."""
+    other = OTHER_ENVIRONMENT.get(EnvironmentChoice(integration.environment))
+    if other is None:
+        return None
+    try:
+        probe = dataclasses.replace(credentials, environment=environment_for(other))
+    except EnvironmentNotAllowed:
+        return None
+    # A private cache: a token for the wrong environment must not serve anything later.
+    with ServiceTitanClient(probe, timeout=timeout, token_cache=TokenCache()) as client:
+        try:
+            client.fetch_token()
+        except ServiceTitanError:
+            return None
+    return other
