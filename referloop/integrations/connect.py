@@ -120,8 +120,6 @@ def _explain_rejected_credentials(integration: Integration, credentials: Credent
     )
 
 
-
-
 def _explain_rejected_app(integration: Integration, exc: ServiceTitanError, result: CheckResult) -> None:
     if integration.own_app_key:
         result.add(

@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
-from referloop.integrations.engine.targets import Target, load_records, load_targets
+from referloop.integrations.engine.rows import update_rows
+from referloop.integrations.engine.targets import Target, TargetCache, load_records, load_targets
 from referloop.integrations.engine.work import Job
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, TenantBucket
 
@@ -59,16 +60,26 @@ def claim(
     lease_seconds: float,
     now: datetime | None = None,
     rng: random.Random | None = None,
+    targets: TargetCache | None = None,
 ) -> ClaimResult:
-    """Lease up to `limit` due deliveries to `owner`; each Job carries its send time within its tenant's budget."""
+    """Lease up to `limit` due deliveries to `owner`; each Job carries its send time within its tenant's budget.
+
+    A worker passes its `targets` cache; without one, every integration is loaded afresh.
+    """
     if limit <= 0:
         return ClaimResult(more_due=True)
     with transaction.atomic():
-        return _claim(owner, limit, rate, lease_seconds, now or timezone.now(), rng or random.Random())
+        return _claim(owner, limit, rate, lease_seconds, now or timezone.now(), rng or random.Random(), targets)
 
 
 def _claim(
-    owner: str, limit: int, rate: RateLimit, lease_seconds: float, now: datetime, rng: random.Random
+    owner: str,
+    limit: int,
+    rate: RateLimit,
+    lease_seconds: float,
+    now: datetime,
+    rng: random.Random,
+    cache: TargetCache | None,
 ) -> ClaimResult:
     result = ClaimResult()
     keys = pending_rate_keys()
@@ -93,7 +104,8 @@ def _claim(
     chosen = [row.id for key in order for row in due[key][: shares[key]]]
 
     rows = _lock(chosen, now)
-    targets = load_targets({row["integration_id"] for row in rows})
+    integration_ids = {row["integration_id"] for row in rows}
+    targets = cache.get(integration_ids) if cache is not None else load_targets(integration_ids)
     sendable, held = _split_held(rows, targets)
     result.held = _hold(held, targets)
 
@@ -296,18 +308,24 @@ def _last_send_by_key(claimed: Sequence[dict[str, Any]], send_at: dict[int, floa
 def _update_buckets(
     buckets: dict[str, TenantBucket], waited: set[str], last_send: dict[str, float], owner: str
 ) -> None:
-    for key, bucket in buckets.items():
-        changes: dict[str, Any] = {}
-        if key in last_send:
-            changes.update(
-                next_slot_at=bucket.next_slot_at,
-                owner=owner,
-                owned_until=last_send[key] + ratelimit.OWNERSHIP_SECONDS,
+    """Two statements however many tenants: the budgets (and this worker's ownership) move, waits count up."""
+    update_rows(
+        TenantBucket,
+        ["next_slot_at", "owner", "owned_until"],
+        [
+            (
+                buckets[key].pk,
+                {
+                    "next_slot_at": buckets[key].next_slot_at,
+                    "owner": owner,
+                    "owned_until": last + ratelimit.OWNERSHIP_SECONDS,
+                },
             )
-        if key in waited:
-            changes["waits"] = F("waits") + 1
-        if changes:
-            TenantBucket.objects.filter(pk=bucket.pk).update(**changes)
+            for key, last in last_send.items()
+        ],
+    )
+    if waited:
+        TenantBucket.objects.filter(rate_key__in=waited).update(waits=F("waits") + 1)
 
 
 def _job(

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from referloop.integrations import alerts, outbox
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
+from referloop.integrations.engine.rows import update_rows
 from referloop.integrations.engine.work import Result
 from referloop.integrations.models import (
     Attempt,
@@ -56,14 +56,19 @@ def write_results(
     now = now or timezone.now()
     with transaction.atomic():
         Attempt.objects.bulk_create([_attempt(result) for result in results if not result.released])
+        leased = _still_leased(results)
         applied: list[tuple[Result, str]] = []
+        groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         for result in results:
-            state, changes = _transition(result, policy, now, rng)
-            if _guarded(result).update(**changes):
-                applied.append((result, state))
-                written.states[state] += 1
-            else:
+            if result.job.delivery_id not in leased:
                 written.states["stale"] += 1
+                continue
+            state, changes = _transition(result, policy, now, rng)
+            applied.append((result, state))
+            written.states[state] += 1
+            groups.setdefault(tuple(sorted(changes)), []).append((result.job.delivery_id, changes))
+        for fields, rows in groups.items():
+            update_rows(Delivery, fields, rows)
         for result in results:
             if result.rate_limited:
                 ratelimit.pause(result.job.rate_key, result.retry_after or DEFAULT_PAUSE_SECONDS, now)
@@ -74,11 +79,23 @@ def write_results(
     return written
 
 
-def _guarded(result: Result) -> Any:
-    job = result.job
-    return Delivery.objects.filter(
-        pk=job.delivery_id, state=DeliveryState.PENDING, leased_by=job.lease_owner, attempt_count=job.number
-    )
+def _still_leased(results: Sequence[Result]) -> set[int]:
+    """The rows still leased as they were claimed (same owner and attempt number), locked till the commit.
+
+    A row another worker took over after this lease ran out is left alone: its late result is only an Attempt.
+    """
+    ids = [result.job.delivery_id for result in results]
+    leases = {
+        pk: (owner, count)
+        for pk, owner, count in Delivery.objects.select_for_update()
+        .filter(pk__in=ids, state=DeliveryState.PENDING)
+        .values_list("pk", "leased_by", "attempt_count")
+    }
+    return {
+        result.job.delivery_id
+        for result in results
+        if leases.get(result.job.delivery_id) == (result.job.lease_owner, result.job.number)
+    }
 
 
 def _attempt(result: Result) -> Attempt:
@@ -104,7 +121,7 @@ def _transition(
         return "released", {
             **unleased,
             "next_attempt_at": result.release_until or now,
-            "attempt_count": F("attempt_count") - 1,  # the try never started
+            "attempt_count": result.job.number - 1,  # the try never started
         }
     if result.succeeded:
         return DeliveryState.DELIVERED, {

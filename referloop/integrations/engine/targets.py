@@ -6,8 +6,10 @@ come with their referrer and campaign in one query. The results are plain data f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from referloop.campaigns.models import Lead
 from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for
@@ -56,6 +58,37 @@ def target_of(integration: Integration) -> Target:
         hold_reason=reason,
         setup_error=setup_error,
     )
+
+
+class TargetCache:
+    """Targets kept between claims: building one (decrypting the secret, checking the mapping) costs about a
+    millisecond, and a busy worker claims for the same integrations several times a second.
+
+    Each claim still reads every integration's `updated_at` and `state` (one small query), so a saved change
+    or a state flipped by a conditional update (credentials rejected) is seen at the next claim; `ttl` bounds
+    what neither shows, such as a campaign's custom fields being edited.
+    """
+
+    def __init__(self, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[int, tuple[tuple[datetime, str], float, Target]] = {}
+
+    def get(self, integration_ids: Iterable[int]) -> dict[int, Target]:
+        ids = set(integration_ids)
+        stamps = {
+            pk: (updated_at, state)
+            for pk, updated_at, state in Integration.objects.filter(pk__in=ids).values_list("pk", "updated_at", "state")
+        }
+        now = self.clock()
+        stale = [
+            pk
+            for pk, stamp in stamps.items()
+            if pk not in self._entries or self._entries[pk][0] != stamp or now - self._entries[pk][1] > self.ttl
+        ]
+        for pk, target in load_targets(stale).items():
+            self._entries[pk] = (stamps[pk], now, target)
+        return {pk: self._entries[pk][2] for pk in stamps if pk in self._entries}
 
 
 def load_records(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:

@@ -39,13 +39,14 @@ import httpx
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.claim import ClaimResult, claim
 from referloop.integrations.engine.pacing import PacedTransport, paced_client
-from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import Written, write_results
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
 from referloop.integrations.engine.send import Progress, interrupted, released, send
+from referloop.integrations.engine.targets import TargetCache
 from referloop.integrations.engine.work import Job, Result
 from referloop.integrations.models import WorkerHeartbeat
 from referloop.providers.servicetitan import TokenCache
@@ -60,7 +61,7 @@ DB_RETRY_SECONDS = 1.0
 
 @dataclass
 class WorkerOptions:
-    concurrency: int = 64  # claimed rows out at once (waiting for their send time or in flight)
+    concurrency: int = 64  # sends in flight at once; as many more claimed rows may wait for their send time
     batch: int = 500  # most rows one claim takes
     poll_interval: float = 0.2
     worker_id: str = ""  # default host:pid
@@ -138,9 +139,17 @@ class Worker:
         self._stop_when = stop_when
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-db")
         self._jobs: dict[asyncio.Task[None], _Running] = {}
+        # Rows waiting for their send time hold no connection, so they don't count against `concurrency`;
+        # up to as many again may be claimed ahead, which keeps a rate-limited tenant's next rows ready.
+        self._room = 2 * options.concurrency
         self._results: list[Result] = []
+        self._targets = TargetCache()
         self._paused: dict[str, float] = {}  # rate key → epoch: a 429 seen here, before the bucket says so
         self._claim_found_nothing = False
+        # Idle only counts if the claim that found nothing came after the last results were written:
+        # a written result can make its row due again (a retry at once).
+        self._flushes = 0
+        self._flushes_seen_by_claim = -1
         self._hurry = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -152,11 +161,12 @@ class Worker:
         self._capacity = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._drained = asyncio.Event()
+        self._sending = asyncio.Semaphore(self.options.concurrency)
         if handle_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self._on_signal)
         started, cpu_started = time.monotonic(), time.process_time()
-        self._http = paced_client(self.options.concurrency, self.rate.per_second, self.options.timeout)
+        self._http = paced_client(self.options.concurrency, 1.0 / self.rate.interval, self.options.timeout)
         try:
             await self._in_db(self._beat, 0, 0, started=True)
             flusher = asyncio.create_task(self._flush_loop())
@@ -186,9 +196,9 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
-        threshold = max(1, self.options.concurrency // 8)  # claim in useful batches, not one row at a time
+        threshold = self._threshold()
         while not self._stopping.is_set():
-            free = self.options.concurrency - len(self._jobs)
+            free = self._room - len(self._jobs)
             full = False
             if free >= threshold or (free > 0 and not self._jobs):
                 wanted = min(free, self.options.batch)
@@ -197,7 +207,7 @@ class Worker:
             if full or free < threshold:
                 # Busy: claim again as soon as enough sends have finished to make a batch worthwhile.
                 self._capacity.clear()
-                if self.options.concurrency - len(self._jobs) < threshold:
+                if self._room - len(self._jobs) < threshold:
                     await self._wait(self._capacity, self.options.poll_interval)
                 else:
                     await asyncio.sleep(0)
@@ -206,6 +216,7 @@ class Worker:
                 await self._wait(self._stopping, self.options.poll_interval)
 
     async def _claim(self, wanted: int) -> ClaimResult | None:
+        flushes = self._flushes
         try:
             found = await self._in_db(
                 claim,
@@ -213,6 +224,7 @@ class Worker:
                 wanted,
                 rate=self.rate,
                 lease_seconds=self.options.lease_seconds,
+                targets=self._targets,
             )
         except Exception:  # the database was unreachable or locked too long; a bug must not stop sends in flight
             logger.exception("claiming failed; trying again shortly")
@@ -227,11 +239,15 @@ class Worker:
         self.report.claimed += len(found.jobs)
         self.report.held += found.held
         self._claim_found_nothing = not found.jobs and not found.more_due
+        self._flushes_seen_by_claim = flushes
         return found
+
+    def _threshold(self) -> int:
+        return max(1, self.options.concurrency // 8)  # claim in useful batches, not one row at a time
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         self._jobs.pop(task, None)
-        if self.options.concurrency - len(self._jobs) >= max(1, self.options.concurrency // 8):
+        if self._room - len(self._jobs) >= self._threshold():
             self._capacity.set()
 
     # -- sending -----------------------------------------------------------------------------------------------
@@ -246,15 +262,16 @@ class Worker:
             if paused > time.time():
                 result = released(job, until=datetime.fromtimestamp(paused, UTC))
             else:
-                running.progress.started = True
-                result = await send(
-                    job,
-                    self._http,
-                    timeout=self.options.timeout,
-                    deadline=self.options.send_deadline,
-                    token_cache=self.options.token_cache,
-                    progress=running.progress,
-                )
+                async with self._sending:
+                    running.progress.started = True
+                    result = await send(
+                        job,
+                        self._http,
+                        timeout=self.options.timeout,
+                        deadline=self.options.send_deadline,
+                        token_cache=self.options.token_cache,
+                        progress=running.progress,
+                    )
         except asyncio.CancelledError:
             # Only _drain cancels: the result says whether the row goes back untouched or was maybe sent.
             result = interrupted(job, running.progress) if running.progress.started else released(job)
@@ -291,7 +308,7 @@ class Worker:
             await self._flush()
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.options.heartbeat_interval
-                await self._in_db(self._beat, len(self._jobs), self.report.finished)
+                await self._in_db(self._beat, self._in_flight(), self.report.finished)
             if drained and not self._results:
                 return
             await self._ask_stop_when()
@@ -308,6 +325,7 @@ class Worker:
             await self._in_db(_discard_broken_connection)
             await asyncio.sleep(DB_RETRY_SECONDS)
             return
+        self._flushes += 1
         self._count(batch, written)
 
     def _count(self, batch: list[Result], written: Written) -> None:
@@ -322,7 +340,12 @@ class Worker:
         if self._stop_when is None or self._stopping.is_set():
             return
         self.report.outstanding = len(self._jobs)
-        self.report.idle = self._claim_found_nothing and not self._jobs and not self._results
+        self.report.idle = (
+            self._claim_found_nothing
+            and self._flushes_seen_by_claim == self._flushes
+            and not self._jobs
+            and not self._results
+        )
         snapshot = dataclasses.replace(self.report, outcomes=Counter(self.report.outcomes))
         if await self._in_db(self._stop_when, snapshot):
             self._stopping.set()
@@ -359,6 +382,9 @@ class Worker:
             self._hurry = True
         logger.info("stopping: finishing the sends in flight")
         self._stopping.set()
+
+    def _in_flight(self) -> int:
+        return sum(1 for running in self._jobs.values() if running.progress.started)
 
     def _transport_waits(self) -> int:
         transport = getattr(self._http, "_transport", None)

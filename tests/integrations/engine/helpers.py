@@ -206,7 +206,7 @@ def start_worker(sandbox: SandboxHandle, *args: str, log: Path | None = None) ->
         "REFERLOOP_SERVICETITAN_ALLOW_SANDBOX": "1",
         "REFERLOOP_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    return subprocess.Popen(
         [sys.executable, "-m", "referloop", "worker", "--poll-interval", "0.05", *args],
         cwd=REPO,
         env=env,

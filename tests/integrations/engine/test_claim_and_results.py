@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -69,7 +70,7 @@ def test_a_tenant_gets_no_more_rows_than_its_budget_spaced_one_interval_apart(te
     found = take(limit=100, now=now)
 
     assert len(found.jobs) == 30 and found.more_due
-    gaps = {round(b.send_at - a.send_at, 6) for a, b in zip(found.jobs, found.jobs[1:], strict=False)}
+    gaps = {round(b.send_at - a.send_at, 6) for a, b in itertools.pairwise(found.jobs)}
     assert gaps == {round(RATE.interval, 6)}
     bucket = TenantBucket.objects.get(rate_key=integration.rate_key)
     assert bucket.next_slot_at == pytest.approx(found.jobs[-1].send_at + RATE.interval)

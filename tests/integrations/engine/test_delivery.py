@@ -112,7 +112,9 @@ def test_lead_data_that_cannot_be_mapped_fails_at_once_with_every_field_named(te
 
     delivery = Delivery.objects.get(lead=lead)
     assert delivery.state == DeliveryState.FAILED
-    assert delivery.reason == 'The booking cannot be sent because of these fields: Phone "call me" is not a phone number.'
+    assert (
+        delivery.reason == 'The booking cannot be sent because of these fields: Phone "call me" is not a phone number.'
+    )
     attempt = delivery.attempts.get()
     assert attempt.outcome == AttemptOutcome.INVALID_DATA
     assert attempt.response_status is None

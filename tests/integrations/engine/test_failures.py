@@ -131,7 +131,7 @@ def test_a_429_pauses_the_tenant_for_its_retry_after_and_every_lead_still_goes_o
     assert TenantBucket.objects.get().pauses >= 1
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 5
     assert booking_counts(sandbox) == {lead.code: 1 for lead in leads}
-    limited = Delivery.objects.get(attempts__response_status=429, attempts__number=1)
+    limited = Delivery.objects.filter(attempts__response_status=429, attempts__number=1).first()
     first = limited.attempts.get(number=1)
     assert first.outcome == AttemptOutcome.TRANSIENT
     assert "rate limit was reached" in first.sentence
@@ -241,5 +241,9 @@ def test_five_failed_deliveries_in_a_row_need_attention_and_email_once_until_one
     drain()
 
     integration.refresh_from_db()
-    assert (integration.consecutive_failures, integration.needs_attention, integration.attention_reason) == (0, False, "")
+    assert (integration.consecutive_failures, integration.needs_attention, integration.attention_reason) == (
+        0,
+        False,
+        "",
+    )
     assert len(mail.outbox) == 1

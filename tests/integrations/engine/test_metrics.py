@@ -59,17 +59,17 @@ def test_staff_see_deliveries_attempts_latency_queue_and_rate_limit_waits(tenant
 
     values = scrape(client)
 
-    assert values['referloop_deliveries{state=delivered}'] == 1
-    assert values['referloop_deliveries{state=pending}'] == 1
-    assert values['referloop_deliveries{state=failed}'] == 0
-    assert values['referloop_delivery_attempts_total{outcome=delivered}'] == 1
-    assert values['referloop_join_to_booking_seconds_count'] == 1
-    assert values['referloop_join_to_booking_seconds_bucket{le=+Inf}'] == 1
-    assert values['referloop_join_to_booking_seconds_bucket{le=86400.0}'] == 1
-    assert 0 < values['referloop_join_to_booking_seconds_sum'] < 60
-    assert values['referloop_delivery_queue_depth'] == 1
-    assert 30 <= values['referloop_delivery_oldest_due_age_seconds'] < 120
-    assert values['referloop_rate_limit_waits_total'] == 4
-    assert values['referloop_rate_limit_pauses_total'] == 1
-    assert values['referloop_workers_alive'] == 1
+    assert values["referloop_deliveries{state=delivered}"] == 1
+    assert values["referloop_deliveries{state=pending}"] == 1
+    assert values["referloop_deliveries{state=failed}"] == 0
+    assert values["referloop_delivery_attempts_total{outcome=delivered}"] == 1
+    assert values["referloop_join_to_booking_seconds_count"] == 1
+    assert values["referloop_join_to_booking_seconds_bucket{le=+Inf}"] == 1
+    assert values["referloop_join_to_booking_seconds_bucket{le=86400.0}"] == 1
+    assert 0 < values["referloop_join_to_booking_seconds_sum"] < 60
+    assert values["referloop_delivery_queue_depth"] == 1
+    assert 30 <= values["referloop_delivery_oldest_due_age_seconds"] < 120
+    assert values["referloop_rate_limit_waits_total"] == 4
+    assert values["referloop_rate_limit_pauses_total"] == 1
+    assert values["referloop_workers_alive"] == 1
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 1

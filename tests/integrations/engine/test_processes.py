@@ -7,13 +7,12 @@ import signal
 import pytest
 from django.utils import timezone
 
+from referloop.campaigns.models import Campaign
 from referloop.integrations.models import AttemptOutcome, Delivery, DeliveryState, WorkerHeartbeat
+from referloop.providers.servicetitan import default_mapping
+from referloop.sandbox.config import BookingProvider, TenantConfig
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import (
-    OTHER_CLIENT_ID,
-    OTHER_CLIENT_SECRET,
-    OTHER_PROVIDER_ID,
-    OTHER_TENANT_ID,
     add_backlog,
     booking_counts,
     connect,
@@ -62,21 +61,29 @@ def test_a_worker_killed_mid_flight_leaves_every_lead_delivered_exactly_once_aft
     assert lost >= 1 and adopted <= lost
 
 
-def test_two_worker_processes_never_send_a_lead_twice(tenant: Tenant, other_tenant: Tenant, sandbox) -> None:
-    first_integration = connect(tenant.campaign)
-    second_integration = connect(
-        other_tenant.campaign,
-        tenant_id=OTHER_TENANT_ID,
-        client_id=OTHER_CLIENT_ID,
-        secret=OTHER_CLIENT_SECRET,
-        provider_id=OTHER_PROVIDER_ID,
-    )
+def test_two_worker_processes_never_send_a_lead_twice(tenant: Tenant, sandbox) -> None:
+    # Six ServiceTitan tenants, so that the two workers share out the tenants and race for the rows.
+    integrations = [connect(tenant.campaign)]
+    for n in range(1, 6):
+        campaign = Campaign.objects.create(account=tenant.account, name=f"Campaign {n}", slug=f"campaign-{n}")
+        sandbox.config.put_tenant(
+            TenantConfig(
+                tenant_id=1000 + n,
+                client_id=f"cid.{n}",
+                client_secret=f"secret-{n}",
+                booking_providers=[BookingProvider(id=42, name="referloop")],
+            )
+        )
+        integrations.append(
+            connect(campaign, tenant_id=1000 + n, client_id=f"cid.{n}", secret=f"secret-{n}", mapping=default_mapping())
+        )
     sandbox.set(latency_ms=50)
-    workers = [start_worker(sandbox, "--worker-id", name, "--concurrency", "16") for name in ("one", "two")]
+    # Too little room each to serve all six tenants: both must take part.
+    workers = [start_worker(sandbox, "--worker-id", name, "--concurrency", "2") for name in ("one", "two")]
     try:
         wait_for(lambda: WorkerHeartbeat.objects.filter(stopped_at__isnull=True).count() == 2, 30, "both workers")
-        add_backlog(first_integration, tenant.referrer, 150)
-        add_backlog(second_integration, other_tenant.referrer, 150)
+        for integration in integrations:
+            add_backlog(integration, tenant.referrer, 50)
         wait_for(lambda: delivered() == 300, 60, "every lead delivered")
     finally:
         codes = [stop_worker(worker) for worker in workers]

@@ -67,7 +67,9 @@ def test_a_tenant_with_a_big_backlog_does_not_delay_another_tenants_new_lead(
     worker = threading.Thread(target=work, name="test-worker")
     worker.start()
     try:
-        wait_for(lambda: Delivery.objects.filter(state=DeliveryState.DELIVERED).count() >= 30, 20, "the backlog to flow")
+        wait_for(
+            lambda: Delivery.objects.filter(state=DeliveryState.DELIVERED).count() >= 30, 20, "the backlog to flow"
+        )
         lead = add_lead(other_tenant.campaign, other_tenant.referrer)
         new = Delivery.objects.get(lead=lead)
         wait_for(lambda: Delivery.objects.get(pk=new.pk).state == DeliveryState.DELIVERED, 10, "the new lead")
@@ -95,5 +97,3 @@ def test_the_new_lead_of_a_quiet_tenant_goes_out_within_the_poll_interval(tenant
     delivery = Delivery.objects.get(lead=lead)
     assert delivery.state == DeliveryState.DELIVERED
     assert (delivery.delivered_at - lead.created_at).total_seconds() < 5
-
-
