@@ -152,6 +152,10 @@ class Delivery(models.Model):
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # Kept after release, so a lead's timeline still shows that it waited and why.
+    held_at = models.DateTimeField(null=True, blank=True)
+    held_reason = models.CharField(max_length=500, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "lead"], name="one_delivery_per_lead")]

@@ -6,6 +6,9 @@ Nothing is lost: a lead that cannot be sent yet is *held* with the reason, and a
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -37,6 +40,18 @@ def hold_reason(integration: Integration) -> str | None:
     return None
 
 
+def held(reason: str, now: datetime) -> dict[str, Any]:
+    """The fields of a row put on hold: every place that holds a delivery writes the same ones."""
+    return {
+        "state": DeliveryState.HELD,
+        "reason": reason,
+        "next_attempt_at": None,
+        "held_at": now,
+        "held_reason": reason,
+        "released_at": None,
+    }
+
+
 def initial_state(integration: Integration) -> tuple[str, str]:
     if integration.lead_action == LeadAction.NOTHING:
         return DeliveryState.SKIPPED, SKIPPED_REASON
@@ -61,6 +76,8 @@ def create_deliveries(lead: Lead) -> list[Delivery]:
                 rate_key=integration.rate_key,
                 next_attempt_at=now if state == DeliveryState.PENDING else None,
                 created_at=now,
+                held_at=now if state == DeliveryState.HELD else None,
+                held_reason=reason if state == DeliveryState.HELD else "",
             )
         )
     return Delivery.objects.bulk_create(deliveries)
@@ -69,18 +86,20 @@ def create_deliveries(lead: Lead) -> list[Delivery]:
 @transaction.atomic
 def release_held(integration: Integration) -> int:
     """Send held leads if the setup now allows it; otherwise bring their reason up to date. Returns the count."""
-    held: QuerySet[Delivery] = Delivery.objects.filter(integration=integration, state=DeliveryState.HELD)
+    waiting: QuerySet[Delivery] = Delivery.objects.filter(integration=integration, state=DeliveryState.HELD)
     state, reason = initial_state(integration)
+    now = timezone.now()
     if state == DeliveryState.PENDING:
-        return held.update(
+        return waiting.update(
             state=DeliveryState.PENDING,
             reason="",
             rate_key=integration.rate_key,
-            next_attempt_at=timezone.now(),
+            next_attempt_at=now,
             lease_expires_at=None,
+            released_at=now,
         )
     if state == DeliveryState.HELD:
-        held.exclude(reason=reason).update(reason=reason)
+        waiting.exclude(reason=reason).update(reason=reason, held_reason=reason)
     return 0
 
 
@@ -91,7 +110,7 @@ def hold_pending(integration: Integration, reason: str) -> int:
     """
     return Delivery.objects.filter(
         integration=integration, state=DeliveryState.PENDING, lease_expires_at__isnull=True
-    ).update(state=DeliveryState.HELD, reason=reason, next_attempt_at=None)
+    ).update(**held(reason, timezone.now()))
 
 
 def resend(deliveries: QuerySet[Delivery]) -> int:

@@ -43,10 +43,13 @@ def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
     provider = delivery.integration.get_provider_display()
     link = reverse("integration_delivery", args=[campaign_id, delivery.integration.provider, delivery.pk])
     events: list[Event] = []
-    if delivery.state == DeliveryState.HELD:
-        events.append(Event(delivery.created_at, "held", f"Held for {provider}", delivery.reason, link))
-    elif delivery.state == DeliveryState.SKIPPED:
+    if delivery.state == DeliveryState.SKIPPED:
         events.append(Event(delivery.created_at, "skipped", f"Skipped for {provider}", delivery.reason, link))
+    elif delivery.state == DeliveryState.HELD:
+        events.append(Event(delivery.held_at, "held", f"Held for {provider}", delivery.reason, link))
+    elif delivery.held_at and delivery.released_at:
+        events.append(Event(delivery.held_at, "held", f"Held for {provider}", delivery.held_reason, link))
+        events.append(Event(delivery.released_at, "pending", f"Released: sent to {provider} after the fix"))
     else:
         events.append(Event(delivery.created_at, "pending", f"Queued for {provider}", "", link))
     for attempt in delivery.attempts.all():

@@ -22,6 +22,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from referloop.integrations import outbox
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.rows import update_rows
@@ -239,9 +240,7 @@ def _hold(rows: Sequence[dict[str, Any]], targets: dict[int, Target]) -> int:
         by_reason.setdefault(targets[row["integration_id"]].hold_reason, []).append(row["id"])
     for reason, ids in by_reason.items():
         Delivery.objects.filter(pk__in=ids).update(
-            state=DeliveryState.HELD,
-            reason=reason,
-            next_attempt_at=None,
+            **outbox.held(reason, timezone.now()),
             lease_expires_at=None,
             leased_by="",
             ambiguous=_AMBIGUOUS_IF_LEASE_RAN_OUT,

@@ -139,9 +139,7 @@ def _transition(
         # Not burned: held until the credentials are fixed (outbox.release_held).
         return DeliveryState.HELD, {
             **unleased,
-            "state": DeliveryState.HELD,
-            "reason": _credentials_hold_reason(),
-            "next_attempt_at": None,
+            **outbox.held(_credentials_hold_reason(), now),
             "ambiguous": result.lookup_next,
             "last_error": result.sentence,
         }

@@ -187,3 +187,16 @@ def test_the_lead_page_says_why_a_lead_is_held_or_skipped(tenant: Tenant, integr
     skipped = friend(tenant, "skipped@example.com")
     page = tenant.client.get(reverse("lead_detail", args=[tenant.campaign.pk, skipped.pk])).content.decode()
     assert "Skipped for ServiceTitan" in page and "Nothing to action" in page
+
+
+def test_a_released_lead_keeps_its_hold_and_release_on_the_timeline(tenant: Tenant, integration) -> None:
+    tenant.client.post(url("integration_disconnect", tenant))
+    lead = friend(tenant, "was-held@example.com")
+    Integration.objects.filter(pk=integration.pk).update(state="connected")
+    tenant.client.post(url("integration_bulk", tenant, "send-held"))
+    delivery = deliver(Delivery.objects.get(lead=lead), booking_id=5150)
+    assert delivery.held_reason and delivery.released_at is not None
+    page = tenant.client.get(reverse("lead_detail", args=[tenant.campaign.pk, lead.pk])).content.decode()
+    assert page.index("Held for ServiceTitan") < page.index("Released: sent to ServiceTitan after the fix")
+    assert "disconnected" in page
+    assert "Booking 5150 created in ServiceTitan" in page
