@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import harness
 
 if TYPE_CHECKING:
-    from scenarios import Row, Settings
+    from scenarios import Context, Row, Settings
 
 SCENARIO_NAMES = ("one-tenant", "fifty-tenants", "plain-loop", "latency", "backlog")
 DEFAULT_LEADS = {"one-tenant": 1_500, "fifty-tenants": 20_000, "plain-loop": 50, "latency": 0, "backlog": 0}
@@ -117,10 +117,10 @@ def run(args: argparse.Namespace) -> list[Row]:
     base_url = f"http://127.0.0.1:{port}"
     harness.progress(f"{args.scenario} on {args.db}: logs in {db.var_dir}")
     sandbox = None
-    ctx = None
+    ctx: Context | None = None
     try:
         start_django(db, base_url)
-        from scenarios import SCENARIOS, Context
+        from scenarios import SCENARIOS, Context  # only now: it imports Django models
 
         sandbox = harness.start_sandbox(port, args.latency_ms, args.rate_limit, db.var_dir / "sandbox.log")
         ctx = Context(settings_from(args), harness.environment(db, base_url), base_url, sandbox, db.var_dir)
@@ -135,9 +135,13 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def _close_django_connections() -> None:
-    from django.db import connections
+    """Before dropping the database (PostgreSQL refuses to drop one with open connections)."""
+    from django.apps import apps
 
-    connections.close_all()
+    if apps.ready:
+        from django.db import connections
+
+        connections.close_all()
 
 
 def markdown(row: Row, db: str, day: str) -> str:
