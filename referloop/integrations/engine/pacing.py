@@ -3,7 +3,7 @@
 The bucket (ratelimit.py) plans send times one interval apart, but a busy event loop, a slow token fetch or a
 slow claim can wake several planned sends late and let them out together; a burst is what a 1-second sliding
 window (ServiceTitan's, the sandbox's) punishes, because the calls of the next second then land in the same
-window. This httpx transport lets the calls that actually go out per (host, tenant, app key) leave on a grid
+window. This sender wrapper lets the calls that actually go out per (host, tenant, app key) leave on a grid
 one interval apart, the same interval as the plan: what was delayed goes out late, never closer together.
 With 58.2 calls a second planned, any 1-second window holds 59 calls at most, and ServiceTitan would have
 to bunch our calls up by about 30 ms to count 61. It sees every API call, including the lookup before a
@@ -16,27 +16,28 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-import httpx
+from referloop.providers.servicetitan.transport import AiohttpSender, Answer, AsyncSender, Outgoing
 
 _TENANT_IN_PATH = re.compile(r"/tenant/(\d+)(?:/|$)")
 
 PacingKey = tuple[str, str, str]
 
 
-def pacing_key(request: httpx.Request) -> PacingKey | None:
+def pacing_key(request: Outgoing) -> PacingKey | None:
     """(host:port, tenant id, app key) of an API call; None for calls outside a tenant (the token endpoint)."""
-    match = _TENANT_IN_PATH.search(request.url.path)
+    url = urlsplit(request.url)
+    match = _TENANT_IN_PATH.search(url.path)
     if match is None:
         return None
-    host = f"{request.url.host}:{request.url.port or ''}"
-    return host, match.group(1), request.headers.get("ST-App-Key", "")
+    return f"{url.hostname}:{url.port or ''}", match.group(1), request.headers.get("ST-App-Key", "")
 
 
-class PacedTransport(httpx.AsyncBaseTransport):
+class PacedSender:
     def __init__(
         self,
-        inner: httpx.AsyncBaseTransport,
+        inner: AsyncSender,
         calls_per_second: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -47,11 +48,11 @@ class PacedTransport(httpx.AsyncBaseTransport):
         self._locks: dict[PacingKey, asyncio.Lock] = {}
         self.waits = 0  # calls that were held back: a sign the planned pacing slipped
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: Outgoing) -> Answer:
         key = pacing_key(request)
         if key is not None:
             await self._take_turn(key)
-        return await self._inner.handle_async_request(request)
+        return await self._inner.send(request)
 
     async def _take_turn(self, key: PacingKey) -> None:
         # One waiter at a time per tenant (asyncio.Lock is first come, first served), on a grid one interval
@@ -71,30 +72,6 @@ class PacedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Several connection pools, one picked per tenant.
-
-    httpcore's pool checks every connection against every waiting request each time a request starts or ends,
-    so one pool of 64 connections costs more CPU than the requests themselves. A tenant needs only a few
-    connections (its calls are paced), so tenants are spread over small pools by their key.
-    """
-
-    def __init__(self, shards: int, limits: httpx.Limits) -> None:
-        tls = httpx.create_ssl_context()  # loading the CA bundle takes ~50 ms: once, not once per pool
-        self._shards = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(max(1, shards))]
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        key = pacing_key(request)
-        shard = self._shards[hash(key) % len(self._shards)] if key is not None else self._shards[0]
-        return await shard.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for shard in self._shards:
-            await shard.aclose()
-
-
-def paced_client(concurrency: int, calls_per_second: float, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The worker's one shared client: pools as large as the sends in flight, paced per tenant."""
-    limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8)
-    inner = ShardedTransport(max(1, concurrency // 4), limits)
-    return httpx.AsyncClient(transport=PacedTransport(inner, calls_per_second), timeout=timeout)
+def paced_sender(concurrency: int, calls_per_second: float) -> PacedSender:
+    """The worker's one shared sender: a pool as large as the sends in flight, paced per tenant."""
+    return PacedSender(AiohttpSender(connections=concurrency + 8), calls_per_second)

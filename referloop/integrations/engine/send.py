@@ -32,6 +32,7 @@ from referloop.providers.servicetitan import (
     build_booking_body,
 )
 from referloop.providers.servicetitan import calls as st_calls
+from referloop.providers.servicetitan.transport import AsyncSender
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Progress:
 
 async def send(
     job: Job,
-    http: httpx.AsyncClient,
+    sender: AsyncSender,
     *,
     timeout: httpx.Timeout | None = None,
     deadline: float = 90.0,
@@ -65,7 +66,7 @@ async def send(
         attempt.summary["problems"] = [problem.describe() for problem in exc.problems]
         return attempt.result(AttemptOutcome.INVALID_DATA, sentence=exc.message)
     attempt.external_id = str(body.get("externalId") or "")
-    client = AsyncServiceTitanClient(job.credentials, http_client=http, timeout=timeout, token_cache=token_cache)
+    client = AsyncServiceTitanClient(job.credentials, sender=sender, timeout=timeout, token_cache=token_cache)
     try:
         async with asyncio.timeout(deadline):
             return await _lookup_then_create(client, job, body, attempt, progress)

@@ -23,6 +23,7 @@ from .errors import (
     token_error_from_response,
 )
 from .models import Booking, BookingProviderTag, Invoice, Job
+from .transport import Answer, Outgoing
 
 T = TypeVar("T")
 
@@ -43,13 +44,11 @@ class ApiCall(Generic[T]):
     json: Mapping[str, object] | None = None
 
 
-def build_request(
-    call: ApiCall[T], credentials: Credentials, access_token: str, timeout: httpx.Timeout
-) -> httpx.Request:
-    return httpx.Request(
+def outgoing(call: ApiCall[T], credentials: Credentials, access_token: str, timeout: httpx.Timeout) -> Outgoing:
+    return Outgoing(
         call.method,
         credentials.environment.api_base_url + call.path,
-        params=dict(call.params),
+        params=call.params,
         json=call.json,
         headers={
             "Authorization": f"Bearer {access_token}",
@@ -57,16 +56,22 @@ def build_request(
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         },
-        extensions={"timeout": timeout.as_dict()},
+        timeout=timeout,
     )
 
 
-def needs_fresh_token(response: httpx.Response) -> bool:
+def build_request(
+    call: ApiCall[T], credentials: Credentials, access_token: str, timeout: httpx.Timeout
+) -> httpx.Request:
+    return outgoing(call, credentials, access_token, timeout).to_httpx()
+
+
+def needs_fresh_token(response: Answer) -> bool:
     """A 401 from the API: the token expired or was revoked early; fetch a new one and retry once."""
     return response.status_code == 401
 
 
-def read_result(call: ApiCall[T], response: httpx.Response) -> T:
+def read_result(call: ApiCall[T], response: Answer) -> T:
     """The parsed result of a 2xx answer; the matching ServiceTitanError for anything else."""
     if not response.is_success:
         raise error_from_response(response, call.context)
@@ -76,7 +81,7 @@ def read_result(call: ApiCall[T], response: httpx.Response) -> T:
         raise _unreadable(call.context, response) from exc
 
 
-def _unreadable(context: RequestContext, response: httpx.Response) -> ServiceTitanError:
+def _unreadable(context: RequestContext, response: Answer) -> ServiceTitanError:
     sentence = (
         f"ServiceTitan answered the request to {context.action} (HTTP {response.status_code}) "
         "with a response referloop could not read"
@@ -102,21 +107,25 @@ def token_context(credentials: Credentials) -> RequestContext:
     )
 
 
-def build_token_request(credentials: Credentials, timeout: httpx.Timeout) -> httpx.Request:
-    return httpx.Request(
+def token_outgoing(credentials: Credentials, timeout: httpx.Timeout) -> Outgoing:
+    return Outgoing(
         "POST",
         credentials.environment.token_url,
-        data={
+        form={
             "grant_type": "client_credentials",
             "client_id": credentials.client_id,
             "client_secret": credentials.client_secret,
         },
         headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-        extensions={"timeout": timeout.as_dict()},
+        timeout=timeout,
     )
 
 
-def read_token(credentials: Credentials, response: httpx.Response, issued_at: float) -> Token:
+def build_token_request(credentials: Credentials, timeout: httpx.Timeout) -> httpx.Request:
+    return token_outgoing(credentials, timeout).to_httpx()
+
+
+def read_token(credentials: Credentials, response: Answer, issued_at: float) -> Token:
     """`issued_at` is taken before the request was sent, so the token is never trusted too long."""
     context = token_context(credentials)
     if not response.is_success:

@@ -1,4 +1,4 @@
-"""The ServiceTitan API client, sync (httpx.Client) and async (httpx.AsyncClient).
+"""The ServiceTitan API client, sync (httpx.Client) and async (any `transport.AsyncSender`).
 
 Both are thin: requests are built and answers read by `calls`, tokens come from the shared
 `TokenCache`. What is left here is moving bytes, plus the one rule about tokens: on a 401, drop the
@@ -18,6 +18,7 @@ from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, token_key
 from .calls import ApiCall
 from .errors import RequestContext, error_from_transport
 from .models import Booking, BookingProviderTag, Invoice, Job
+from .transport import Answer, AsyncSender, HttpxSender, Outgoing
 
 T = TypeVar("T")
 
@@ -29,8 +30,8 @@ class _Base:
         self.token_cache = token_cache or TOKEN_CACHE
         self.token_key = token_key(credentials)
 
-    def _api_request(self, call: ApiCall[T], token: Token) -> httpx.Request:
-        return calls.build_request(call, self.credentials, token.access_token, self.timeout)
+    def _api_request(self, call: ApiCall[T], token: Token) -> Outgoing:
+        return calls.outgoing(call, self.credentials, token.access_token, self.timeout)
 
 
 class ServiceTitanClient(_Base):
@@ -104,19 +105,20 @@ class ServiceTitanClient(_Base):
 
     def _fetch_token(self) -> Token:
         issued_at = self.token_cache.clock()
-        request = calls.build_token_request(self.credentials, self.timeout)
+        request = calls.token_outgoing(self.credentials, self.timeout)
         response = self._transmit(request, calls.token_context(self.credentials))
         return calls.read_token(self.credentials, response, issued_at)
 
-    def _transmit(self, request: httpx.Request, context: RequestContext) -> httpx.Response:
+    def _transmit(self, request: Outgoing, context: RequestContext) -> httpx.Response:
         try:
-            return self._http.send(request)
+            return self._http.send(request.to_httpx())
         except httpx.TransportError as exc:
             raise error_from_transport(exc, context) from exc
 
 
 class AsyncServiceTitanClient(_Base):
-    """Asyncio client. The worker passes one shared `http_client` with a large pool; it is not closed here."""
+    """Asyncio client. The worker passes one shared `sender` (a paced aiohttp pool); a `sender` or an
+    `http_client` passed in is not closed here. Without either, it sends through its own httpx.AsyncClient."""
 
     def __init__(
         self,
@@ -125,15 +127,19 @@ class AsyncServiceTitanClient(_Base):
         timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
+        sender: AsyncSender | None = None,
         token_cache: TokenCache | None = None,
     ) -> None:
         super().__init__(credentials, timeout, token_cache)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(transport=transport)
+        self._owns_sender = sender is None
+        if sender is None:
+            owned = http_client is None
+            sender = HttpxSender(http_client or httpx.AsyncClient(transport=transport), owned=owned)
+        self._sender = sender
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_sender:
+            await self._sender.aclose()  # an HttpxSender closes only a client it made
 
     async def __aenter__(self) -> Self:
         return self
@@ -186,12 +192,12 @@ class AsyncServiceTitanClient(_Base):
 
     async def _fetch_token(self) -> Token:
         issued_at = self.token_cache.clock()
-        request = calls.build_token_request(self.credentials, self.timeout)
+        request = calls.token_outgoing(self.credentials, self.timeout)
         response = await self._transmit(request, calls.token_context(self.credentials))
         return calls.read_token(self.credentials, response, issued_at)
 
-    async def _transmit(self, request: httpx.Request, context: RequestContext) -> httpx.Response:
+    async def _transmit(self, request: Outgoing, context: RequestContext) -> Answer:
         try:
-            return await self._http.send(request)
+            return await self._sender.send(request)
         except httpx.TransportError as exc:
             raise error_from_transport(exc, context) from exc

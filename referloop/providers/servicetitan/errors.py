@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from .fields import TARGET_FIELDS
+from .transport import Answer
 
 ErrorBody = dict[str, object] | str | None
 
@@ -96,7 +97,7 @@ class RequestContext:
     idempotent: bool = True
 
 
-def error_from_response(response: httpx.Response, context: RequestContext) -> ServiceTitanError:
+def error_from_response(response: Answer, context: RequestContext) -> ServiceTitanError:
     """The error for a non-2xx API response (a 401 here means a fresh token was refused too)."""
     status = response.status_code
     body = response_body(response)
@@ -127,7 +128,7 @@ def error_from_response(response: httpx.Response, context: RequestContext) -> Se
     return PermanentError(_client_error_sentence(status, body, context), status=status, body=body)
 
 
-def token_error_from_response(response: httpx.Response, context: RequestContext) -> ServiceTitanError:
+def token_error_from_response(response: Answer, context: RequestContext) -> ServiceTitanError:
     """The error for a non-2xx answer from the token endpoint."""
     status = response.status_code
     body = response_body(response)
@@ -301,7 +302,7 @@ def servicetitan_text(body: ErrorBody) -> str | None:
     return "; ".join(parts) or None
 
 
-def response_body(response: httpx.Response) -> ErrorBody:
+def response_body(response: Answer) -> ErrorBody:
     """The error body as ServiceTitan sent it: a JSON object, or its text when it is not one."""
     try:
         data = response.json()

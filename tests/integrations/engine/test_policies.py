@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from referloop.integrations.engine.claim import share
-from referloop.integrations.engine.pacing import PacedTransport, pacing_key
+from referloop.integrations.engine.pacing import PacedSender, pacing_key
 from referloop.integrations.engine.ratelimit import RateLimit, available, grant
 from referloop.integrations.engine.retry import RetryPolicy
+from referloop.providers.servicetitan.transport import Answer, BufferedAnswer, Outgoing
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -78,39 +79,45 @@ def test_sharing_a_claim_gives_a_quiet_tenant_its_row_next_to_a_big_backlog() ->
     assert share({"a": 3}, 100, ["a"]) == {"a": 3}
 
 
+def _call(url: str, app_key: str = "ak") -> Outgoing:
+    return Outgoing("POST", url, headers={"ST-App-Key": app_key}, timeout=httpx.Timeout(5.0))
+
+
 def test_the_pacing_key_is_host_tenant_and_app_key_and_token_calls_have_none() -> None:
-    api = httpx.Request("POST", "http://st.example:8700/crm/v2/tenant/55/bookings", headers={"ST-App-Key": "ak"})
-    assert pacing_key(api) == ("st.example:8700", "55", "ak")
-    assert pacing_key(httpx.Request("POST", "http://st.example:8700/connect/token")) is None
+    assert pacing_key(_call("http://st.example:8700/crm/v2/tenant/55/bookings")) == ("st.example:8700", "55", "ak")
+    assert pacing_key(_call("https://api.servicetitan.io/crm/v2/tenant/55")) == ("api.servicetitan.io:", "55", "ak")
+    assert pacing_key(_call("http://st.example:8700/connect/token")) is None
 
 
-class _Recorder(httpx.AsyncBaseTransport):
+class _Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, float]] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append((request.url.path, time.monotonic()))
-        return httpx.Response(200, json={})
+    async def send(self, request: Outgoing) -> Answer:
+        self.sent.append((request.url, time.monotonic()))
+        return BufferedAnswer(200, {}, b"{}")
+
+    async def aclose(self) -> None:
+        pass
 
 
 def test_the_wire_spaces_one_tenants_calls_but_not_another_tenants_or_token_calls() -> None:
     recorder = _Recorder()
-    transport = PacedTransport(recorder, calls_per_second=50)  # 20 ms apart
+    sender = PacedSender(recorder, calls_per_second=50)  # 20 ms apart
 
     async def burst() -> None:
-        async with httpx.AsyncClient(transport=transport) as client:
-            calls = [client.post("http://h/crm/v2/tenant/1/bookings") for _ in range(5)]
-            calls += [client.post("http://h/crm/v2/tenant/2/bookings"), client.post("http://h/connect/token")]
-            await asyncio.gather(*calls)
+        calls = [sender.send(_call("http://h/crm/v2/tenant/1/bookings")) for _ in range(5)]
+        calls += [sender.send(_call("http://h/crm/v2/tenant/2/bookings")), sender.send(_call("http://h/connect/token"))]
+        await asyncio.gather(*calls)
 
     asyncio.run(burst())
-    tenant_one = [at for path, at in recorder.sent if "/tenant/1/" in path]
+    tenant_one = [at for url, at in recorder.sent if "/tenant/1/" in url]
     # The grid guarantees each planned send is at least one interval after the previous one's plan, so five
     # calls span at least four intervals however late the event loop wakes (real time: allow 10 ms of it).
     # Exact gaps between wake-ups are the scheduler's, so they are not asserted.
     assert len(tenant_one) == 5
     assert tenant_one[-1] - tenant_one[0] >= 4 * 0.020 - 0.010
     assert all(later > earlier for earlier, later in itertools.pairwise(tenant_one))
-    others = [at for path, at in recorder.sent if "/tenant/1/" not in path]
+    others = [at for url, at in recorder.sent if "/tenant/1/" not in url]
     assert max(others) - min(at for _, at in recorder.sent) < 0.040  # not queued behind tenant 1 (80 ms)
-    assert transport.waits == 4
+    assert sender.waits == 4

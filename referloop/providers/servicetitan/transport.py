@@ -1,0 +1,166 @@
+"""Moving bytes: a request as plain values, what an answer must offer, and two ways to send asynchronously.
+
+`calls` describes every request as an `Outgoing` and reads every answer through `Answer`, so the senders below
+are interchangeable. The sync client and the screens use httpx. The worker sends with aiohttp: its HTTP parser
+is C, and on this machine it costs about a third of httpx's CPU per request (docs/performance.md), which is
+most of what a booking costs the worker. Both senders raise httpx's transport exceptions, so
+`errors.error_from_transport` sorts every failure one way whichever library moved the bytes.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+import httpx
+
+# Below uvicorn's (and most servers') 5 s idle timeout: a connection the server is about to close is not
+# reused, so a create never goes out on a dying connection (which would make its outcome unclear).
+KEEPALIVE_SECONDS = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    timeout: httpx.Timeout
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    json: Mapping[str, object] | None = None
+    form: Mapping[str, str] | None = None
+
+    def to_httpx(self) -> httpx.Request:
+        return httpx.Request(
+            self.method,
+            self.url,
+            params=dict(self.params),
+            json=self.json,
+            data=self.form,
+            headers=dict(self.headers),
+            extensions={"timeout": self.timeout.as_dict()},
+        )
+
+
+class Answer(Protocol):
+    """What `calls` and `errors` read from a response; httpx.Response has it, and so does `BufferedAnswer`."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def is_success(self) -> bool: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedAnswer:
+    """A whole response read into memory (ServiceTitan's answers are small)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+
+class AsyncSender(Protocol):
+    async def send(self, request: Outgoing) -> Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpxSender:
+    """Sends through an httpx.AsyncClient (tests pass one with a MockTransport)."""
+
+    def __init__(self, client: httpx.AsyncClient, *, owned: bool) -> None:
+        self.client = client
+        self._owned = owned
+
+    async def send(self, request: Outgoing) -> Answer:
+        return await self.client.send(request.to_httpx())
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.client.aclose()
+
+
+class AiohttpSender:
+    """One aiohttp session with a pool of `connections`; made on first use, inside the running loop."""
+
+    def __init__(self, connections: int, keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
+        self._connections = connections
+        self._keepalive = keepalive_seconds
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+
+    async def send(self, request: Outgoing) -> Answer:
+        session = self._session or self._open()
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                params=dict(request.params) or None,
+                json=request.json,
+                data=request.form,
+                headers=dict(request.headers),
+                timeout=self._timeout(request.timeout),
+                allow_redirects=False,  # as httpx: ServiceTitan's API does not redirect, so a redirect is an error
+            ) as response:
+                return BufferedAnswer(response.status, response.headers, await response.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise as_httpx_error(exc, request) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=self._keepalive)
+        self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        return self._session
+
+    def _timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        key = (timeout.connect, timeout.read, timeout.pool)
+        if key not in self._timeouts:
+            # aiohttp's `connect` covers waiting for a pooled connection and connecting; `sock_connect` the latter.
+            waiting = None if timeout.pool is None or timeout.connect is None else timeout.pool + timeout.connect
+            self._timeouts[key] = aiohttp.ClientTimeout(
+                total=None, connect=waiting, sock_connect=timeout.connect, sock_read=timeout.read
+            )
+        return self._timeouts[key]
+
+
+def as_httpx_error(exc: BaseException, request: Outgoing) -> httpx.TransportError:
+    """The httpx exception that says the same thing: whether the request can have reached the server."""
+    message = str(exc) or type(exc).__name__
+    sent = request.to_httpx()  # carries the host and the timeouts the error sentences name
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message, request=sent)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message, request=sent)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(message, request=sent)
+    if isinstance(exc, TimeoutError):  # sock_read: sent, no answer in time
+        return httpx.ReadTimeout(message, request=sent)
+    # Disconnected, reset, a broken or cut-off answer: the request may have been carried out.
+    return httpx.ReadError(message, request=sent)
