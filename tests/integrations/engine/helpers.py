@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,3 +233,49 @@ def stop_worker(process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, 
         process.kill()
         process.wait()
         raise
+
+
+# -- a sandbox in its own process ----------------------------------------------------------------------------
+
+
+class SandboxProcess:
+    """`referloop sandbox` as a separate process, as ServiceTitan is to a real worker: its clock and its counting
+    of calls per second don't share this process's interpreter lock or garbage collector."""
+
+    def __init__(self, *args: str) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "referloop", "sandbox", "--port", str(port), *args],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, 20, "the sandbox process to start")
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the sandbox process exited with {self.process.returncode}")
+        try:
+            return httpx.get(f"{self.base_url}/_sandbox/config", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx.get(f"{self.base_url}/_sandbox/stats", timeout=10.0).raise_for_status().json()
+        return stats
+
+    def booking_counts(self, tenant_id: int = DEMO_TENANT_ID) -> dict[str, int]:
+        response = httpx.get(f"{self.base_url}/_sandbox/bookings", params={"tenant": tenant_id}, timeout=10.0)
+        counts: dict[str, int] = response.raise_for_status().json()["counts_by_external_id"]
+        return counts
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
