@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from referloop.campaigns.models import Campaign, Lead
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Model
+from django.urls import reverse
+
+from referloop.campaigns.models import Campaign, Lead, Referrer
 from referloop.providers.mapping import CustomField, LeadRecord
 
 
@@ -31,6 +39,61 @@ def lead_record(lead: Lead) -> LeadRecord:
     for key, value in (lead.custom_data or {}).items():
         record[f"custom.{key}"] = value
     return record
+
+
+# The columns of a lead's row for `record_of_row`, in order: the lead's, its referrer's and its campaign's.
+RECORD_COLUMNS: tuple[tuple[type[Model], str], ...] = (
+    *((Lead, name) for name in ("id", "first_name", "last_name", "email", "phone", "street", "city", "state")),
+    *((Lead, name) for name in ("zip_code", "notes", "code", "created_at", "custom_data")),
+    *((Referrer, name) for name in ("first_name", "last_name", "email", "code")),
+    (Campaign, "name"),
+)
+
+
+def record_of_row(row: Sequence[Any], link: Callable[[str], str]) -> dict[str, object]:
+    """A record from a `RECORD_COLUMNS` row; `link` turns a referrer's code into their referral link."""
+    (_pk, first, last, email, phone, street, city, state, zip_code, notes, code, created_at, custom_data) = row[:13]
+    (ref_first, ref_last, ref_email, ref_code, campaign_name) = row[13:]
+    record: dict[str, object] = {
+        "lead.first_name": first,
+        "lead.last_name": last,
+        "lead.full_name": f"{first} {last}".strip(),
+        "lead.email": email,
+        "lead.phone": phone,
+        "lead.street": street,
+        "lead.city": city,
+        "lead.state": state,
+        "lead.zip": zip_code,
+        "lead.notes": notes,
+        "lead.referral_code": code,
+        "lead.created_at": created_at,
+        "referrer.first_name": ref_first,
+        "referrer.full_name": f"{ref_first} {ref_last}".strip(),
+        "referrer.email": ref_email,
+        "referrer.referral_code": ref_code,
+        "referrer.referral_link": link(ref_code),
+        "campaign.name": campaign_name,
+    }
+    for key, value in (custom_data or {}).items():
+        record[f"custom.{key}"] = value
+    return record
+
+
+# Codes are made of letters and digits, which `reverse` leaves as they are; anything else goes through it.
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9]+")
+_MARK = "CODE"
+
+
+def referral_links() -> Callable[[str], str]:
+    """`Referrer.referral_url` by code, reversing the URL once instead of once per referrer."""
+    head, _, tail = (settings.PUBLIC_BASE_URL + reverse("referral_page", args=[_MARK])).rpartition(_MARK)
+
+    def link(code: str) -> str:
+        if _PLAIN_CODE.fullmatch(code):
+            return f"{head}{code}{tail}"
+        return settings.PUBLIC_BASE_URL + reverse("referral_page", args=[code])
+
+    return link
 
 
 def custom_fields_of(campaign: Campaign) -> list[CustomField]:

@@ -7,7 +7,7 @@ placeholder syntax live here; a provider package adds its own target catalog and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -103,13 +103,25 @@ def render_fixed(template: str, record: LeadRecord, catalog: Iterable[SourceFiel
     Unknown placeholders are left as typed: `unknown_placeholders` is how callers report them.
     The result is stripped, so "Referral from {Referrer Full Name}" never ends in a blank.
     """
+    return compile_fixed(template, catalog)(record)
+
+
+def compile_fixed(template: str, catalog: Iterable[SourceField]) -> Callable[[LeadRecord], str]:
+    """`render_fixed` for one template and catalog, parsed once: the payload builder renders it per lead."""
     keys = {_label_key(field.label): field.key for field in catalog}
-
-    def fill(match: re.Match[str]) -> str:
+    parts: list[tuple[str, str | None]] = []  # (text as typed, None) or ("", the source key to fill in)
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
         key = keys.get(_label_key(match.group(1)))
-        return match.group(0) if key is None else as_text(record.get(key))
+        parts.append((template[position : match.start()], None))
+        parts.append((match.group(0), None) if key is None else ("", key))
+        position = match.end()
+    parts.append((template[position:], None))
 
-    return _PLACEHOLDER.sub(fill, template).strip()
+    def render(record: LeadRecord) -> str:
+        return "".join(text if key is None else as_text(record.get(key)) for text, key in parts).strip()
+
+    return render
 
 
 def as_text(value: object) -> str:

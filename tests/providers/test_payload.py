@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from referloop.providers.mapping import CustomField, FieldMapping
-from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping
+from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping, payload
 
 LEAD = {
     "lead.first_name": "Tom",
@@ -249,3 +249,19 @@ def test_custom_fields_fill_fixed_placeholders_by_their_label():
         custom_fields=[CustomField("system_type", "System type")],
     )
     assert body["summary"] == "Referral from Maria Lopez: Heat pump"
+
+
+def test_what_a_mapping_means_is_worked_out_once_but_a_changed_mapping_or_custom_fields_are_seen():
+    mapping = {**default_mapping(), "summary": FieldMapping("fixed", "Referral: {System type}")}
+    custom = [CustomField("system_type", "System type")]
+    record = {**LEAD, "custom.system_type": "Furnace"}
+    before = payload._cached_plan.cache_info()
+
+    bodies = [build_booking_body(mapping, {**record, "lead.referral_code": f"L{n}"}, custom) for n in range(5)]
+
+    assert [body["externalId"] for body in bodies] == [f"L{n}" for n in range(5)]
+    assert payload._cached_plan.cache_info().misses - before.misses == 1
+    with pytest.raises(PayloadError, match="names fields referloop does not have"):
+        build_booking_body(mapping, record, [CustomField("system_type", "Other label")])
+    mapping["summary"] = FieldMapping("fixed", "Heating: {System type}")  # the same dict, edited
+    assert build_booking_body(mapping, record, custom)["summary"] == "Heating: Furnace"

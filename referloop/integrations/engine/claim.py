@@ -19,13 +19,12 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from referloop.integrations import outbox
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
-from referloop.integrations.engine.rows import update_rows
+from referloop.integrations.engine.rows import select_by_ids, update_rows
 from referloop.integrations.engine.targets import Target, TargetCache, load_records, load_targets
 from referloop.integrations.engine.work import Job
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, TenantBucket
@@ -34,8 +33,9 @@ LOST_TRY_SENTENCE = (
     "The worker sending this lead stopped before it recorded an answer (its lease ran out), so ServiceTitan "
     "may or may not have the booking; the next try looks it up by External Id first, so it is never created twice."
 )
-# Keys per statement when looking for due rows: keeps the SQL and its parameter list small with many tenants.
-_KEYS_PER_QUERY = 200
+# Subqueries per statement when looking for due rows: keeps the SQL and its parameter list small with many
+# tenants (and below SQLite's limit of 500 terms in a compound SELECT).
+_MEMBERS_PER_QUERY = 200
 # A lease still set on a due row ran out: that worker died mid-try, so the booking may exist.
 _AMBIGUOUS_IF_LEASE_RAN_OUT = Case(When(lease_expires_at__isnull=False, then=Value(True)), default=F("ambiguous"))
 
@@ -45,12 +45,6 @@ class ClaimResult:
     jobs: list[Job] = field(default_factory=list)
     held: int = 0  # due rows whose integration can't send right now: held with the reason, not sent
     more_due: bool = False  # due rows were left for later (rate budget, `limit`, another claimer)
-
-
-@dataclass(frozen=True)
-class _Due:
-    id: int
-    rate_key: str
 
 
 def claim(
@@ -95,14 +89,10 @@ def _claim(
         key: 0 if ratelimit.is_paused(bucket, now) else ratelimit.available(bucket.next_slot_at, epoch, rate)
         for key, bucket in buckets.items()
     }
-    due = due_rows(budgets, now)
-    waited = {key for key, rows in due.items() if len(rows) > budgets[key]}
-    result.more_due |= bool(waited)
-    order = list(due)
-    rng.shuffle(order)  # ties for the last few places go to a different tenant each round
-    shares = share({key: min(len(rows), budgets[key]) for key, rows in due.items()}, limit, order)
-    result.more_due |= sum(shares.values()) < sum(min(len(rows), budgets[key]) for key, rows in due.items())
-    chosen = [row.id for key in order for row in due[key][: shares[key]]]
+    picked = pick_due(budgets, limit, now, rng)
+    waited = picked.waited
+    result.more_due |= picked.more_due
+    chosen = picked.ids
 
     rows = _lock(chosen, now)
     integration_ids = {row["integration_id"] for row in rows}
@@ -147,34 +137,120 @@ def pending_rate_keys() -> list[str]:
         return [key for (key,) in cursor.fetchall()]
 
 
-def due_rows(budgets: dict[str, int], now: datetime) -> dict[str, list[_Due]]:
-    """Up to budget + 1 due rows per key, oldest first (the extra row tells "more were waiting").
+@dataclass
+class Picked:
+    ids: list[int]  # the rows to lease, tenant by tenant, each tenant's oldest first
+    waited: set[str]  # tenants with more due rows than their rate budget
+    more_due: bool  # due rows were left (budget or `limit`)
+
+
+def pick_due(budgets: dict[str, int], limit: int, now: datetime, rng: random.Random) -> Picked:
+    """Which due rows to lease: each tenant's share (`share`) of `limit` within its budget, oldest first.
+
+    Reading budget + 1 rows of every tenant (~30 x 50 with a backlog) to keep `limit` of them cost more than
+    the rest of the claim, so each tenant is first read only up to its fair share of `limit` (+1, which tells
+    "it has more"). A tenant whose share reaches what was read may deserve more: it is read again up to
+    min(budget, limit) + 1 and the shares are redone, so the outcome is that of reading everything.
+    """
+    caps = dict.fromkeys(budgets, _fair_share(budgets, limit))
+    due, over_budget = due_rows(budgets, caps, now)
+    order = [key for key in budgets if key in due]
+    rng.shuffle(order)  # ties for the last few places go to a different tenant each round
+    while True:
+        wanted = {key: min(len(due[key]), budgets[key]) for key in order}
+        shares = share(wanted, limit, order)
+        short = [key for key in order if _read_short(key, due, budgets, caps, shares)]
+        if not short:
+            break
+        caps.update(dict.fromkeys(short, limit))
+        more, _ = due_rows({key: budgets[key] for key in short}, caps, now, probe=False)
+        due.update({key: more.get(key, []) for key in short})
+    # A capped read can't count past the budget, so its tenant's probe row says whether it had more.
+    waited = {
+        key for key in order if (key in over_budget if caps[key] < budgets[key] else len(due[key]) > budgets[key])
+    }
+    more_due = bool(waited) or sum(shares.values()) < sum(wanted.values())
+    return Picked([row_id for key in order for row_id in due[key][: shares[key]]], waited, more_due)
+
+
+def _fair_share(budgets: dict[str, int], limit: int) -> int:
+    """What each tenant with a budget gets when all of them have a backlog (water-filling gives no more)."""
+    sending = sum(1 for budget in budgets.values() if budget > 0)
+    return max(1, -(-limit // sending)) if sending else 0
+
+
+def _read_short(
+    key: str, due: dict[str, list[int]], budgets: dict[str, int], caps: dict[str, int], shares: dict[str, int]
+) -> bool:
+    """Its share took every row read, the read stopped at the cap, and the budget allows more."""
+    read = len(due[key])
+    return caps[key] < budgets[key] and read == caps[key] + 1 and shares[key] >= read
+
+
+def due_rows(
+    budgets: dict[str, int], caps: dict[str, int], now: datetime, *, probe: bool = True
+) -> tuple[dict[str, list[int]], set[str]]:
+    """Up to min(budget, cap) + 1 due row ids per key, oldest first (the extra row tells "more were waiting"),
+    and, with `probe`, the capped keys that have more than `budget` due rows.
 
     One index range scan per key on `delivery_due` (state, rate_key, next_attempt_at), all in one statement.
     """
-    found: dict[str, list[_Due]] = {}
-    items = list(budgets.items())
-    for start in range(0, len(items), _KEYS_PER_QUERY):
-        chunk = items[start : start + _KEYS_PER_QUERY]
-        for row_id, key in _due_chunk(chunk, now):
-            found.setdefault(key, []).append(_Due(row_id, key))
-    return found
+    members: list[tuple[str, str, int]] = []
+    for key, budget in budgets.items():
+        members.append(("rows", key, min(budget, caps[key]) + 1))
+        if probe and caps[key] < budget:
+            members.append(("probe", key, budget))
+    found: dict[str, list[int]] = {}
+    over: set[str] = set()
+    for start in range(0, len(members), _MEMBERS_PER_QUERY):
+        for row_id, key, is_probe in _due_chunk(members[start : start + _MEMBERS_PER_QUERY], now):
+            if is_probe:
+                over.add(key)
+            else:
+                found.setdefault(key, []).append(row_id)
+    return found, over
 
 
-def _due_chunk(chunk: Sequence[tuple[str, int]], now: datetime) -> list[tuple[int, str]]:
-    table = Delivery._meta.db_table
-    one = (
-        f"SELECT * FROM (SELECT id, rate_key FROM {table} WHERE state = %s AND rate_key = %s "  # noqa: S608
-        "AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s) AS due{n}"
+def _due_chunk(members: Sequence[tuple[str, str, int]], now: datetime) -> list[tuple[int, str, int]]:
+    """("rows", key, n): the key's n oldest due rows; ("probe", key, n): its row after the first n, if any."""
+    if connection.vendor == "postgresql":
+        return _due_chunk_lateral(members, now)
+    where = f"FROM {Delivery._meta.db_table} WHERE state = %s AND rate_key = %s AND next_attempt_at <= %s"
+    templates = {
+        "rows": f"SELECT id, rate_key, 0 AS probe {where} ORDER BY next_attempt_at, id LIMIT %s",
+        "probe": f"SELECT id, rate_key, 1 AS probe {where} LIMIT 1 OFFSET %s",  # any row past n will do
+    }
+    sql = " UNION ALL ".join(
+        f"SELECT * FROM ({templates[kind]}) AS due{n}"  # noqa: S608 - our table name; values are parameters
+        for n, (kind, _, _) in enumerate(members)
     )
-    sql = " UNION ALL ".join(one.format(n=n) for n in range(len(chunk)))
     moment = connection.ops.adapt_datetimefield_value(now)
     params: list[Any] = []
-    for key, budget in chunk:
-        params += [DeliveryState.PENDING, key, moment, budget + 1]
+    for _kind, key, count in members:
+        params += [DeliveryState.PENDING, key, moment, count]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(row_id, key) for row_id, key in cursor.fetchall()]
+        return cursor.fetchall()
+
+
+def _due_chunk_lateral(members: Sequence[tuple[str, str, int]], now: datetime) -> list[tuple[int, str, int]]:
+    """The same on PostgreSQL, as one LATERAL join over arrays: a UNION of a hundred subqueries costs
+    PostgreSQL milliseconds to plan, and psycopg re-parses a statement with that many parameters every time."""
+    table = Delivery._meta.db_table
+    sql = (
+        "SELECT d.id, k.rate_key, k.probe "  # noqa: S608 - our table name; values are parameters
+        "FROM unnest(%s::text[], %s::int[], %s::int[]) WITH ORDINALITY AS k(rate_key, probe, n, pos) "
+        f"CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM {table} "
+        "WHERE state = %s AND rate_key = k.rate_key AND next_attempt_at <= %s ORDER BY next_attempt_at, id "
+        "LIMIT CASE WHEN k.probe = 1 THEN 1 ELSE k.n END OFFSET CASE WHEN k.probe = 1 THEN k.n ELSE 0 END) AS d "
+        "ORDER BY k.pos, d.next_attempt_at, d.id"
+    )
+    keys = [key for _, key, _ in members]
+    probes = [int(kind == "probe") for kind, _, _ in members]
+    counts = [count for _, _, count in members]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [keys, probes, counts, DeliveryState.PENDING, now])
+        return cursor.fetchall()
 
 
 def share(wanted: dict[str, int], limit: int, order: Sequence[str]) -> dict[str, int]:
@@ -201,26 +277,35 @@ def share(wanted: dict[str, int], limit: int, order: Sequence[str]) -> dict[str,
     return shares
 
 
+# What a claim reads of each chosen row (the dict keys of `_lock`'s rows).
+_LOCKED_FIELDS = (
+    "id",
+    "state",
+    "integration_id",
+    "lead_id",
+    "rate_key",
+    "attempt_count",
+    "ambiguous",
+    "lease_expires_at",
+    "first_attempt_at",
+    "next_attempt_at",
+)
+
+
 def _lock(ids: Sequence[int], now: datetime) -> list[dict[str, Any]]:
-    """Lock the chosen rows, re-checking they are still due (a row taken meanwhile is skipped, not waited on)."""
-    if not ids:
-        return []
-    rows = (
-        Delivery.objects.select_for_update(skip_locked=True)
-        .filter(pk__in=ids, state=DeliveryState.PENDING, next_attempt_at__lte=now)
-        .values(
-            "id",
-            "integration_id",
-            "lead_id",
-            "rate_key",
-            "attempt_count",
-            "ambiguous",
-            "lease_expires_at",
-            "first_attempt_at",
-            "next_attempt_at",
-        )
-    )
-    return sorted((dict(row) for row in rows), key=lambda row: (row["next_attempt_at"], row["id"]))
+    """Lock the chosen rows, re-checking they are still due (a row taken meanwhile is skipped, not waited on).
+
+    By primary key alone, with state and due time checked here (the rows are locked, so what is read stands):
+    with them in the WHERE, SQLite answers from `delivery_due` and walks every pending row.
+    """
+    rows = select_by_ids(Delivery, _LOCKED_FIELDS, ids, lock=True, skip_locked=True)
+    due = [row for row in (dict(zip(_LOCKED_FIELDS, values, strict=True)) for values in rows) if _still_due(row, now)]
+    return sorted(due, key=lambda row: (row["next_attempt_at"], row["id"]))
+
+
+def _still_due(row: dict[str, Any], now: datetime) -> bool:
+    due_at = row["next_attempt_at"]
+    return row["state"] == DeliveryState.PENDING and due_at is not None and due_at <= now
 
 
 def _split_held(
@@ -268,15 +353,28 @@ def _lookup_first(row: dict[str, Any]) -> bool:
 
 
 def _lease(rows: Sequence[dict[str, Any]], owner: str, lease_end: datetime, now: datetime) -> None:
+    """One UPDATE in plain SQL: the ORM's compile of this statement cost more than running it."""
     if not rows:
         return
-    Delivery.objects.filter(pk__in=[row["id"] for row in rows]).update(
-        leased_by=owner,
-        lease_expires_at=lease_end,
-        next_attempt_at=lease_end,
-        attempt_count=F("attempt_count") + 1,
-        first_attempt_at=Coalesce(F("first_attempt_at"), Value(now)),
-        ambiguous=_AMBIGUOUS_IF_LEASE_RAN_OUT,
+    ids = [row["id"] for row in rows]
+    moment = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _lease_sql(len(ids)),
+            [owner, moment(lease_end), moment(lease_end), moment(now), True, *ids],
+        )
+
+
+def _lease_sql(count: int) -> str:
+    """Same statement as .update(leased_by=…, attempt_count=F(…) + 1, first_attempt_at=Coalesce(…),
+    ambiguous=_AMBIGUOUS_IF_LEASE_RAN_OUT); a right-hand side reads the row as it was before the UPDATE."""
+    table = Delivery._meta.db_table
+    marks = ", ".join(["%s"] * count)
+    return (
+        f"UPDATE {table} SET leased_by = %s, lease_expires_at = %s, next_attempt_at = %s, "  # noqa: S608
+        "attempt_count = attempt_count + 1, first_attempt_at = COALESCE(first_attempt_at, %s), "
+        "ambiguous = CASE WHEN lease_expires_at IS NOT NULL THEN %s ELSE ambiguous END "
+        f"WHERE id IN ({marks})"
     )
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from referloop.integrations import alerts, outbox
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
-from referloop.integrations.engine.rows import update_rows
+from referloop.integrations.engine.rows import insert_rows, select_by_ids, update_rows
 from referloop.integrations.engine.work import Result
 from referloop.integrations.models import (
     Attempt,
@@ -55,7 +55,7 @@ def write_results(
         return written
     now = now or timezone.now()
     with transaction.atomic():
-        Attempt.objects.bulk_create([_attempt(result) for result in results if not result.released])
+        insert_rows(Attempt, ATTEMPT_FIELDS, [_attempt(result) for result in results if not result.released])
         leased = _still_leased(results)
         applied: list[tuple[Result, str]] = []
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
@@ -85,11 +85,13 @@ def _still_leased(results: Sequence[Result]) -> set[int]:
     A row another worker took over after this lease ran out is left alone: its late result is only an Attempt.
     """
     ids = [result.job.delivery_id for result in results]
+    # By primary key alone, state checked here: with `state` in the WHERE, SQLite walks every pending row.
     leases = {
         pk: (owner, count)
-        for pk, owner, count in Delivery.objects.select_for_update()
-        .filter(pk__in=ids, state=DeliveryState.PENDING)
-        .values_list("pk", "leased_by", "attempt_count")
+        for pk, state, owner, count in select_by_ids(
+            Delivery, ("id", "state", "leased_by", "attempt_count"), ids, lock=True
+        )
+        if state == DeliveryState.PENDING
     }
     return {
         result.job.delivery_id
@@ -98,17 +100,31 @@ def _still_leased(results: Sequence[Result]) -> set[int]:
     }
 
 
-def _attempt(result: Result) -> Attempt:
-    return Attempt(
-        delivery_id=result.job.delivery_id,
-        number=result.job.number,
-        started_at=result.started_at,
-        duration_ms=result.duration_ms,
-        outcome=result.outcome,
-        request_summary=dict(result.request_summary),
-        response_status=result.response_status,
-        servicetitan_text=result.servicetitan_text,
-        sentence=result.sentence,
+# An Attempt row, in the order `_attempt` gives its values: every column but the id.
+ATTEMPT_FIELDS = (
+    "delivery",
+    "number",
+    "started_at",
+    "duration_ms",
+    "outcome",
+    "request_summary",
+    "response_status",
+    "servicetitan_text",
+    "sentence",
+)
+
+
+def _attempt(result: Result) -> tuple[Any, ...]:
+    return (
+        result.job.delivery_id,
+        result.job.number,
+        result.started_at,
+        result.duration_ms,
+        result.outcome,
+        dict(result.request_summary),
+        result.response_status,
+        result.servicetitan_text,
+        result.sentence,
     )
 
 

@@ -6,7 +6,9 @@ wrong, so a person can fix them all at once instead of one resend at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..mapping import (
@@ -15,8 +17,8 @@ from ..mapping import (
     LeadRecord,
     SourceField,
     as_text,
+    compile_fixed,
     placeholders,
-    render_fixed,
     source_catalog,
 )
 from .fields import ADDRESS_FIELDS, CONTACT_FIELDS, FIELDS_BY_KEY, TARGET_FIELDS, TargetField
@@ -52,22 +54,14 @@ class PayloadError(ValueError):
 def build_booking_body(
     mapping: FieldMappings, record: LeadRecord, custom_fields: Iterable[CustomField] = ()
 ) -> dict[str, object]:
-    custom = tuple(custom_fields)
-    catalog = source_catalog(custom)
-    problems: dict[str, FieldProblem] = {}
-    for key, message in validate_mapping(mapping, custom).items():
-        field = FIELDS_BY_KEY.get(key)
-        entry = mapping.get(key)
-        problems[key] = FieldProblem(key, field.label if field else key, entry.source.strip() if entry else "", message)
-
+    plan = _plan_for(mapping, tuple(custom_fields))
+    problems = dict(plan.problems)
     values: dict[str, object] = {}
-    for field in TARGET_FIELDS:
-        if field.key in problems:
-            continue
-        raw = _resolve(mapping.get(field.key), record, catalog)
+    for field, resolve in plan.steps:
+        raw = resolve(record)
         if is_empty(raw):
             if field.required:
-                problems[field.key] = FieldProblem(field.key, field.label, "", _why_empty(mapping, field, catalog))
+                problems[field.key] = FieldProblem(field.key, field.label, "", plan.why_empty[field.key])
             continue
         try:
             values[field.key] = convert(field, raw)
@@ -75,7 +69,7 @@ def build_booking_body(
             problems[field.key] = FieldProblem(field.key, field.label, as_text(raw), exc.reason)
 
     # Constant parts (Country "USA") are defaults: they complete an address but never start one.
-    if any(f.key in values and not _is_constant(mapping[f.key]) for f in ADDRESS_FIELDS):
+    if any(key in values for key in plan.variable_address_keys):
         for key in REQUIRED_ADDRESS_KEYS:
             if key not in values and key not in problems:
                 problems[key] = FieldProblem(
@@ -92,15 +86,65 @@ def build_booking_body(
 
 _ORDER = {field.key: index for index, field in enumerate(TARGET_FIELDS)}
 
+Resolver = Callable[[LeadRecord], object]
 
-def _resolve(entry: FieldMapping | None, record: LeadRecord, catalog: Sequence[SourceField]) -> object:
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a mapping means for every lead, worked out once per mapping and set of custom fields: the
+    mapping's own problems, how each remaining field gets its value, and why a required one may come out empty.
+    """
+
+    problems: Mapping[str, FieldProblem]
+    steps: tuple[tuple[TargetField, Resolver], ...]
+    why_empty: Mapping[str, str]
+    variable_address_keys: frozenset[str]  # address parts that come from the lead (not constants)
+
+
+def _plan_for(mapping: FieldMappings, custom: tuple[CustomField, ...]) -> _Plan:
+    try:
+        return _cached_plan(tuple(mapping.items()), custom)
+    except TypeError:  # an unhashable mapping value: nothing to cache it by
+        return _plan(mapping, custom)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_plan(entries: tuple[tuple[str, FieldMapping], ...], custom: tuple[CustomField, ...]) -> _Plan:
+    # The entries keep the mapping's order: problems with keys outside the catalog are reported in it.
+    return _plan(dict(entries), custom)
+
+
+def _plan(mapping: FieldMappings, custom: tuple[CustomField, ...]) -> _Plan:
+    catalog = source_catalog(custom)
+    problems: dict[str, FieldProblem] = {}
+    for key, message in validate_mapping(mapping, custom).items():
+        field = FIELDS_BY_KEY.get(key)
+        entry = mapping.get(key)
+        problems[key] = FieldProblem(key, field.label if field else key, entry.source.strip() if entry else "", message)
+    fields = [field for field in TARGET_FIELDS if field.key not in problems]
+    return _Plan(
+        problems=problems,
+        steps=tuple((field, _resolver(mapping.get(field.key), catalog)) for field in fields),
+        why_empty={field.key: _why_empty(mapping, field, catalog) for field in fields if field.required},
+        variable_address_keys=frozenset(
+            field.key for field in ADDRESS_FIELDS if field.key in mapping and not _is_constant(mapping[field.key])
+        ),
+    )
+
+
+def _resolver(entry: FieldMapping | None, catalog: Sequence[SourceField]) -> Resolver:
     if entry is None:
-        return None
+        return _nothing
     if entry.data_type == "dynamic":
-        return record.get(entry.source.strip())
+        return operator.methodcaller("get", entry.source.strip())
     if entry.data_type == "fixed":
-        return render_fixed(entry.source, record, catalog)
-    return entry.source
+        return compile_fixed(entry.source, catalog)
+    source = entry.source
+    return lambda _record: source
+
+
+def _nothing(_record: LeadRecord) -> None:
+    return None
 
 
 def _is_constant(entry: FieldMapping) -> bool:
