@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +49,10 @@ def write_results(
     policy: RetryPolicy = DEFAULT_POLICY,
     now: datetime | None = None,
     rng: random.Random | None = None,
+    send_alerts: Callable[[list[alerts.Alert]], object] = alerts.send_alerts,
 ) -> Written:
+    """`send_alerts` runs after the commit; the worker passes one that hands the emails to another thread, so a
+    slow mail server never holds up its database thread."""
     written = Written()
     if not results:
         return written
@@ -75,7 +78,7 @@ def write_results(
         written.alerts = _integration_health(applied)
         if written.alerts:
             pending = list(written.alerts)
-            transaction.on_commit(lambda: alerts.send_alerts(pending))
+            transaction.on_commit(lambda: send_alerts(pending))
     return written
 
 

@@ -39,6 +39,7 @@ import httpx
 from django.db import close_old_connections, connections, reset_queries
 from django.utils import timezone
 
+from referloop.integrations import alerts
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.claim import ClaimResult, claim
 from referloop.integrations.engine.pacing import paced_sender
@@ -138,6 +139,8 @@ class Worker:
         self.report = WorkerReport(self.worker_id)
         self._stop_when = stop_when
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-db")
+        # Alert emails go out from their own thread: an SMTP server that is slow to answer must not stall claims.
+        self._mail = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-mail")
         self._jobs: dict[asyncio.Task[None], _Running] = {}
         # Rows waiting for their send time hold no connection, so they don't count against `concurrency`;
         # up to as many again may be claimed ahead, which keeps a rate-limited tenant's next rows ready.
@@ -183,6 +186,7 @@ class Worker:
             await self._sender.aclose()
             await self._in_db(connections.close_all)
             self._db.shutdown(wait=True)
+            await asyncio.get_running_loop().run_in_executor(None, self._mail.shutdown, True)  # emails sent first
         self.report.seconds = time.monotonic() - started
         self.report.cpu_seconds = time.process_time() - cpu_started
         self.report.paced_waits = self._sender.waits
@@ -318,7 +322,9 @@ class Worker:
             return
         batch, self._results = self._results, []
         try:
-            written = await self._in_db(write_results, batch, policy=self.options.retry)
+            written = await self._in_db(
+                write_results, batch, policy=self.options.retry, send_alerts=self._send_alerts_later
+            )
         except Exception:  # keep them: a result is the only record that a booking was created
             logger.exception("writing %d results failed; keeping them to try again", len(batch))
             self._results[:0] = batch
@@ -369,6 +375,9 @@ class Worker:
         # has none, so without this it holds ~40 MiB of SQL (a bulk INSERT is ~30 KB).
         reset_queries()
 
+    def _send_alerts_later(self, pending: list[alerts.Alert]) -> None:
+        self._mail.submit(_send_alerts_in_mail_thread, pending)
+
     # -- plumbing ----------------------------------------------------------------------------------------------
 
     async def _in_db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -388,6 +397,15 @@ class Worker:
 
     def _in_flight(self) -> int:
         return sum(1 for running in self._jobs.values() if running.progress.started)
+
+
+def _send_alerts_in_mail_thread(pending: list[alerts.Alert]) -> None:
+    try:
+        alerts.send_alerts(pending)
+    except Exception:  # reading the recipients failed: the state change (Needs attention) is saved anyway
+        logger.exception("could not send %d alert emails", len(pending))
+    finally:
+        connections.close_all()  # this thread's own connection: don't hold one between rare alerts
 
 
 def _discard_broken_connection() -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 from django.core import mail
+from django.core.mail import EmailMessage
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from referloop.integrations import outbox
@@ -23,6 +28,10 @@ from referloop.integrations.models import (
 from referloop.providers.servicetitan import ServiceTitanClient, TokenCache
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import (
+    OTHER_CLIENT_ID,
+    OTHER_CLIENT_SECRET,
+    OTHER_PROVIDER_ID,
+    OTHER_TENANT_ID,
     SHORT_TIMEOUT,
     add_lead,
     booking_counts,
@@ -247,3 +256,56 @@ def test_five_failed_deliveries_in_a_row_need_attention_and_email_once_until_one
         "",
     )
     assert len(mail.outbox) == 1
+
+
+class StuckMailBackend(BaseEmailBackend):
+    """A mail server that takes the email only when the test lets it."""
+
+    started = threading.Event()
+    release = threading.Event()
+    sent: ClassVar[list[EmailMessage]] = []
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        type(self).started.set()
+        type(self).release.wait(timeout=20)
+        type(self).sent.extend(email_messages)
+        return len(email_messages)
+
+
+def test_a_mail_server_that_hangs_does_not_hold_up_other_leads(
+    tenant: Tenant, other_tenant: Tenant, sandbox, settings
+) -> None:
+    settings.EMAIL_BACKEND = f"{__name__}.StuckMailBackend"
+    StuckMailBackend.started.clear()
+    StuckMailBackend.release.clear()
+    StuckMailBackend.sent.clear()
+    connect(tenant.campaign, secret="cs.mistyped")  # its first try is rejected: an alert email
+    add_lead(tenant.campaign, tenant.referrer)
+    healthy = connect(
+        other_tenant.campaign,
+        tenant_id=OTHER_TENANT_ID,
+        client_id=OTHER_CLIENT_ID,
+        secret=OTHER_CLIENT_SECRET,
+        provider_id=OTHER_PROVIDER_ID,
+    )
+    later: list[int] = []
+    delivered_while_stuck: list[bool] = []
+
+    def stop() -> bool:  # runs in the worker's database thread after each flush
+        if not StuckMailBackend.started.is_set():
+            return False
+        if not later:  # the email is stuck in the mail server now: new leads arrive
+            later.extend(add_lead(other_tenant.campaign, other_tenant.referrer).pk for _ in range(3))
+            return False
+        done = Delivery.objects.filter(lead_id__in=later, state=DeliveryState.DELIVERED).count() == len(later)
+        if done:
+            delivered_while_stuck.append(not StuckMailBackend.sent)
+            StuckMailBackend.release.set()
+        return done
+
+    drain(limit_seconds=20, stop=stop)
+
+    assert delivered_while_stuck == [True]
+    assert Delivery.objects.filter(integration=healthy, state=DeliveryState.DELIVERED).count() == 3
+    [email] = StuckMailBackend.sent  # the worker waited for it before exiting
+    assert "rejected the credentials" in email.subject
