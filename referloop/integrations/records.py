@@ -15,30 +15,10 @@ from referloop.providers.mapping import CustomField, LeadRecord
 
 
 def lead_record(lead: Lead) -> LeadRecord:
-    referrer = lead.referrer
-    record: dict[str, object] = {
-        "lead.first_name": lead.first_name,
-        "lead.last_name": lead.last_name,
-        "lead.full_name": lead.full_name,
-        "lead.email": lead.email,
-        "lead.phone": lead.phone,
-        "lead.street": lead.street,
-        "lead.city": lead.city,
-        "lead.state": lead.state,
-        "lead.zip": lead.zip_code,
-        "lead.notes": lead.notes,
-        "lead.referral_code": lead.code,
-        "lead.created_at": lead.created_at,
-        "referrer.first_name": referrer.first_name,
-        "referrer.full_name": referrer.full_name,
-        "referrer.email": referrer.email,
-        "referrer.referral_code": referrer.code,
-        "referrer.referral_link": referrer.referral_url,
-        "campaign.name": lead.campaign.name,
-    }
-    for key, value in (lead.custom_data or {}).items():
-        record[f"custom.{key}"] = value
-    return record
+    """The record of one lead instance: the same builder the worker uses on rows, so the two cannot drift."""
+    owners: dict[type[Model], Model] = {Lead: lead, Referrer: lead.referrer, Campaign: lead.campaign}
+    row = [getattr(owners[model], name) for model, name in RECORD_COLUMNS]
+    return record_of_row(row, lambda _code: lead.referrer.referral_url)
 
 
 # The columns of a lead's row for `record_of_row`, in order: the lead's, its referrer's and its campaign's.

@@ -63,12 +63,13 @@ def select_by_ids(
     meta = model._meta
     assert meta.pk is not None
     quote = connection.ops.quote_name
-    names = ", ".join(quote(str(column.column)) for column in _columns(model, fields))
+    columns = _columns(model, fields)
+    names = ", ".join(quote(str(column.column)) for column in columns)
     marks = ", ".join(["%s"] * len(ids))
     sql = f"SELECT {names} FROM {quote(meta.db_table)} WHERE {quote(str(meta.pk.column))} IN ({marks})"  # noqa: S608
     if lock and connection.features.has_select_for_update:
         sql += " " + connection.ops.for_update_sql(skip_locked=skip_locked)
-    return select_rows(sql, list(ids), _columns(model, fields))
+    return select_rows(sql, list(ids), columns)
 
 
 def select_rows(sql: str, params: Sequence[Any], fields: Sequence[Field[Any, Any]]) -> list[list[Any]]:

@@ -6,6 +6,7 @@ come with their referrer and campaign in one query. The results are plain data f
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ def load_records(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
     return {row[0]: record_of_row(row, link) for row in select_rows(_records_sql(len(ids)), ids, _record_fields())}
 
 
+@functools.cache  # the model fields are fixed once Django is set up
 def _record_fields() -> list[Field[Any, Any]]:
     fields = [model._meta.get_field(name) for model, name in RECORD_COLUMNS]
     assert all(isinstance(field, Field) for field in fields)
