@@ -14,6 +14,7 @@ from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, Lead, Referrer
 from referloop.sandbox import SandboxConfig
 from referloop.sandbox.testing import SandboxHandle, running_sandbox
+from tests.st_openapi import require_documents
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -56,6 +57,13 @@ def make_tenant(name: str, email: str, slug: str) -> Tenant:
     client.force_login(user)
     _key, raw = ApiKey.issue(account, "tests", user)
     return Tenant(user, account, client, campaign, referrer, lead, raw)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Contract tests run only where ServiceTitan's documents are (see tests/servicetitan_contract.py)."""
+    if item.get_closest_marker("st_openapi"):
+        require_documents()
 
 
 @pytest.fixture

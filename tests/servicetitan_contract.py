@@ -1,14 +1,18 @@
 """ServiceTitan's published OpenAPI documents as JSON Schema, for contract tests.
 
 The documents live outside the repository, in `shared/servicetitan/openapi/` beside the checkout (they are
-ServiceTitan's, so we read them in place instead of copying them in). OpenAPI 3.0 schemas are not quite
-JSON Schema: `schema_for` inlines `$ref`s, turns `nullable: true` into "or null", bounds `int32`/`int64`
-integers, and in strict mode forbids unknown properties on every object that lists its properties.
+ServiceTitan's, so we read them in place instead of copying them in); `REFERLOOP_ST_OPENAPI_DIR` points
+elsewhere. Tests that need them carry `@needs_st_openapi` (tests/st_openapi.py): where the documents are
+missing those tests are skipped with the reason (or fail, with `REFERLOOP_REQUIRE_ST_OPENAPI=1`, as CI sets),
+and nothing here reads a document at import time, so every module still collects.
 
-    spec = load_spec("crm-v2")
-    validator = validator_for(spec, "Crm.V2.CreateBookingRequest", strict=True)
+OpenAPI 3.0 schemas are not quite JSON Schema: `schema_for` inlines `$ref`s, turns `nullable: true` into
+"or null", bounds `int32`/`int64` integers, and in strict mode forbids unknown properties on every object
+that lists its properties.
+
+    validator = official_validator("crm-v2", "Crm.V2.CreateBookingRequest")
     validator.validate(body)
-    bodies = strategy_for(spec, "Crm.V2.CreateBookingRequest", strict=True)  # hypothesis strategy
+    bodies = official_bodies("crm-v2", "Crm.V2.CreateBookingRequest")  # hypothesis strategy, built on first draw
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ import json
 import re
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import hypothesis_jsonschema
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator, FormatChecker
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "servicetitan" / "openapi"
+from tests.st_openapi import documents_dir
 
 _INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 # Keys that only OpenAPI understands, or that only describe (they never change what validates).
@@ -42,9 +45,9 @@ _OPENAPI_ONLY = {
 @cache
 def load_spec(name: str) -> dict[str, Any]:
     """One official document by file stem, e.g. "crm-v2", "jpm-v2", "accounting-v2"."""
-    path = SPEC_DIR / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"ServiceTitan OpenAPI document not found: {path} (is shared/ beside the repo?)")
+    path = documents_dir() / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"ServiceTitan OpenAPI document not found: {path} (mark the test @needs_st_openapi)")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
@@ -82,6 +85,23 @@ def _is_rfc3339(value: object) -> bool:
 def strategy_for(spec: dict[str, Any], name: str, *, strict: bool = False) -> st.SearchStrategy[Any]:
     """hypothesis-jsonschema's generator of instances of the named schema."""
     return hypothesis_jsonschema.from_schema(schema_for(spec, name, strict=strict))
+
+
+@cache
+def official_schema(document: str, name: str) -> dict[str, Any]:
+    """The named schema of one official document, strict (no unknown properties)."""
+    return schema_for(load_spec(document), name, strict=True)
+
+
+@cache
+def official_validator(document: str, name: str) -> Draft7Validator:
+    """A strict validator for the named schema, read on first use."""
+    return validator_for(load_spec(document), name, strict=True)
+
+
+def official_bodies(document: str, name: str) -> st.SearchStrategy[Any]:
+    """Instances of the named strict schema; the document is read on the first draw, not at import."""
+    return st.deferred(lambda: strategy_for(load_spec(document), name, strict=True))
 
 
 def _convert(node: Any, components: dict[str, Any], strict: bool, stack: tuple[str, ...]) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from referloop.accounts.models import User
@@ -57,12 +58,13 @@ def normalize_header(raw: str) -> str:
 
 def start_import(campaign: Campaign, kind: str, upload: UploadedFile, user: User | None) -> ImportJob:
     """Check the file as a whole (size, encoding, columns) and record it; rows are imported by `import_chunk`."""
+    limit = filesizeformat(settings.CSV_IMPORT_MAX_BYTES)
+    too_large = InputRejected({"file": [f"The file is larger than {limit}. Split it into smaller files."]})
     if upload.size is not None and upload.size > settings.CSV_IMPORT_MAX_BYTES:
-        limit_mb = settings.CSV_IMPORT_MAX_BYTES // (1024 * 1024)
-        raise InputRejected({"file": [f"The file is larger than {limit_mb} MB. Split it into smaller files."]})
+        raise too_large
     raw = upload.read(settings.CSV_IMPORT_MAX_BYTES + 1)
-    if len(raw) > settings.CSV_IMPORT_MAX_BYTES:
-        raise InputRejected({"file": ["The file is too large. Split it into smaller files."]})
+    if len(raw) > settings.CSV_IMPORT_MAX_BYTES:  # the size a client declared is not to be trusted
+        raise too_large
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

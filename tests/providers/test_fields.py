@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from referloop.providers.servicetitan.fields import (
     ADDRESS_FIELDS,
     CONTACT_FIELDS,
@@ -9,51 +13,66 @@ from referloop.providers.servicetitan.fields import (
     TARGET_FIELDS,
 )
 from tests.servicetitan_contract import load_spec
-
-SCHEMAS = load_spec("crm-v2")["components"]["schemas"]
-REQUEST = SCHEMAS["Crm.V2.CreateBookingRequest"]
-ADDRESS = SCHEMAS["Crm.V2.AddressModel"]
+from tests.st_openapi import needs_st_openapi
 
 
-def _enum(property_schema: dict) -> list[str]:
+@pytest.fixture
+def schemas() -> dict[str, Any]:
+    return load_spec("crm-v2")["components"]["schemas"]
+
+
+def _request(schemas: dict[str, Any]) -> dict[str, Any]:
+    return schemas["Crm.V2.CreateBookingRequest"]
+
+
+def _enum(schemas: dict[str, Any], property_schema: dict) -> list[str]:
     ref = property_schema["oneOf"][0]["$ref"].removeprefix("#/components/schemas/")
-    return SCHEMAS[ref]["enum"]
+    return schemas[ref]["enum"]
 
 
-def test_catalog_covers_every_top_level_property_of_create_booking_request():
+@needs_st_openapi
+def test_catalog_covers_every_top_level_property_of_create_booking_request(schemas):
     top_level = {f.key for f in TARGET_FIELDS if not f.contact_type and not f.address_part}
-    assert top_level | {"contacts", "address"} == set(REQUEST["properties"])
+    assert top_level | {"contacts", "address"} == set(_request(schemas)["properties"])
 
 
-def test_catalog_covers_every_address_part():
-    assert {f.address_part for f in ADDRESS_FIELDS} == set(ADDRESS["properties"])
+@needs_st_openapi
+def test_catalog_covers_every_address_part(schemas):
+    address = schemas["Crm.V2.AddressModel"]
+    assert {f.address_part for f in ADDRESS_FIELDS} == set(address["properties"])
 
 
-def test_catalog_covers_every_contact_type():
-    assert {f.contact_type for f in CONTACT_FIELDS} == set(SCHEMAS["Crm.V2.ContactType"]["enum"])
+@needs_st_openapi
+def test_catalog_covers_every_contact_type(schemas):
+    assert {f.contact_type for f in CONTACT_FIELDS} == set(schemas["Crm.V2.ContactType"]["enum"])
 
 
-def test_every_field_servicetitan_requires_is_required_by_referloop():
+@needs_st_openapi
+def test_every_field_servicetitan_requires_is_required_by_referloop(schemas):
     required = {f.key for f in TARGET_FIELDS if f.required}
-    assert set(REQUEST["required"]) <= required
-    assert required - set(REQUEST["required"]) == {"contacts.Email"}
+    assert set(_request(schemas)["required"]) <= required
+    assert required - set(_request(schemas)["required"]) == {"contacts.Email"}
 
 
-def test_priority_choices_are_the_spec_enum_in_its_spelling():
-    assert list(FIELDS_BY_KEY["priority"].allowed_values) == _enum(REQUEST["properties"]["priority"])
+@needs_st_openapi
+def test_priority_choices_are_the_spec_enum_in_its_spelling(schemas):
+    priority = _request(schemas)["properties"]["priority"]
+    assert list(FIELDS_BY_KEY["priority"].allowed_values) == _enum(schemas, priority)
 
 
-def test_customer_type_choices_are_the_response_enum():
+@needs_st_openapi
+def test_customer_type_choices_are_the_response_enum(schemas):
     # The request types customerType as free text; the response's enum is what ServiceTitan understands.
-    assert list(FIELDS_BY_KEY["customerType"].allowed_values) == SCHEMAS["Crm.V2.CustomerType"]["enum"]
+    assert list(FIELDS_BY_KEY["customerType"].allowed_values) == schemas["Crm.V2.CustomerType"]["enum"]
 
 
-def test_field_types_match_the_spec_types():
+@needs_st_openapi
+def test_field_types_match_the_spec_types(schemas):
     expected = {"string": "text", "boolean": "boolean", "integer": "integer", "array": "string-list"}
     for field in TARGET_FIELDS:
         if field.contact_type or field.address_part or field.type == "enum":
             continue
-        prop = REQUEST["properties"][field.key]
+        prop = _request(schemas)["properties"][field.key]
         kind = "datetime" if prop.get("format") == "date-time" else expected[prop["type"]]
         assert field.type == kind, field.key
 

@@ -16,13 +16,11 @@ from referloop.sandbox import DEMO_TENANT_ID, SandboxConfig
 from referloop.sandbox.schemas import REQUEST_SCHEMAS
 from referloop.sandbox.testing import SandboxHandle, running_sandbox
 from tests.sandbox.helpers import BOOKINGS, booking_body
-from tests.servicetitan_contract import load_spec, schema_for, strategy_for, validator_for
+from tests.servicetitan_contract import official_bodies, official_schema, official_validator
+from tests.st_openapi import needs_st_openapi
 
-CRM = load_spec("crm-v2")
-CREATE_BOOKING = validator_for(CRM, "Crm.V2.CreateBookingRequest", strict=True)
-BOOKING_RESPONSE = validator_for(CRM, "Crm.V2.BookingResponse", strict=True)
-API_ERROR = validator_for(CRM, "ApiErrorResponse", strict=True)
-VALID_BOOKINGS = strategy_for(CRM, "Crm.V2.CreateBookingRequest", strict=True)
+pytestmark = needs_st_openapi
+VALID_BOOKINGS = official_bodies("crm-v2", "Crm.V2.CreateBookingRequest")
 HYPOTHESIS = settings(
     max_examples=120,
     deadline=None,
@@ -76,7 +74,7 @@ def _shape(schema: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_sandbox_request_schemas_match_the_official_documents(ours: str, official: str) -> None:
-    assert _shape(REQUEST_SCHEMAS[ours]) == _shape(schema_for(CRM, official, strict=True))
+    assert _shape(REQUEST_SCHEMAS[ours]) == _shape(official_schema("crm-v2", official))
 
 
 @HYPOTHESIS
@@ -87,7 +85,7 @@ def test_sandbox_accepts_every_booking_the_official_schema_accepts(
     response = app_client.post(BOOKINGS, json=body)
 
     assert response.status_code == 200, response.json()
-    BOOKING_RESPONSE.validate(response.json())
+    official_validator("crm-v2", "Crm.V2.BookingResponse").validate(response.json())
 
 
 _WRONG_VALUES = [None, 0, -7, 1.5, "", "text", "Urgent", "Email", True, [], ["x"], {}, {"street": "x"}]
@@ -131,16 +129,16 @@ def test_sandbox_rejects_a_changed_booking_exactly_when_the_official_schema_does
     # content= rather than json=, which would send no body at all for None.
     response = app_client.post(BOOKINGS, content=json.dumps(body), headers={"Content-Type": "application/json"})
 
-    if CREATE_BOOKING.is_valid(body):
+    if official_validator("crm-v2", "Crm.V2.CreateBookingRequest").is_valid(body):
         assert response.status_code == 200, response.json()
     else:
         assert response.status_code == 400
-        API_ERROR.validate(response.json())
+        official_validator("crm-v2", "ApiErrorResponse").validate(response.json())
         assert response.json()["errors"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(changes=strategy_for(CRM, "Crm.V2.UpdateBookingRequest", strict=True))
+@given(changes=official_bodies("crm-v2", "Crm.V2.UpdateBookingRequest"))
 def test_sandbox_accepts_every_update_the_official_schema_accepts(
     app_client: httpx.Client, changes: dict[str, Any]
 ) -> None:
@@ -149,7 +147,7 @@ def test_sandbox_accepts_every_update_the_official_schema_accepts(
     response = app_client.patch(f"{BOOKINGS}/{booking_id}", json=changes)
 
     assert response.status_code == 200, response.json()
-    BOOKING_RESPONSE.validate(response.json())
+    official_validator("crm-v2", "Crm.V2.BookingResponse").validate(response.json())
 
 
 def test_every_read_answers_in_the_official_response_shape(app_client: httpx.Client, unlimited: SandboxHandle) -> None:
@@ -158,35 +156,33 @@ def test_every_read_answers_in_the_official_response_shape(app_client: httpx.Cli
     app_client.post(f"/_sandbox/jobs/{job['id']}/complete")
     app_client.post(f"/_sandbox/invoices/{job['invoiceId']}/pay")
     tenant = f"/crm/v2/tenant/{DEMO_TENANT_ID}"
-    jpm = load_spec("jpm-v2")
-    accounting = load_spec("accounting-v2")
     reads = [
-        (f"{BOOKINGS}?includeTotal=true", CRM, "PaginatedResponse_Of_Crm.V2.BookingResponse"),
-        (f"{BOOKINGS}/{booking_id}", CRM, "Crm.V2.BookingResponse"),
-        (f"{tenant}/bookings/{booking_id}", CRM, "Crm.V2.BookingResponse"),
-        (f"{BOOKINGS}/{booking_id}/contacts", CRM, "PaginatedResponse_Of_Crm.V2.BookingContactResponse"),
-        (f"{tenant}/booking-provider-tags", CRM, "PaginatedResponse_Of_Crm.V2.GetBookingProviderTagResponse"),
-        (f"{tenant}/booking-provider-tags/42", CRM, "Crm.V2.GetBookingProviderTagResponse"),
-        (f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs/{job['id']}", jpm, "Jpm.V2.JobResponse"),
+        (f"{BOOKINGS}?includeTotal=true", "crm-v2", "PaginatedResponse_Of_Crm.V2.BookingResponse"),
+        (f"{BOOKINGS}/{booking_id}", "crm-v2", "Crm.V2.BookingResponse"),
+        (f"{tenant}/bookings/{booking_id}", "crm-v2", "Crm.V2.BookingResponse"),
+        (f"{BOOKINGS}/{booking_id}/contacts", "crm-v2", "PaginatedResponse_Of_Crm.V2.BookingContactResponse"),
+        (f"{tenant}/booking-provider-tags", "crm-v2", "PaginatedResponse_Of_Crm.V2.GetBookingProviderTagResponse"),
+        (f"{tenant}/booking-provider-tags/42", "crm-v2", "Crm.V2.GetBookingProviderTagResponse"),
+        (f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs/{job['id']}", "jpm-v2", "Jpm.V2.JobResponse"),
         (
             f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs?bookingId={booking_id}",
-            jpm,
+            "jpm-v2",
             "PaginatedResponse_Of_Jpm.V2.JobResponse",
         ),
         (
             f"/accounting/v2/tenant/{DEMO_TENANT_ID}/invoices?jobId={job['id']}",
-            accounting,
+            "accounting-v2",
             "PaginatedResponse_Of_Accounting.V2.InvoiceResponse",
         ),
     ]
-    for path, spec, schema in reads:
+    for path, document, schema in reads:
         response = app_client.get(path)
         assert response.status_code == 200, (path, response.json())
-        validator_for(spec, schema, strict=True).validate(response.json())
+        official_validator(document, schema).validate(response.json())
     assert unlimited.state.bookings[booking_id].start.isoformat() == "2030-05-01T14:30:00+00:00"
 
     contact = app_client.post(f"{BOOKINGS}/{booking_id}/contacts", json={"type": "Phone", "value": "5125550100"})
-    validator_for(CRM, "Crm.V2.BookingContactResponse", strict=True).validate(contact.json())
+    official_validator("crm-v2", "Crm.V2.BookingContactResponse").validate(contact.json())
 
 
 def test_every_error_answers_in_the_official_error_shape(app_client: httpx.Client, unlimited: SandboxHandle) -> None:
@@ -212,5 +208,5 @@ def test_every_error_answers_in_the_official_error_shape(app_client: httpx.Clien
     assert {400, 401, 404, 405, 415} <= statuses
     assert statuses & {500, 503}
     for response in errors:
-        API_ERROR.validate(response.json())
+        official_validator("crm-v2", "ApiErrorResponse").validate(response.json())
         assert response.json()["status"] == response.status_code

@@ -173,9 +173,20 @@ def _reference_pick(budgets: dict[str, int], limit: int, now: datetime, rng: ran
     order = list(due)
     rng.shuffle(order)
     wanted = {key: min(len(rows), budgets[key]) for key, rows in due.items()}
-    shares = claiming.share(wanted, limit, order)
+    shares = _round_robin(wanted, limit, order)
     more_due = bool(waited) or sum(shares.values()) < sum(wanted.values())
     return _Chosen([row for key in order for row in due[key][: shares[key]]], waited, more_due)
+
+
+def _round_robin(wanted: dict[str, int], limit: int, order: list[str]) -> dict[str, int]:
+    """Fair shares the slow, obvious way (independent of `claiming.share`): one row per tenant per turn."""
+    shares = dict.fromkeys(wanted, 0)
+    while limit > 0 and any(shares[key] < wanted[key] for key in order):
+        for key in order:
+            if limit > 0 and shares[key] < wanted[key]:
+                shares[key] += 1
+                limit -= 1
+    return shares
 
 
 def test_capped_reads_choose_the_rows_reading_everything_would(tenant: Tenant) -> None:
