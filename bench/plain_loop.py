@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from django.utils import timezone
 from seed import BenchTenant
 
-from referloop.integrations.connection import credentials_for
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.providers.servicetitan import ServiceTitanClient, TokenCache, build_booking_body
 
 

@@ -172,7 +172,7 @@ def attempt_data(attempt: Attempt, *, with_lead: bool = False) -> dict[str, Any]
         "duration_ms": attempt.duration_ms,
         "response_status": attempt.response_status,
         "sentence": attempt.sentence,
-        "servicetitan_text": attempt.servicetitan_text,
+        "response_text": attempt.response_text,
         "request_summary": attempt.request_summary,
     }
     if with_lead:
@@ -290,7 +290,7 @@ def _attempt_lines(out: list[str], attempt: dict[str, Any], prefix: str) -> None
     out.append(f"{attempt['at']}  {prefix}attempt {attempt['number']}: {attempt['outcome']}{status}")
     if attempt["sentence"]:
         out.append(f"    referloop: {attempt['sentence']}")
-    if attempt["servicetitan_text"]:
-        out.append(f"    ServiceTitan: {attempt['servicetitan_text']}")
+    if attempt["response_text"]:
+        out.append(f"    ServiceTitan: {attempt['response_text']}")
     if attempt["request_summary"]:
         out.append("    request: " + json.dumps(attempt["request_summary"], ensure_ascii=False, default=str))

@@ -32,8 +32,7 @@ from referloop.integrations.models import (
 )
 from referloop.integrations.outbox import hold_reason
 from referloop.integrations.records import custom_fields_of, lead_record
-from referloop.providers.mapping import DATA_TYPE_LABELS, FieldMapping, SourceField, source_catalog
-from referloop.providers.mapping import CustomField as SourceCustomField
+from referloop.providers.mapping import DATA_TYPE_LABELS, CustomSource, FieldMapping, SourceField, source_catalog
 from referloop.providers.servicetitan import (
     TARGET_FIELDS,
     PayloadError,
@@ -157,7 +156,7 @@ def source_label(key: str, catalog: tuple[SourceField, ...]) -> str:
 
 
 def _catalog(custom_fields: list[CustomField]) -> tuple[SourceField, ...]:
-    return source_catalog(SourceCustomField(name=f.key, label=f.label) for f in custom_fields)
+    return source_catalog(CustomSource(name=f.key, label=f.label) for f in custom_fields)
 
 
 # 3 ──────────────────────────────────────────────────────────────────────────────────────────────────────────

@@ -14,13 +14,13 @@ import httpx
 
 from referloop.diagnostics import fixes
 from referloop.diagnostics.result import CheckResult, Status
-from referloop.integrations.connection import (
+from referloop.integrations.models import ConnectionState, Environment, Integration
+from referloop.integrations.servicetitan.credentials import (
     EnvironmentNotAllowed,
     credentials_for,
     environment_for,
     other_environment_accepting,
 )
-from referloop.integrations.models import ConnectionState, Environment, Integration
 from referloop.providers.servicetitan import (
     AmbiguousError,
     BookingProviderTag,

@@ -23,10 +23,10 @@ from referloop.diagnostics.checks import run_checks
 from referloop.diagnostics.lead_search import MIN_QUERY_LENGTH, find_leads
 from referloop.diagnostics.report import summary_line
 from referloop.diagnostics.result import CheckResult
-from referloop.diagnostics.test_booking import TestBookingResult, send_test_booking
+from referloop.diagnostics.trial_booking import TestBookingResult, send_test_booking
 from referloop.integrations import audit
 from referloop.integrations.models import Integration
-from referloop.integrations.status import status_of
+from referloop.integrations.servicetitan.status import status_of
 from referloop.integrations.views.common import TABS, scoped_integration
 
 

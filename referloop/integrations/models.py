@@ -188,7 +188,7 @@ class Attempt(models.Model):
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
     request_summary = models.JSONField(default=dict, blank=True)
     response_status = models.PositiveIntegerField(null=True, blank=True)
-    servicetitan_text = models.TextField(blank=True)
+    response_text = models.TextField(blank=True)  # what the destination said, in its own words
     sentence = models.TextField(blank=True)
 
     class Meta:

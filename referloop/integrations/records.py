@@ -11,7 +11,7 @@ from django.db.models import Model
 from django.urls import reverse
 
 from referloop.campaigns.models import Campaign, Lead, Referrer
-from referloop.providers.mapping import CustomField, LeadRecord
+from referloop.providers.mapping import CustomSource, LeadRecord
 
 
 def lead_record(lead: Lead) -> LeadRecord:
@@ -76,5 +76,5 @@ def referral_links() -> Callable[[str], str]:
     return link
 
 
-def custom_fields_of(campaign: Campaign) -> list[CustomField]:
-    return [CustomField(name=field.key, label=field.label) for field in campaign.custom_fields.all()]
+def custom_fields_of(campaign: Campaign) -> list[CustomSource]:
+    return [CustomSource(name=field.key, label=field.label) for field in campaign.custom_fields.all()]

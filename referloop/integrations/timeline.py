@@ -64,7 +64,7 @@ def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
                 attempt.started_at,
                 kind,
                 f"Attempt {attempt.number}: {attempt.get_outcome_display()}{status}",
-                attempt.sentence or attempt.servicetitan_text,
+                attempt.sentence or attempt.response_text,
                 link,
             )
         )

@@ -2,7 +2,9 @@
 
 from django.urls import path
 
-from referloop.integrations.views import activity, connection, leads
+from referloop.integrations.servicetitan.views import connection_tab as connection
+from referloop.integrations.servicetitan.views import leads_tab as leads
+from referloop.integrations.views import activity
 
 urlpatterns = [
     path("<slug:provider>/", connection.integration_home, name="integration_home"),

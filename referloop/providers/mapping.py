@@ -31,8 +31,8 @@ class SourceField:
 
 
 @dataclass(frozen=True)
-class CustomField:
-    """A campaign's custom lead-form field, defined at runtime."""
+class CustomSource:
+    """A campaign's custom lead-form field as a mapping source (the model is campaigns.models.CustomField)."""
 
     name: str
     label: str
@@ -77,7 +77,7 @@ SOURCE_FIELDS: tuple[SourceField, ...] = (
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
-def source_catalog(custom_fields: Iterable[CustomField] = ()) -> tuple[SourceField, ...]:
+def source_catalog(custom_fields: Iterable[CustomSource] = ()) -> tuple[SourceField, ...]:
     """The built-in source fields followed by the campaign's custom fields."""
     return SOURCE_FIELDS + tuple(field.as_source() for field in custom_fields)
 

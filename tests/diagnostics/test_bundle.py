@@ -61,7 +61,7 @@ def failed_lead(integration, tenant, sandbox):
         duration_ms=180,
         outcome=AttemptOutcome.PERMANENT,
         response_status=400,
-        servicetitan_text=f"One or more validation errors occurred.; contacts[1].value: '{PHONE}' is not valid",
+        response_text=f"One or more validation errors occurred.; contacts[1].value: '{PHONE}' is not valid",
         sentence="ServiceTitan could not create a booking because of these fields: Phone: invalid.",
         request_summary={
             "environment": "Sandbox",
@@ -132,7 +132,7 @@ def test_the_bundle_holds_config_checks_failed_attempts_and_the_timeline_without
     request = attempt["request_summary"]["requests"][0]
     assert attempt["lead_email"] == REDACTED
     assert attempt["response_status"] == 400
-    assert attempt["servicetitan_text"] == (
+    assert attempt["response_text"] == (
         f"One or more validation errors occurred.; contacts[1].value: '{REDACTED}' is not valid"
     )
     assert request["body"]["contacts"] == [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from referloop.providers.mapping import (
     SOURCE_FIELDS,
-    CustomField,
+    CustomSource,
     FieldMapping,
     render_fixed,
     source_catalog,
@@ -72,7 +72,7 @@ def test_each_kind_of_mapping_mistake_is_reported_on_its_row():
 def test_custom_fields_are_valid_sources_only_when_passed_in():
     mapping = {**default_mapping(), "summary": FieldMapping("dynamic", "custom.system_type")}
     assert "summary" in validate_mapping(mapping)
-    assert validate_mapping(mapping, [CustomField("system_type", "System type")]) == {}
+    assert validate_mapping(mapping, [CustomSource("system_type", "System type")]) == {}
 
 
 def test_mapping_one_address_part_asks_for_the_other_required_parts():
@@ -92,7 +92,7 @@ def test_placeholders_match_labels_regardless_of_case_and_spacing():
 
 
 def test_source_catalog_lists_custom_fields_after_the_built_in_ones():
-    catalog = source_catalog([CustomField("system_type", "System type")])
+    catalog = source_catalog([CustomSource("system_type", "System type")])
     assert catalog[-1].key == "custom.system_type"
     assert (catalog[-1].label, catalog[-1].group) == ("System type", "Custom fields")
     assert [f.key for f in catalog[:3]] == ["lead.first_name", "lead.last_name", "lead.full_name"]

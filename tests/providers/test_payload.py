@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from referloop.providers.mapping import CustomField, FieldMapping
+from referloop.providers.mapping import CustomSource, FieldMapping
 from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping, payload
 
 LEAD = {
@@ -90,7 +90,7 @@ def test_constant_address_parts_alone_do_not_make_an_address():
 def test_a_unit_alone_asks_for_the_rest_of_the_address():
     mapping = {**ADDRESS, "address.unit": FieldMapping("dynamic", "custom.unit")}
     with pytest.raises(PayloadError) as excinfo:
-        build(mapping, {"custom.unit": "Apt 4"}, custom_fields=[CustomField("unit", "Unit")])
+        build(mapping, {"custom.unit": "Apt 4"}, custom_fields=[CustomSource("unit", "Unit")])
     assert [label for label, _, _ in problems_of(excinfo)] == ["Street", "City", "State", "Zip"]
 
 
@@ -120,7 +120,7 @@ def test_booleans_accept_yes_no_true_false_and_digits(text, expected):
     body = build(
         {"isSendConfirmationEmail": FieldMapping("dynamic", "custom.confirm")},
         {"custom.confirm": text},
-        custom_fields=[CustomField("confirm", "Confirm by email")],
+        custom_fields=[CustomSource("confirm", "Confirm by email")],
     )
     assert body["isSendConfirmationEmail"] is expected
 
@@ -129,7 +129,7 @@ def test_ids_become_integers():
     body = build(
         {"campaignId": FieldMapping("fixed", " 1234 "), "jobTypeId": FieldMapping("dynamic", "custom.jt")},
         {"custom.jt": 77},
-        custom_fields=[CustomField("jt", "Job type")],
+        custom_fields=[CustomSource("jt", "Job type")],
     )
     assert (body["campaignId"], body["jobTypeId"]) == (1234, 77)
 
@@ -138,7 +138,7 @@ def test_enums_take_their_canonical_spelling():
     body = build(
         {"priority": FieldMapping("dynamic", "custom.p"), "customerType": FieldMapping("manual", "Commercial")},
         {"custom.p": "uRGENT"},
-        custom_fields=[CustomField("p", "Priority")],
+        custom_fields=[CustomSource("p", "Priority")],
     )
     assert (body["priority"], body["customerType"]) == ("Urgent", "Commercial")
 
@@ -157,7 +157,7 @@ def test_start_is_sent_in_utc_with_z(value, expected):
     body = build(
         {"start": FieldMapping("dynamic", "custom.when")},
         {"custom.when": value},
-        custom_fields=[CustomField("when", "Preferred time")],
+        custom_fields=[CustomSource("when", "Preferred time")],
     )
     assert body["start"] == expected
 
@@ -166,7 +166,7 @@ def test_uploaded_images_split_on_commas_and_new_lines():
     body = build(
         {"uploadedImages": FieldMapping("dynamic", "custom.photos")},
         {"custom.photos": "https://a.example/1.jpg, https://a.example/2.jpg\n\n"},
-        custom_fields=[CustomField("photos", "Photos")],
+        custom_fields=[CustomSource("photos", "Photos")],
     )
     assert body["uploadedImages"] == ["https://a.example/1.jpg", "https://a.example/2.jpg"]
 
@@ -197,7 +197,7 @@ def test_every_bad_field_is_reported_in_one_error():
         "custom.when": "2025-05-01T09:00:00",
         "custom.confirm": "maybe",
     }
-    custom = [CustomField(n, n.title()) for n in ("campaign", "priority", "when", "confirm")]
+    custom = [CustomSource(n, n.title()) for n in ("campaign", "priority", "when", "confirm")]
     with pytest.raises(PayloadError) as excinfo:
         build(mapping, record, custom_fields=custom)
     assert problems_of(excinfo) == [
@@ -219,7 +219,7 @@ def test_ids_outside_the_int64_id_range_are_refused(value):
         build(
             {"businessUnitId": FieldMapping("dynamic", "custom.bu")},
             {"custom.bu": value},
-            custom_fields=[CustomField("bu", "Business unit")],
+            custom_fields=[CustomSource("bu", "Business unit")],
         )
     [(label, _value, reason)] = problems_of(excinfo)
     assert label == "Business Unit Id"
@@ -246,14 +246,14 @@ def test_custom_fields_fill_fixed_placeholders_by_their_label():
     body = build(
         {"summary": FieldMapping("fixed", "Referral from {Referrer Full Name}: {System type}")},
         {"custom.system_type": "Heat pump"},
-        custom_fields=[CustomField("system_type", "System type")],
+        custom_fields=[CustomSource("system_type", "System type")],
     )
     assert body["summary"] == "Referral from Maria Lopez: Heat pump"
 
 
 def test_what_a_mapping_means_is_worked_out_once_but_a_changed_mapping_or_custom_fields_are_seen():
     mapping = {**default_mapping(), "summary": FieldMapping("fixed", "Referral: {System type}")}
-    custom = [CustomField("system_type", "System type")]
+    custom = [CustomSource("system_type", "System type")]
     record = {**LEAD, "custom.system_type": "Furnace"}
     before = payload._cached_plan.cache_info()
 
@@ -262,6 +262,6 @@ def test_what_a_mapping_means_is_worked_out_once_but_a_changed_mapping_or_custom
     assert [body["externalId"] for body in bodies] == [f"L{n}" for n in range(5)]
     assert payload._cached_plan.cache_info().misses - before.misses == 1
     with pytest.raises(PayloadError, match="names fields referloop does not have"):
-        build_booking_body(mapping, record, [CustomField("system_type", "Other label")])
+        build_booking_body(mapping, record, [CustomSource("system_type", "Other label")])
     mapping["summary"] = FieldMapping("fixed", "Heating: {System type}")  # the same dict, edited
     assert build_booking_body(mapping, record, custom)["summary"] == "Heating: Furnace"

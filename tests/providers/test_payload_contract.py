@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator, FormatChecker
 
-from referloop.providers.mapping import SOURCE_FIELDS, CustomField, FieldMapping
+from referloop.providers.mapping import SOURCE_FIELDS, CustomSource, FieldMapping
 from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping
 from referloop.providers.servicetitan.fields import TARGET_FIELDS
 from tests.servicetitan_contract import official_schema
@@ -32,7 +32,7 @@ pytestmark = needs_st_openapi
 def validator() -> Draft7Validator:
     return Draft7Validator(official_schema("crm-v2", "Crm.V2.CreateBookingRequest"), format_checker=CHECKER)
 
-CUSTOM = (CustomField("system_type", "System type"), CustomField("preferred", "Preferred time"))
+CUSTOM = (CustomSource("system_type", "System type"), CustomSource("preferred", "Preferred time"))
 SOURCE_KEYS = [f.key for f in SOURCE_FIELDS] + [f"custom.{c.name}" for c in CUSTOM]
 LABELS = [f.label for f in SOURCE_FIELDS] + [c.label for c in CUSTOM]
 

@@ -26,7 +26,7 @@ from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.rows import select_by_ids, update_rows
 from referloop.integrations.engine.targets import Target, TargetCache, load_records, load_targets
-from referloop.integrations.engine.work import Job
+from referloop.integrations.engine.tries import Claim
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, TenantBucket
 
 LOST_TRY_SENTENCE = (
@@ -42,12 +42,12 @@ _AMBIGUOUS_IF_LEASE_RAN_OUT = Case(When(lease_expires_at__isnull=False, then=Val
 
 @dataclass
 class ClaimResult:
-    jobs: list[Job] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
     held: int = 0  # due rows whose integration can't send right now: held with the reason, not sent
     more_due: bool = False  # due rows were left for later (rate budget, `limit`, another claimer)
 
 
-def claim(
+def claim_due(
     owner: str,
     limit: int,
     *,
@@ -57,7 +57,7 @@ def claim(
     rng: random.Random | None = None,
     targets: TargetCache | None = None,
 ) -> ClaimResult:
-    """Lease up to `limit` due deliveries to `owner`; each Job carries its send time within its tenant's budget.
+    """Lease up to `limit` due deliveries to `owner`; each Claim carries its send time within its tenant's budget.
 
     A worker passes its `targets` cache; without one, every integration is loaded afresh.
     """
@@ -109,11 +109,11 @@ def _claim(
     _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner)
 
     records = load_records({row["lead_id"] for row in claimed})
-    result.jobs = [
-        _job(row, targets[row["integration_id"]], records[row["lead_id"]], owner, send_at[row["id"]], now)
+    result.claims = [
+        _claim_of(row, targets[row["integration_id"]], records[row["lead_id"]], owner, send_at[row["id"]], now)
         for row in claimed
     ]
-    result.jobs.sort(key=lambda job: job.send_at)
+    result.claims.sort(key=lambda claim: claim.send_at)
     return result
 
 
@@ -425,10 +425,10 @@ def _update_buckets(
         TenantBucket.objects.filter(rate_key__in=waited).update(waits=F("waits") + 1)
 
 
-def _job(
+def _claim_of(
     row: dict[str, Any], target: Target, record: dict[str, object], owner: str, send_at: float, now: datetime
-) -> Job:
-    return Job(
+) -> Claim:
+    return Claim(
         delivery_id=row["id"],
         integration_id=row["integration_id"],
         number=row["attempt_count"] + 1,

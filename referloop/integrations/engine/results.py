@@ -21,7 +21,7 @@ from referloop.integrations import alerts, outbox
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
 from referloop.integrations.engine.rows import insert_rows, select_by_ids, update_rows
-from referloop.integrations.engine.work import Result
+from referloop.integrations.engine.tries import Result
 from referloop.integrations.models import (
     Attempt,
     AttemptOutcome,
@@ -63,18 +63,18 @@ def write_results(
         applied: list[tuple[Result, str]] = []
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         for result in results:
-            if result.job.delivery_id not in leased:
+            if result.claim.delivery_id not in leased:
                 written.states["stale"] += 1
                 continue
             state, changes = _transition(result, policy, now, rng)
             applied.append((result, state))
             written.states[state] += 1
-            groups.setdefault(tuple(sorted(changes)), []).append((result.job.delivery_id, changes))
+            groups.setdefault(tuple(sorted(changes)), []).append((result.claim.delivery_id, changes))
         for fields, rows in groups.items():
             update_rows(Delivery, fields, rows)
         for result in results:
             if result.rate_limited:
-                ratelimit.pause(result.job.rate_key, result.retry_after or DEFAULT_PAUSE_SECONDS, now)
+                ratelimit.pause(result.claim.rate_key, result.retry_after or DEFAULT_PAUSE_SECONDS, now)
         written.alerts = _integration_health(applied)
         if written.alerts:
             pending = list(written.alerts)
@@ -87,7 +87,7 @@ def _still_leased(results: Sequence[Result]) -> set[int]:
 
     A row another worker took over after this lease ran out is left alone: its late result is only an Attempt.
     """
-    ids = [result.job.delivery_id for result in results]
+    ids = [result.claim.delivery_id for result in results]
     # By primary key alone, state checked here: with `state` in the WHERE, SQLite walks every pending row.
     leases = {
         pk: (owner, count)
@@ -97,9 +97,9 @@ def _still_leased(results: Sequence[Result]) -> set[int]:
         if state == DeliveryState.PENDING
     }
     return {
-        result.job.delivery_id
+        result.claim.delivery_id
         for result in results
-        if leases.get(result.job.delivery_id) == (result.job.lease_owner, result.job.number)
+        if leases.get(result.claim.delivery_id) == (result.claim.lease_owner, result.claim.number)
     }
 
 
@@ -112,21 +112,21 @@ ATTEMPT_FIELDS = (
     "outcome",
     "request_summary",
     "response_status",
-    "servicetitan_text",
+    "response_text",
     "sentence",
 )
 
 
 def _attempt(result: Result) -> tuple[Any, ...]:
     return (
-        result.job.delivery_id,
-        result.job.number,
+        result.claim.delivery_id,
+        result.claim.number,
         result.started_at,
         result.duration_ms,
         result.outcome,
         dict(result.request_summary),
         result.response_status,
-        result.servicetitan_text,
+        result.response_text,
         result.sentence,
     )
 
@@ -140,7 +140,7 @@ def _transition(
         return "released", {
             **unleased,
             "next_attempt_at": result.release_until or now,
-            "attempt_count": result.job.number - 1,  # the try never started
+            "attempt_count": result.claim.number - 1,  # the try never started
         }
     if result.succeeded:
         return DeliveryState.DELIVERED, {
@@ -179,14 +179,14 @@ def _transition(
 def _retry_at(result: Result, policy: RetryPolicy, now: datetime, rng: random.Random | None) -> datetime | None:
     if result.rate_limited:
         # ServiceTitan said when, and it is not the row's fault: no step up the backoff ladder.
-        deadline = result.job.first_attempt_at + timedelta(seconds=policy.give_up_after)
+        deadline = result.claim.first_attempt_at + timedelta(seconds=policy.give_up_after)
         if now >= deadline:
             return None
         return min(now + timedelta(seconds=result.retry_after or DEFAULT_PAUSE_SECONDS), deadline)
     return policy.next_attempt(
         now=now,
-        first_attempt_at=result.job.first_attempt_at,
-        failures=result.job.number,
+        first_attempt_at=result.claim.first_attempt_at,
+        failures=result.claim.number,
         retry_after=result.retry_after,
         rng=rng,
     )
@@ -218,7 +218,7 @@ def _integration_health(applied: Sequence[tuple[Result, str]]) -> list[alerts.Al
     found: list[alerts.Alert] = []
     by_integration: dict[int, list[tuple[Result, str]]] = {}
     for result, state in applied:
-        by_integration.setdefault(result.job.integration_id, []).append((result, state))
+        by_integration.setdefault(result.claim.integration_id, []).append((result, state))
     alerts.note_successes(
         key for key, items in by_integration.items() if any(state == DeliveryState.DELIVERED for _, state in items)
     )

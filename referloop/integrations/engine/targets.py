@@ -1,7 +1,7 @@
 """What a claim loads for its rows, in a fixed number of queries however many rows there are.
 
 An integration's credentials, mapping and custom fields are read once per claim and shared by its rows; leads
-come with their referrer and campaign in one query. The results are plain data for the Job.
+come with their referrer and campaign in one query. The results are plain data for the Claim.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from django.db import connection
 from django.db.models import Field
 
 from referloop.campaigns.models import Campaign, Lead, Referrer
-from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for
 from referloop.integrations.engine.rows import select_rows
 from referloop.integrations.models import Integration
 from referloop.integrations.outbox import hold_reason
 from referloop.integrations.records import RECORD_COLUMNS, custom_fields_of, record_of_row, referral_links
-from referloop.providers.servicetitan import Credentials, CustomField, FieldMapping
+from referloop.integrations.servicetitan.credentials import EnvironmentNotAllowed, credentials_for
+from referloop.providers.servicetitan import Credentials, CustomSource, FieldMapping
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Target:
     credentials: Credentials | None
     booking_provider_id: int | None
     mapping: Mapping[str, FieldMapping] = field(repr=False)
-    custom_fields: tuple[CustomField, ...]
+    custom_fields: tuple[CustomSource, ...]
     hold_reason: str = ""  # non-empty: the integration can't send now (disconnected, rejected, setup broken)
     setup_error: str = ""  # non-empty: a setting makes every try fail before any request is made
 

@@ -41,14 +41,14 @@ from django.utils import timezone
 
 from referloop.integrations import alerts
 from referloop.integrations.engine import ratelimit
-from referloop.integrations.engine.claim import ClaimResult, claim
+from referloop.integrations.engine.claim import ClaimResult, claim_due
 from referloop.integrations.engine.pacing import paced_sender
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import Written, write_results
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
 from referloop.integrations.engine.send import Progress, interrupted, released, send
 from referloop.integrations.engine.targets import TargetCache
-from referloop.integrations.engine.work import Job, Result
+from referloop.integrations.engine.tries import Claim, Result
 from referloop.integrations.models import WorkerHeartbeat
 from referloop.providers.servicetitan import TokenCache
 from referloop.providers.servicetitan.calls import DEFAULT_TIMEOUT
@@ -125,7 +125,7 @@ def default_worker_id() -> str:
 
 @dataclass
 class _Running:
-    job: Job
+    claim: Claim
     progress: Progress = field(default_factory=Progress)
 
 
@@ -141,7 +141,7 @@ class Worker:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-db")
         # Alert emails go out from their own thread: an SMTP server that is slow to answer must not stall claims.
         self._mail = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-mail")
-        self._jobs: dict[asyncio.Task[None], _Running] = {}
+        self._claims: dict[asyncio.Task[None], _Running] = {}
         # Rows waiting for their send time hold no connection, so they don't count against `concurrency`;
         # up to as many again may be claimed ahead, which keeps a rate-limited tenant's next rows ready.
         self._room = 2 * options.concurrency
@@ -202,16 +202,16 @@ class Worker:
     async def _claim_loop(self) -> None:
         threshold = self._threshold()
         while not self._stopping.is_set():
-            free = self._room - len(self._jobs)
+            free = self._room - len(self._claims)
             full = False
-            if free >= threshold or (free > 0 and not self._jobs):
+            if free >= threshold or (free > 0 and not self._claims):
                 wanted = min(free, self.options.batch)
                 found = await self._claim(wanted)
-                full = found is not None and len(found.jobs) >= wanted
+                full = found is not None and len(found.claims) >= wanted
             if full or free < threshold:
                 # Busy: claim again as soon as enough sends have finished to make a batch worthwhile.
                 self._capacity.clear()
-                if self._room - len(self._jobs) < threshold:
+                if self._room - len(self._claims) < threshold:
                     await self._wait(self._capacity, self.options.poll_interval)
                 else:
                     await asyncio.sleep(0)
@@ -223,7 +223,7 @@ class Worker:
         flushes = self._flushes
         try:
             found = await self._in_db(
-                claim,
+                claim_due,
                 self.owner,
                 wanted,
                 rate=self.rate,
@@ -235,41 +235,41 @@ class Worker:
             await self._in_db(_discard_broken_connection)
             await self._wait(self._stopping, DB_RETRY_SECONDS)
             return None
-        for job in found.jobs:
-            running = _Running(job)
+        for claim in found.claims:
+            running = _Running(claim)
             task = asyncio.create_task(self._run(running))
-            self._jobs[task] = running
-            task.add_done_callback(self._job_done)
-        self.report.claimed += len(found.jobs)
+            self._claims[task] = running
+            task.add_done_callback(self._claim_done)
+        self.report.claimed += len(found.claims)
         self.report.held += found.held
-        self._claim_found_nothing = not found.jobs and not found.more_due
+        self._claim_found_nothing = not found.claims and not found.more_due
         self._flushes_seen_by_claim = flushes
         return found
 
     def _threshold(self) -> int:
         return max(1, self.options.concurrency // 8)  # claim in useful batches, not one row at a time
 
-    def _job_done(self, task: asyncio.Task[None]) -> None:
-        self._jobs.pop(task, None)
-        if self._room - len(self._jobs) >= self._threshold():
+    def _claim_done(self, task: asyncio.Task[None]) -> None:
+        self._claims.pop(task, None)
+        if self._room - len(self._claims) >= self._threshold():
             self._capacity.set()
 
     # -- sending -----------------------------------------------------------------------------------------------
 
     async def _run(self, running: _Running) -> None:
-        job = running.job
+        claim = running.claim
         try:
-            delay = job.send_at - time.time()
+            delay = claim.send_at - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            paused = self._paused.get(job.rate_key, 0.0)
+            paused = self._paused.get(claim.rate_key, 0.0)
             if paused > time.time():
-                result = released(job, until=datetime.fromtimestamp(paused, UTC))
+                result = released(claim, until=datetime.fromtimestamp(paused, UTC))
             else:
                 async with self._sending:
                     running.progress.started = True
                     result = await send(
-                        job,
+                        claim,
                         self._sender,
                         timeout=self.options.timeout,
                         deadline=self.options.send_deadline,
@@ -278,28 +278,28 @@ class Worker:
                     )
         except asyncio.CancelledError:
             # Only _drain cancels: the result says whether the row goes back untouched or was maybe sent.
-            result = interrupted(job, running.progress) if running.progress.started else released(job)
+            result = interrupted(claim, running.progress) if running.progress.started else released(claim)
         if result.rate_limited:
             until = time.time() + (result.retry_after or 1.0)
-            self._paused[job.rate_key] = max(self._paused.get(job.rate_key, 0.0), until)
+            self._paused[claim.rate_key] = max(self._paused.get(claim.rate_key, 0.0), until)
         self._results.append(result)
         if len(self._results) >= self.options.flush_size:
             self._flush_now.set()
 
     async def _drain(self) -> None:
         """Give back rows not started yet; let sends in flight finish within the grace period; cancel the rest."""
-        for task, running in list(self._jobs.items()):
+        for task, running in list(self._claims.items()):
             if not running.progress.started:
                 task.cancel()
         deadline = time.monotonic() + self.options.shutdown_grace
         while True:
-            in_flight = [task for task, running in self._jobs.items() if running.progress.started]
+            in_flight = [task for task, running in self._claims.items() if running.progress.started]
             if not in_flight or self._hurry or time.monotonic() >= deadline:
                 break
             await asyncio.wait(in_flight, timeout=min(0.1, max(0.0, deadline - time.monotonic())))
-        for task in list(self._jobs):
+        for task in list(self._claims):
             task.cancel()
-        await asyncio.gather(*self._jobs, return_exceptions=True)
+        await asyncio.gather(*self._claims, return_exceptions=True)
 
     # -- writing -----------------------------------------------------------------------------------------------
 
@@ -345,11 +345,11 @@ class Worker:
     async def _ask_stop_when(self) -> None:
         if self._stop_when is None or self._stopping.is_set():
             return
-        self.report.outstanding = len(self._jobs)
+        self.report.outstanding = len(self._claims)
         self.report.idle = (
             self._claim_found_nothing
             and self._flushes_seen_by_claim == self._flushes
-            and not self._jobs
+            and not self._claims
             and not self._results
         )
         snapshot = dataclasses.replace(self.report, outcomes=Counter(self.report.outcomes))
@@ -396,7 +396,7 @@ class Worker:
         self._stopping.set()
 
     def _in_flight(self) -> int:
-        return sum(1 for running in self._jobs.values() if running.progress.started)
+        return sum(1 for running in self._claims.values() if running.progress.started)
 
 
 def _send_alerts_in_mail_thread(pending: list[alerts.Alert]) -> None:

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from referloop.campaigns.models import Campaign
 from referloop.integrations.models import Integration, Provider
-from referloop.integrations.status import status_of
+from referloop.integrations.servicetitan.status import status_of
 
 register = template.Library()
 

@@ -12,7 +12,7 @@ from referloop.accounts.http import AccountRequest
 from referloop.campaigns.models import Campaign
 from referloop.campaigns.views import account_campaign
 from referloop.integrations.models import Integration, Provider
-from referloop.integrations.status import status_of
+from referloop.integrations.servicetitan.status import status_of
 
 TABS = [("connection", "Connection"), ("leads", "Leads"), ("activity", "Activity"), ("diagnose", "Diagnose")]
 

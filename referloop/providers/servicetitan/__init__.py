@@ -3,7 +3,7 @@
 Plain Python with no Django imports, so it can be used and tested on its own.
 """
 
-from ..mapping import SOURCE_FIELDS, CustomField, FieldMapping, LeadRecord, SourceField, source_catalog
+from ..mapping import SOURCE_FIELDS, CustomSource, FieldMapping, LeadRecord, SourceField, source_catalog
 from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, TokenKey, token_key
 from .client import AsyncServiceTitanClient, ServiceTitanClient
 from .environments import INTEGRATION, PRODUCTION, Environment, sandbox_environment
@@ -32,7 +32,7 @@ __all__ = [
     "BookingProviderTag",
     "Credentials",
     "CredentialsRejected",
-    "CustomField",
+    "CustomSource",
     "Environment",
     "FieldMapping",
     "FieldProblem",

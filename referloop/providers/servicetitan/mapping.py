@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from ..mapping import (
     DATA_TYPE_LABELS,
-    CustomField,
+    CustomSource,
     FieldMapping,
     placeholders,
     source_catalog,
@@ -43,7 +43,7 @@ def missing_required_fields(mapping: FieldMappings) -> list[TargetField]:
     return [field for field in TARGET_FIELDS if field.required and not is_mapped(mapping, field.key)]
 
 
-def validate_mapping(mapping: FieldMappings, custom_fields: Iterable[CustomField] = ()) -> dict[str, str]:
+def validate_mapping(mapping: FieldMappings, custom_fields: Iterable[CustomSource] = ()) -> dict[str, str]:
     """Mistakes in the mapping itself, as {target key: sentence}, for the screens to show per row.
 
     Unmapped required fields are not repeated here: `missing_required_fields` reports those.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..mapping import (
-    CustomField,
+    CustomSource,
     FieldMapping,
     LeadRecord,
     SourceField,
@@ -52,7 +52,7 @@ class PayloadError(ValueError):
 
 
 def build_booking_body(
-    mapping: FieldMappings, record: LeadRecord, custom_fields: Iterable[CustomField] = ()
+    mapping: FieldMappings, record: LeadRecord, custom_fields: Iterable[CustomSource] = ()
 ) -> dict[str, object]:
     plan = _plan_for(mapping, tuple(custom_fields))
     problems = dict(plan.problems)
@@ -101,7 +101,7 @@ class _Plan:
     variable_address_keys: frozenset[str]  # address parts that come from the lead (not constants)
 
 
-def _plan_for(mapping: FieldMappings, custom: tuple[CustomField, ...]) -> _Plan:
+def _plan_for(mapping: FieldMappings, custom: tuple[CustomSource, ...]) -> _Plan:
     try:
         return _cached_plan(tuple(mapping.items()), custom)
     except TypeError:  # an unhashable mapping value: nothing to cache it by
@@ -109,12 +109,12 @@ def _plan_for(mapping: FieldMappings, custom: tuple[CustomField, ...]) -> _Plan:
 
 
 @functools.lru_cache(maxsize=512)
-def _cached_plan(entries: tuple[tuple[str, FieldMapping], ...], custom: tuple[CustomField, ...]) -> _Plan:
+def _cached_plan(entries: tuple[tuple[str, FieldMapping], ...], custom: tuple[CustomSource, ...]) -> _Plan:
     # The entries keep the mapping's order: problems with keys outside the catalog are reported in it.
     return _plan(dict(entries), custom)
 
 
-def _plan(mapping: FieldMappings, custom: tuple[CustomField, ...]) -> _Plan:
+def _plan(mapping: FieldMappings, custom: tuple[CustomSource, ...]) -> _Plan:
     catalog = source_catalog(custom)
     problems: dict[str, FieldProblem] = {}
     for key, message in validate_mapping(mapping, custom).items():

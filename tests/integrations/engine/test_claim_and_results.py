@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from referloop.integrations.engine.claim import LOST_TRY_SENTENCE, claim
+from referloop.integrations.engine.claim import LOST_TRY_SENTENCE, claim_due
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import GAVE_UP, write_results
 from referloop.integrations.engine.retry import RetryPolicy
 from referloop.integrations.engine.send import released
-from referloop.integrations.engine.work import Result
+from referloop.integrations.engine.tries import Result
 from referloop.integrations.models import (
     Attempt,
     AttemptOutcome,
@@ -39,11 +39,11 @@ RATE = RateLimit(per_second=60, headroom=1.0)  # round numbers: 30 slots in the 
 
 
 def take(limit: int = 100, owner: str = "w1", **kwargs):
-    return claim(owner, limit, rate=RATE, lease_seconds=60, **kwargs)
+    return claim_due(owner, limit, rate=RATE, lease_seconds=60, **kwargs)
 
 
-def result(job, outcome: str, **values) -> Result:
-    return Result(job=job, outcome=outcome, started_at=timezone.now(), sentence=f"{outcome} happened", **values)
+def result(claim, outcome: str, **values) -> Result:
+    return Result(claim=claim, outcome=outcome, started_at=timezone.now(), sentence=f"{outcome} happened", **values)
 
 
 def test_a_claim_leases_due_rows_and_postpones_them_to_the_end_of_the_lease(tenant: Tenant, sandbox) -> None:
@@ -53,16 +53,16 @@ def test_a_claim_leases_due_rows_and_postpones_them_to_the_end_of_the_lease(tena
 
     found = take(now=now)
 
-    [job] = found.jobs
+    [claim] = found.claims
     row = Delivery.objects.get(pk=row_id)
-    assert (job.delivery_id, job.number, job.lookup_first) == (row_id, 1, False)
+    assert (claim.delivery_id, claim.number, claim.lookup_first) == (row_id, 1, False)
     assert row.leased_by == "w1" and row.attempt_count == 1
     # The lease covers the send horizon (0.5 s at this rate) and then the 60 s lease itself.
     assert row.next_attempt_at == row.lease_expires_at == now + timedelta(seconds=60.5)
     assert row.first_attempt_at is not None
-    assert job.record["lead.first_name"] == "Bulk"
-    assert job.credentials is not None and job.credentials.tenant_id == integration.tenant_id
-    assert take().jobs == []  # leased: nobody else gets it
+    assert claim.record["lead.first_name"] == "Bulk"
+    assert claim.credentials is not None and claim.credentials.tenant_id == integration.tenant_id
+    assert take().claims == []  # leased: nobody else gets it
 
 
 def test_a_tenant_gets_no_more_rows_than_its_budget_spaced_one_interval_apart(tenant: Tenant, sandbox) -> None:
@@ -72,14 +72,14 @@ def test_a_tenant_gets_no_more_rows_than_its_budget_spaced_one_interval_apart(te
 
     found = take(limit=100, now=now)
 
-    assert len(found.jobs) == 30 and found.more_due
-    gaps = {round(b.send_at - a.send_at, 6) for a, b in itertools.pairwise(found.jobs)}
+    assert len(found.claims) == 30 and found.more_due
+    gaps = {round(b.send_at - a.send_at, 6) for a, b in itertools.pairwise(found.claims)}
     assert gaps == {round(RATE.interval, 6)}
     bucket = TenantBucket.objects.get(rate_key=integration.rate_key)
-    assert bucket.next_slot_at == pytest.approx(found.jobs[-1].send_at + RATE.interval)
+    assert bucket.next_slot_at == pytest.approx(found.claims[-1].send_at + RATE.interval)
     assert bucket.waits == 1
-    assert take(limit=100, now=now).jobs == []  # the budget is spent for now
-    assert len(take(limit=100, now=now + timedelta(seconds=0.25)).jobs) == 15  # a quarter second's worth
+    assert take(limit=100, now=now).claims == []  # the budget is spent for now
+    assert len(take(limit=100, now=now + timedelta(seconds=0.25)).claims) == 15  # a quarter second's worth
 
 
 class _Ordered(random.Random):
@@ -110,8 +110,8 @@ def test_a_claim_shared_between_tenants_gives_the_quiet_one_its_new_lead(
 
     found = take(limit=4, rng=_Ordered((busy if busy_first else quiet).rate_key))
 
-    assert new in [job.delivery_id for job in found.jobs]
-    assert len(found.jobs) == 4  # the busy tenant takes the three places the quiet one does not need
+    assert new in [claim.delivery_id for claim in found.claims]
+    assert len(found.claims) == 4  # the busy tenant takes the three places the quiet one does not need
 
 
 def test_a_paused_tenant_is_not_claimed_until_its_retry_after_passes(tenant: Tenant, sandbox) -> None:
@@ -119,8 +119,8 @@ def test_a_paused_tenant_is_not_claimed_until_its_retry_after_passes(tenant: Ten
     add_backlog(integration, tenant.referrer, 3)
     TenantBucket.objects.create(rate_key=integration.rate_key, paused_until=timezone.now() + timedelta(seconds=5))
 
-    assert take().jobs == []
-    assert len(take(now=timezone.now() + timedelta(seconds=6)).jobs) == 3
+    assert take().claims == []
+    assert len(take(now=timezone.now() + timedelta(seconds=6)).claims) == 3
 
 
 def test_a_row_whose_lease_ran_out_is_claimed_again_with_a_lookup_first_and_a_record_of_the_lost_try(
@@ -130,9 +130,9 @@ def test_a_row_whose_lease_ran_out_is_claimed_again_with_a_lookup_first_and_a_re
     [row_id] = add_backlog(integration, tenant.referrer, 1)
     take(owner="died")
 
-    [job] = take(owner="w2", now=timezone.now() + timedelta(seconds=61)).jobs
+    [claim] = take(owner="w2", now=timezone.now() + timedelta(seconds=61)).claims
 
-    assert (job.number, job.lookup_first, job.lease_owner) == (2, True, "w2")
+    assert (claim.number, claim.lookup_first, claim.lease_owner) == (2, True, "w2")
     lost = Attempt.objects.get(delivery_id=row_id)
     assert (lost.number, lost.outcome, lost.sentence) == (1, AttemptOutcome.AMBIGUOUS, LOST_TRY_SENTENCE)
     assert Delivery.objects.get(pk=row_id).ambiguous is True
@@ -146,7 +146,7 @@ def test_due_rows_of_a_disconnected_integration_are_held_at_claim_time_not_sent(
 
     found = take()
 
-    assert (found.jobs, found.held) == ([], 1)
+    assert (found.claims, found.held) == ([], 1)
     row = Delivery.objects.get(pk=row_id)
     assert row.state == DeliveryState.HELD
     assert row.reason == "The ServiceTitan integration is disconnected: reconnect it to send held leads."
@@ -155,7 +155,7 @@ def test_due_rows_of_a_disconnected_integration_are_held_at_claim_time_not_sent(
 def test_a_late_result_is_kept_as_an_attempt_but_cannot_overwrite_the_new_owners_row(tenant: Tenant, sandbox) -> None:
     integration = connect(tenant.campaign)
     [row_id] = add_backlog(integration, tenant.referrer, 1)
-    [late_job] = take(owner="slow").jobs
+    [late_job] = take(owner="slow").claims
     take(owner="w2", now=timezone.now() + timedelta(seconds=61))
 
     written = write_results([result(late_job, AttemptOutcome.DELIVERED, booking_id=9)])
@@ -169,9 +169,9 @@ def test_a_late_result_is_kept_as_an_attempt_but_cannot_overwrite_the_new_owners
 def test_a_row_given_back_unsent_is_due_again_with_its_try_uncounted(tenant: Tenant, sandbox) -> None:
     integration = connect(tenant.campaign)
     [row_id] = add_backlog(integration, tenant.referrer, 1)
-    [job] = take().jobs
+    [claim] = take().claims
 
-    written = write_results([released(job)])
+    written = write_results([released(claim)])
 
     assert written.states == {"released": 1}
     row = Delivery.objects.get(pk=row_id)
@@ -188,16 +188,16 @@ def test_a_row_given_back_unsent_is_due_again_with_its_try_uncounted(tenant: Ten
 def test_a_transient_failure_is_scheduled_by_the_policy_and_fails_after_the_last_day(tenant: Tenant, sandbox) -> None:
     integration = connect(tenant.campaign)
     [row_id] = add_backlog(integration, tenant.referrer, 1)
-    [job] = take().jobs
+    [claim] = take().claims
     policy = RetryPolicy(jitter=0.0)
     now = timezone.now()
 
-    write_results([result(job, AttemptOutcome.TRANSIENT, retry_after=25.0)], policy=policy, now=now)
+    write_results([result(claim, AttemptOutcome.TRANSIENT, retry_after=25.0)], policy=policy, now=now)
     assert Delivery.objects.get(pk=row_id).next_attempt_at == now + timedelta(seconds=25)
 
     Delivery.objects.filter(pk=row_id).update(first_attempt_at=now - timedelta(hours=25), next_attempt_at=now)
-    [job] = take().jobs
-    write_results([result(job, AttemptOutcome.TRANSIENT)], policy=policy)
+    [claim] = take().claims
+    write_results([result(claim, AttemptOutcome.TRANSIENT)], policy=policy)
     row = Delivery.objects.get(pk=row_id)
     assert row.state == DeliveryState.FAILED
     assert row.reason == "transient happened" + GAVE_UP
@@ -206,24 +206,24 @@ def test_a_transient_failure_is_scheduled_by_the_policy_and_fails_after_the_last
 def test_a_429_pauses_the_tenant_for_its_retry_after(tenant: Tenant, sandbox) -> None:
     integration = connect(tenant.campaign)
     add_backlog(integration, tenant.referrer, 1)
-    [job] = take().jobs
+    [claim] = take().claims
     now = timezone.now()
 
-    write_results([result(job, AttemptOutcome.TRANSIENT, rate_limited=True, retry_after=3.0)], now=now)
+    write_results([result(claim, AttemptOutcome.TRANSIENT, rate_limited=True, retry_after=3.0)], now=now)
 
     bucket = TenantBucket.objects.get(rate_key=integration.rate_key)
     assert (bucket.paused_until, bucket.pauses) == (now + timedelta(seconds=3), 1)
     assert bucket.next_slot_at >= (now + timedelta(seconds=3)).timestamp()
-    assert Delivery.objects.get(pk=job.delivery_id).next_attempt_at == now + timedelta(seconds=3)
+    assert Delivery.objects.get(pk=claim.delivery_id).next_attempt_at == now + timedelta(seconds=3)
 
 
 def test_a_delivered_result_stores_the_booking_and_clears_the_lease(tenant: Tenant, sandbox) -> None:
     integration = connect(tenant.campaign)
     add_backlog(integration, tenant.referrer, 1)
-    [job] = take().jobs
+    [claim] = take().claims
 
-    write_results([dataclasses.replace(result(job, AttemptOutcome.DELIVERED), booking_id=321, external_id="X1")])
+    write_results([dataclasses.replace(result(claim, AttemptOutcome.DELIVERED), booking_id=321, external_id="X1")])
 
-    row = Delivery.objects.get(pk=job.delivery_id)
+    row = Delivery.objects.get(pk=claim.delivery_id)
     assert (row.state, row.booking_id, row.external_id, row.leased_by) == (DeliveryState.DELIVERED, 321, "X1", "")
     assert row.delivered_at is not None and row.lease_expires_at is None and row.next_attempt_at is None

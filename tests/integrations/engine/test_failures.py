@@ -14,7 +14,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from referloop.integrations import outbox
-from referloop.integrations.connection import credentials_for
 from referloop.integrations.engine import send as send_module
 from referloop.integrations.models import (
     AttemptOutcome,
@@ -25,6 +24,7 @@ from referloop.integrations.models import (
     IntegrationChange,
     TenantBucket,
 )
+from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.providers.servicetitan import ServiceTitanClient, TokenCache
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import (
@@ -71,7 +71,7 @@ def test_a_server_error_is_retried_about_ten_seconds_later_then_delivered_once(t
     attempt = delivery.attempts.get()
     assert attempt.outcome == AttemptOutcome.TRANSIENT
     assert attempt.response_status in (500, 503)
-    assert "injected by the sandbox" in attempt.servicetitan_text
+    assert "injected by the sandbox" in attempt.response_text
     assert delivery.last_error == attempt.sentence
     assert delivery.ambiguous is True  # a 5xx after the create went out: look it up before creating again
 
@@ -164,7 +164,7 @@ def test_a_400_fails_at_once_and_keeps_servicetitans_own_words(tenant: Tenant, s
     assert delivery.state == DeliveryState.FAILED
     attempt = delivery.attempts.get()
     assert (attempt.outcome, attempt.response_status) == (AttemptOutcome.PERMANENT, 400)
-    assert "referralNote: The property 'referralNote' is not allowed here" in attempt.servicetitan_text
+    assert "referralNote: The property 'referralNote' is not allowed here" in attempt.response_text
     assert attempt.sentence.startswith("ServiceTitan could not create the booking because of these fields:")
     assert delivery.reason == attempt.sentence
     assert delivery.failed_at is not None
@@ -180,7 +180,7 @@ def test_a_wrong_booking_provider_fails_with_the_fix_in_the_sentence(tenant: Ten
     delivery = Delivery.objects.get(lead=lead)
     attempt = delivery.attempts.get()
     assert (delivery.state, attempt.response_status) == (DeliveryState.FAILED, 404)
-    assert "Booking provider 999 was not found" in attempt.servicetitan_text
+    assert "Booking provider 999 was not found" in attempt.response_text
     assert "check the Booking Provider Value" in attempt.sentence
 
 

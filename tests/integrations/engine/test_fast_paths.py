@@ -22,7 +22,7 @@ from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import write_results
 from referloop.integrations.engine.rows import _preparer, select_by_ids
 from referloop.integrations.engine.targets import load_records
-from referloop.integrations.engine.work import Job, Result
+from referloop.integrations.engine.tries import Claim, Result
 from referloop.integrations.models import (
     Attempt,
     AttemptOutcome,
@@ -114,17 +114,17 @@ def _same(ours: Any, django: Any) -> bool:
 def test_an_attempt_written_by_write_results_is_the_row_the_orm_would_write(tenant: Tenant) -> None:
     integration = connect(tenant.campaign)
     [row_id] = add_backlog(integration, tenant.referrer, 1)
-    [job] = claiming.claim("w1", 10, rate=RateLimit(), lease_seconds=60).jobs
+    [claim] = claiming.claim_due("w1", 10, rate=RateLimit(), lease_seconds=60).claims
     started = timezone.now() - timedelta(seconds=2)
     summary = {"requests": [{"method": "POST", "path": "/x", "body": {"name": "Zoë", "n": [1, 2.5, None]}}]}
     result = Result(
-        job=job,
+        claim=claim,
         outcome=AttemptOutcome.TRANSIENT,
         started_at=started,
         duration_ms=1234,
         request_summary=summary,
         response_status=None,
-        servicetitan_text="Service Unavailable",
+        response_text="Service Unavailable",
         sentence="ServiceTitan is down.",
     )
 
@@ -133,13 +133,13 @@ def test_an_attempt_written_by_write_results_is_the_row_the_orm_would_write(tena
     ours = Attempt.objects.get(delivery_id=row_id)
     theirs = Attempt.objects.create(
         delivery_id=row_id,
-        number=job.number,
+        number=claim.number,
         started_at=started,
         duration_ms=1234,
         outcome=AttemptOutcome.TRANSIENT,
         request_summary=summary,
         response_status=None,
-        servicetitan_text="Service Unavailable",
+        response_text="Service Unavailable",
         sentence="ServiceTitan is down.",
     )
     theirs.refresh_from_db()
@@ -238,12 +238,12 @@ def test_a_job_carries_the_same_record_as_lead_record(tenant: Tenant) -> None:
     connect(tenant.campaign)
     lead = add_lead(tenant.campaign, tenant.referrer, custom_system_type="Heat pump")
 
-    jobs = claiming.claim("w1", 10, rate=RateLimit(), lease_seconds=60).jobs
+    claims = claiming.claim_due("w1", 10, rate=RateLimit(), lease_seconds=60).claims
 
-    [job] = [job for job in jobs if _lead_of(job) == lead.pk]
-    assert dict(job.record) == dict(lead_record(Lead.objects.get(pk=lead.pk)))
-    assert job.custom_fields and job.mapping == Integration.objects.get(pk=job.integration_id).mapping()
+    [claim] = [claim for claim in claims if _lead_of(claim) == lead.pk]
+    assert dict(claim.record) == dict(lead_record(Lead.objects.get(pk=lead.pk)))
+    assert claim.custom_fields and claim.mapping == Integration.objects.get(pk=claim.integration_id).mapping()
 
 
-def _lead_of(job: Job) -> int:
-    return Delivery.objects.get(pk=job.delivery_id).lead_id
+def _lead_of(claim: Claim) -> int:
+    return Delivery.objects.get(pk=claim.delivery_id).lead_id

@@ -45,7 +45,7 @@ def fail(delivery: Delivery) -> Delivery:
             "body": {"name": "Jane Doe"},
         },
         response_status=400,
-        servicetitan_text=ST_TEXT,
+        response_text=ST_TEXT,
         sentence=SENTENCE,
     )
     Delivery.objects.filter(pk=delivery.pk).update(

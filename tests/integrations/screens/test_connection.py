@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from referloop.accounts.models import Membership, Role, User
 from referloop.campaigns.intake import submit_lead
-from referloop.integrations.connection import credentials_for
 from referloop.integrations.models import ConnectionState, Delivery, DeliveryState, Integration, IntegrationChange
+from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.providers.servicetitan import TOKEN_CACHE, token_key
 from referloop.providers.servicetitan.auth import new_token
 from referloop.sandbox.config import DEMO_CLIENT_SECRET, SandboxConfig

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from referloop.integrations.models import ConnectionState, Integration, LeadAction
-from referloop.integrations.status import status_of
+from referloop.integrations.servicetitan.status import status_of
 from referloop.providers.servicetitan import FieldMapping, default_mapping
 from tests.conftest import Tenant
 

@@ -1,6 +1,6 @@
-"""The two records that travel through the engine: a claimed Job, and the Result of trying it.
+"""The two records that travel through the engine: a claimed Claim, and the Result of trying it.
 
-Both are plain frozen data with no ORM objects, so a Job can be sent on the event loop and a Result written
+Both are plain frozen data with no ORM objects, so a Claim can be sent on the event loop and a Result written
 back in the database thread without either side touching the other's world.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from referloop.integrations.models import AttemptOutcome
-from referloop.providers.servicetitan import Credentials, CustomField, FieldMapping, LeadRecord
+from referloop.providers.servicetitan import Credentials, CustomSource, FieldMapping, LeadRecord
 
 # Not an attempt: the row was claimed but never sent (shutdown, or its tenant was paused) and goes back.
 RELEASED = "released"
@@ -21,7 +21,7 @@ RETRY_OUTCOMES = frozenset({AttemptOutcome.TRANSIENT, AttemptOutcome.AMBIGUOUS})
 
 
 @dataclass(frozen=True)
-class Job:
+class Claim:
     """One claimed delivery with everything needed to send it."""
 
     delivery_id: int
@@ -36,19 +36,19 @@ class Job:
     booking_provider_id: int | None
     mapping: Mapping[str, FieldMapping] = field(repr=False)
     record: LeadRecord = field(repr=False)
-    custom_fields: tuple[CustomField, ...] = ()
+    custom_fields: tuple[CustomSource, ...] = ()
     setup_error: str = ""  # a setting that stops the try before any request (no tenant id, environment off)
 
 
 @dataclass(frozen=True)
 class Result:
-    job: Job
+    claim: Claim
     outcome: str  # an AttemptOutcome, or RELEASED
     started_at: datetime
     duration_ms: int = 0
     request_summary: Mapping[str, object] = field(default_factory=dict)
     response_status: int | None = None
-    servicetitan_text: str = ""
+    response_text: str = ""
     sentence: str = ""
     booking_id: int | None = None
     external_id: str = ""

@@ -12,8 +12,10 @@ from django.views.decorators.http import require_POST
 from referloop.accounts.decorators import account_required
 from referloop.accounts.http import AccountRequest
 from referloop.integrations import outbox
-from referloop.integrations.lead_setup import save_lead_setup
-from referloop.integrations.mapping_form import (
+from referloop.integrations.models import Integration, LeadAction
+from referloop.integrations.records import custom_fields_of
+from referloop.integrations.servicetitan.lead_setup import save_lead_setup
+from referloop.integrations.servicetitan.mapping_form import (
     LEAD_ACTION,
     Row,
     Submission,
@@ -24,9 +26,7 @@ from referloop.integrations.mapping_form import (
     rows_for,
     source_groups,
 )
-from referloop.integrations.models import Integration, LeadAction
-from referloop.integrations.preview import preview_for
-from referloop.integrations.records import custom_fields_of
+from referloop.integrations.servicetitan.preview import preview_for
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
 from referloop.providers.mapping import FieldMapping
 from referloop.providers.servicetitan import missing_required_fields

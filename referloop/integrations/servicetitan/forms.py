@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from referloop.integrations.connection import environment_choices
 from referloop.integrations.models import Integration
+from referloop.integrations.servicetitan.credentials import environment_choices
 
 ENVIRONMENT_HELP = {
     "production": "Your live ServiceTitan. Choose this unless ServiceTitan gave you a test tenant.",

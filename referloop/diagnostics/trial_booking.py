@@ -16,10 +16,10 @@ import httpx
 from referloop.accounts.models import User
 from referloop.campaigns.models import Lead
 from referloop.integrations import audit
-from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for
 from referloop.integrations.models import Integration
-from referloop.integrations.preview import sample_lead
 from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.integrations.servicetitan.credentials import EnvironmentNotAllowed, credentials_for
+from referloop.integrations.servicetitan.preview import sample_lead
 from referloop.providers.servicetitan import (
     FieldProblem,
     PayloadError,

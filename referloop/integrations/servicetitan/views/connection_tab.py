@@ -12,7 +12,8 @@ from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.campaigns.models import Campaign
 from referloop.integrations import audit, outbox
-from referloop.integrations.connect import (
+from referloop.integrations.models import ConnectionState, Environment, Integration
+from referloop.integrations.servicetitan.connecting import (
     NON_FIELD,
     cached_token_key,
     disconnect,
@@ -20,8 +21,7 @@ from referloop.integrations.connect import (
     live_check,
     mark_connected,
 )
-from referloop.integrations.forms import ENVIRONMENT_HELP, ConnectForm, CredentialsForm
-from referloop.integrations.models import ConnectionState, Environment, Integration
+from referloop.integrations.servicetitan.forms import ENVIRONMENT_HELP, ConnectForm, CredentialsForm
 from referloop.integrations.views.common import (
     find_integration,
     render_tab,

@@ -15,8 +15,12 @@ from django.utils import timezone
 
 from referloop.accounts.models import User
 from referloop.integrations import audit, outbox
-from referloop.integrations.connection import EnvironmentNotAllowed, credentials_for, other_environment_accepting
 from referloop.integrations.models import ConnectionState, Integration
+from referloop.integrations.servicetitan.credentials import (
+    EnvironmentNotAllowed,
+    credentials_for,
+    other_environment_accepting,
+)
 from referloop.providers.servicetitan import (
     TOKEN_CACHE,
     AmbiguousError,

@@ -15,7 +15,7 @@ from referloop.integrations.models import LeadAction
 from referloop.providers.mapping import (
     DATA_TYPE_LABELS,
     SOURCE_FIELDS,
-    CustomField,
+    CustomSource,
     DataType,
     FieldMapping,
     SourceField,
@@ -84,7 +84,7 @@ def addable_fields(rows: Iterable[Row]) -> list[TargetField]:
     return [f for f in TARGET_FIELDS if f.key not in shown]
 
 
-def source_groups(custom_fields: Iterable[CustomField]) -> list[tuple[str, list[SourceField]]]:
+def source_groups(custom_fields: Iterable[CustomSource]) -> list[tuple[str, list[SourceField]]]:
     """The grouped picker of referloop fields: Lead, Referrer, Campaign, Custom fields."""
     groups: dict[str, list[SourceField]] = {}
     for source in source_catalog(custom_fields):
@@ -104,7 +104,7 @@ class Submission:
         return {row.field.key: row.as_mapping() for row in self.rows if row.value.strip() or row.field.required}
 
 
-def read_submission(data: QueryDict, custom_fields: Iterable[CustomField]) -> Submission:
+def read_submission(data: QueryDict, custom_fields: Iterable[CustomSource]) -> Submission:
     posted = list(dict.fromkeys(key for key in data.getlist(ROW_KEY) if key in FIELDS_BY_KEY))
     keys = [f.key for f in TARGET_FIELDS if f.required or f.key in posted]
     rows = []
@@ -122,7 +122,7 @@ def read_submission(data: QueryDict, custom_fields: Iterable[CustomField]) -> Su
     return check(Submission(data.get(LEAD_ACTION, ""), rows), custom_fields)
 
 
-def check(submission: Submission, custom_fields: Iterable[CustomField]) -> Submission:
+def check(submission: Submission, custom_fields: Iterable[CustomSource]) -> Submission:
     """Fill in `errors` and each row's `error`: an unknown lead action, and every mistake in the mapping."""
     submission.errors = {}
     if submission.lead_action not in LeadAction.values:

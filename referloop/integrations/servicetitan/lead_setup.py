@@ -10,8 +10,8 @@ from django.db import transaction
 
 from referloop.accounts.models import User
 from referloop.integrations import audit, outbox
-from referloop.integrations.mapping_form import Submission, describe_changes
 from referloop.integrations.models import Integration, LeadAction
+from referloop.integrations.servicetitan.mapping_form import Submission, describe_changes
 
 
 @transaction.atomic

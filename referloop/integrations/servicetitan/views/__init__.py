@@ -1,0 +1,1 @@
+"""The ServiceTitan tabs: Connection (connect, finalize, disconnect) and Leads (action, mapping, preview)."""
