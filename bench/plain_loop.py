@@ -46,7 +46,7 @@ def run_plain_loop(tenant: BenchTenant, count: int) -> PlainResult:
             body = build_booking_body(mapping, lead_record(delivery.lead), custom)
             booking = client.create_booking(provider_id, body)
             Delivery.objects.filter(pk=delivery.pk).update(
-                state=DeliveryState.DELIVERED, booking_id=booking.id, delivered_at=timezone.now()
+                state=DeliveryState.DELIVERED, remote_id=booking.id, delivered_at=timezone.now()
             )
         seconds = time.perf_counter() - started
     return PlainResult(len(deliveries), seconds)

@@ -212,7 +212,7 @@ def lead_timeline(email: str, lead: Lead | None) -> dict[str, Any]:
                 "state": delivery.state,
                 "reason": delivery.reason,
                 "external_id": delivery.external_id,
-                "booking_id": delivery.booking_id,
+                "booking_id": delivery.remote_id,
                 "attempt_count": delivery.attempt_count,
                 "last_error": delivery.last_error,
                 "next_attempt_at": _iso(delivery.next_attempt_at),

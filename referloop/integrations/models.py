@@ -131,10 +131,12 @@ class Delivery(models.Model):
     """One lead and one integration action: the durable outbox row.
 
     `pending` rows are due at `next_attempt_at`; a worker claims one by setting a lease, and a lease that runs
-    out (the worker died) makes the row claimable again. `ambiguous` means the last try may have reached
-    ServiceTitan, so the next try looks the booking up by externalId before creating one.
+    out (the worker died) makes the row claimable again. `ambiguous` means the last try may have reached the
+    destination, so the next try settles that first (ServiceTitan: looks the booking up by externalId).
+    `connector` names the destination kind that sends it (`integrations.destinations`).
     """
 
+    connector = models.CharField(max_length=20, default="servicetitan")
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="deliveries")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
     state = models.CharField(max_length=10, choices=DeliveryState.choices)
@@ -146,7 +148,7 @@ class Delivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     ambiguous = models.BooleanField(default=False)
     external_id = models.CharField(max_length=100, blank=True)
-    booking_id = models.BigIntegerField(null=True, blank=True)
+    remote_id = models.BigIntegerField(null=True, blank=True)  # what the destination made: a ServiceTitan booking id
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     first_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,9 @@ from referloop.integrations.records import custom_fields_of
 from referloop.providers.servicetitan import missing_required_fields, validate_mapping
 
 SKIPPED_REASON = "The lead action is “Nothing to action”, so no booking is created in ServiceTitan."
+CREDENTIALS_REJECTED_REASON = (
+    "ServiceTitan rejected the credentials: fix the Client ID and Client Secret on the Connection tab."
+)
 
 
 def hold_reason(integration: Integration) -> str | None:
@@ -28,7 +31,7 @@ def hold_reason(integration: Integration) -> str | None:
     if integration.state == ConnectionState.DISCONNECTED:
         return "The ServiceTitan integration is disconnected: reconnect it to send held leads."
     if integration.state == ConnectionState.CREDENTIALS_REJECTED:
-        return "ServiceTitan rejected the credentials: fix the Client ID and Client Secret on the Connection tab."
+        return CREDENTIALS_REJECTED_REASON
     mapping = integration.mapping()
     missing = missing_required_fields(mapping)
     if missing:

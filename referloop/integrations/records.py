@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 from django.conf import settings
-from django.db.models import Model
+from django.db import connection
+from django.db.models import Field, Model
 from django.urls import reverse
 
 from referloop.campaigns.models import Campaign, Lead, Referrer
+from referloop.integrations.engine.rows import select_rows
 from referloop.providers.mapping import CustomSource, LeadRecord
 
 
@@ -78,3 +81,39 @@ def referral_links() -> Callable[[str], str]:
 
 def custom_fields_of(campaign: Campaign) -> list[CustomSource]:
     return [CustomSource(name=field.key, label=field.label) for field in campaign.custom_fields.all()]
+
+
+def load_records(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
+    """`lead_record` for many leads in one query: the same records, built from rows instead of instances.
+
+    Building Lead, Referrer and Campaign instances (and compiling the query, and reversing a URL per lead)
+    cost more than the query itself.
+    """
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return {}
+    link = referral_links()
+    return {row[0]: record_of_row(row, link) for row in select_rows(_records_sql(len(ids)), ids, _record_fields())}
+
+
+@functools.cache  # the model fields are fixed once Django is set up
+def _record_fields() -> list[Field[Any, Any]]:
+    fields = [model._meta.get_field(name) for model, name in RECORD_COLUMNS]
+    assert all(isinstance(field, Field) for field in fields)
+    return cast("list[Field[Any, Any]]", fields)
+
+
+def _records_sql(count: int) -> str:
+    quote = connection.ops.quote_name
+    aliases = {Lead: "l", Referrer: "r", Campaign: "c"}
+    names = ", ".join(
+        f"{aliases[model]}.{quote(str(field.column))}"
+        for (model, _), field in zip(RECORD_COLUMNS, _record_fields(), strict=True)
+    )
+    lead, referrer, campaign = (quote(model._meta.db_table) for model in (Lead, Referrer, Campaign))
+    marks = ", ".join(["%s"] * count)
+    return (
+        f"SELECT {names} FROM {lead} l "  # noqa: S608 - our own names; the ids are parameters
+        f"INNER JOIN {referrer} r ON r.id = l.referrer_id INNER JOIN {campaign} c ON c.id = l.campaign_id "
+        f"WHERE l.id IN ({marks})"
+    )

@@ -69,12 +69,12 @@ def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
             )
         )
     if delivery.state == DeliveryState.DELIVERED:
-        booked = f"Booking {delivery.booking_id} created in {provider}"
+        booked = f"Booking {delivery.remote_id} created in {provider}"
         events.append(
             Event(
                 delivery.delivered_at,
                 "delivered",
-                booked if delivery.booking_id else f"Sent to {provider}",
+                booked if delivery.remote_id else f"Sent to {provider}",
                 "",
                 link,
             )

@@ -207,13 +207,13 @@ def test_connect_map_hold_release_skip_disconnect_reconnect(
         "isFirstTimeClient": True,
         "externalId": jane.code,
     }
-    assert delivery.booking_id == bookings[0].id
+    assert delivery.remote_id == bookings[0].id
 
     # The Activity tab and the delivery page show it; the lead's page tells the whole story.
     open_tab(page, "Activity")
     row = page.get_by_role("row").filter(has_text="jane.doe@example.com")
     expect(row.get_by_text("Delivered", exact=True)).to_be_visible()
-    expect(row).to_contain_text(str(delivery.booking_id))
+    expect(row).to_contain_text(str(delivery.remote_id))
     row.get_by_role("link", name="jane.doe@example.com").click()
     expect(page.get_by_role("heading", name=re.compile("Attempt 1 · Delivered"))).to_be_visible()
     screenshot(page, "crm-delivery")
@@ -221,7 +221,7 @@ def test_connect_map_hold_release_skip_disconnect_reconnect(
     timeline = page.locator(".timeline")
     expect(timeline).to_contain_text("Joined the campaign")
     expect(timeline).to_contain_text("Attempt 1: Delivered")
-    expect(timeline).to_contain_text(f"Booking {delivery.booking_id} created in ServiceTitan")
+    expect(timeline).to_contain_text(f"Booking {delivery.remote_id} created in ServiceTitan")
     screenshot(page, "crm-lead-timeline")
 
     # Nothing to action: the next lead is skipped, with that reason.

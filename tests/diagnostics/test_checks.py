@@ -338,7 +338,7 @@ def test_failed_deliveries_are_grouped_by_sentence_with_counts_and_the_newest_le
             state=DeliveryState.FAILED, last_error=sentence, failed_at=failed_at, attempt_count=1
         )
     Delivery.objects.filter(lead=add_lead(tenant, "ok@example.com")).update(
-        state=DeliveryState.DELIVERED, delivered_at=now - timedelta(minutes=42), booking_id=10_000_001
+        state=DeliveryState.DELIVERED, delivered_at=now - timedelta(minutes=42), remote_id=10_000_001
     )
 
     result = by_key(cheap_checks(integration))["deliveries"]

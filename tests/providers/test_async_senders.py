@@ -24,7 +24,7 @@ from referloop.providers.servicetitan import (
     TransientError,
     sandbox_environment,
 )
-from referloop.providers.servicetitan.transport import AiohttpSender, AsyncSender, HttpxSender
+from referloop.providers.transport import AiohttpSender, AsyncSender, HttpxSender
 from referloop.sandbox.config import (
     DEMO_APP_KEY,
     DEMO_BOOKING_PROVIDER_ID,

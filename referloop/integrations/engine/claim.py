@@ -6,13 +6,16 @@ double-taking each other; on SQLite the IMMEDIATE transaction (settings.sqlite_o
 
 A lease is also a postponed `next_attempt_at`: a claimed row is due again when its lease runs out, so the
 index scan for due rows never wades through rows in flight, and a row whose worker died comes back by itself
-(marked ambiguous, so its next try looks the booking up before creating one).
+(marked ambiguous, so its next try settles whether the lost try arrived: ServiceTitan looks the booking up).
+
+Which rows can go and what they carry is each destination kind's business (`integrations.destinations`): a
+row whose destination can't take it now (disconnected, setup incomplete) is held with the reason, not sent.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,18 +24,14 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from referloop.integrations import outbox
+from referloop.integrations import destinations, outbox
+from referloop.integrations.destinations import ConnectorOptions, DestinationKind, Destined
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.rows import select_by_ids, update_rows
-from referloop.integrations.engine.targets import Target, TargetCache, load_records, load_targets
 from referloop.integrations.engine.tries import Claim
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, TenantBucket
 
-LOST_TRY_SENTENCE = (
-    "The worker sending this lead stopped before it recorded an answer (its lease ran out), so ServiceTitan "
-    "may or may not have the booking; the next try looks it up by External Id first, so it is never created twice."
-)
 # Subqueries per statement when looking for due rows: keeps the SQL and its parameter list small with many
 # tenants (and below SQLite's limit of 500 terms in a compound SELECT).
 _MEMBERS_PER_QUERY = 200
@@ -43,7 +42,7 @@ _AMBIGUOUS_IF_LEASE_RAN_OUT = Case(When(lease_expires_at__isnull=False, then=Val
 @dataclass
 class ClaimResult:
     claims: list[Claim] = field(default_factory=list)
-    held: int = 0  # due rows whose integration can't send right now: held with the reason, not sent
+    held: int = 0  # due rows whose destination can't take them now: held with the reason, not sent
     more_due: bool = False  # due rows were left for later (rate budget, `limit`, another claimer)
 
 
@@ -55,16 +54,18 @@ def claim_due(
     lease_seconds: float,
     now: datetime | None = None,
     rng: random.Random | None = None,
-    targets: TargetCache | None = None,
+    kinds: dict[str, DestinationKind] | None = None,
 ) -> ClaimResult:
     """Lease up to `limit` due deliveries to `owner`; each Claim carries its send time within its tenant's budget.
 
-    A worker passes its `targets` cache; without one, every integration is loaded afresh.
+    A worker passes the destination `kinds` it keeps for its run (with their caches); without them, every
+    destination is loaded afresh.
     """
     if limit <= 0:
         return ClaimResult(more_due=True)
+    kinds = kinds if kinds is not None else destinations.fresh_kinds()
     with transaction.atomic():
-        return _claim(owner, limit, rate, lease_seconds, now or timezone.now(), rng or random.Random(), targets)
+        return _claim(owner, limit, rate, lease_seconds, now or timezone.now(), rng or random.Random(), kinds)
 
 
 def _claim(
@@ -74,7 +75,7 @@ def _claim(
     lease_seconds: float,
     now: datetime,
     rng: random.Random,
-    cache: TargetCache | None,
+    kinds: dict[str, DestinationKind],
 ) -> ClaimResult:
     result = ClaimResult()
     keys = pending_rate_keys()
@@ -95,26 +96,35 @@ def _claim(
     chosen = picked.ids
 
     rows = _lock(chosen, now)
-    integration_ids = {row["integration_id"] for row in rows}
-    targets = cache.get(integration_ids) if cache is not None else load_targets(integration_ids)
-    sendable, held = _split_held(rows, targets)
-    result.held = _hold(held, targets)
+    destined: dict[int, Destined] = {}
+    for name, kind_rows in _by_kind(rows).items():
+        destined.update(kinds[name].destinations(kind_rows))
+    sendable = [row for row in rows if not destined[row["id"]].hold_reason]
+    result.held = _hold([row for row in rows if destined[row["id"]].hold_reason], destined)
 
     lease_end = now + timedelta(seconds=rate.horizon + lease_seconds)
-    send_at = _plan_send_times(sendable, buckets, rate, epoch)
+    send_at = _plan_send_times(sendable, buckets, rate, epoch, kinds)
     result.more_due |= len(send_at) < len(sendable)
     claimed = [row for row in sendable if row["id"] in send_at]
     _lease(claimed, owner, lease_end, now)
-    _record_lost_tries(claimed, now)
+    _record_lost_tries(claimed, kinds, now)
     _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner)
 
-    records = load_records({row["lead_id"] for row in claimed})
+    payloads: dict[int, Mapping[str, object]] = {}
+    for name, kind_rows in _by_kind(claimed).items():
+        payloads.update(kinds[name].payloads(kind_rows))
     result.claims = [
-        _claim_of(row, targets[row["integration_id"]], records[row["lead_id"]], owner, send_at[row["id"]], now)
-        for row in claimed
+        _claim_of(row, destined[row["id"]], payloads[row["id"]], owner, send_at[row["id"]], now) for row in claimed
     ]
     result.claims.sort(key=lambda claim: claim.send_at)
     return result
+
+
+def _by_kind(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["connector"], []).append(row)
+    return grouped
 
 
 def pending_rate_keys() -> list[str]:
@@ -280,6 +290,7 @@ def share(wanted: dict[str, int], limit: int, order: Sequence[str]) -> dict[str,
 # What a claim reads of each chosen row (the dict keys of `_lock`'s rows).
 _LOCKED_FIELDS = (
     "id",
+    "connector",
     "state",
     "integration_id",
     "lead_id",
@@ -308,21 +319,11 @@ def _still_due(row: dict[str, Any], now: datetime) -> bool:
     return row["state"] == DeliveryState.PENDING and due_at is not None and due_at <= now
 
 
-def _split_held(
-    rows: Iterable[dict[str, Any]], targets: dict[int, Target]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    sendable: list[dict[str, Any]] = []
-    held: list[dict[str, Any]] = []
-    for row in rows:
-        (held if targets[row["integration_id"]].hold_reason else sendable).append(row)
-    return sendable, held
-
-
-def _hold(rows: Sequence[dict[str, Any]], targets: dict[int, Target]) -> int:
-    """Rows of an integration that can't send (disconnected, setup broken since) wait as *held*, not burned."""
+def _hold(rows: Sequence[dict[str, Any]], destined: dict[int, Destined]) -> int:
+    """Rows of a destination that can't send (disconnected, setup broken since) wait as *held*, not burned."""
     by_reason: dict[str, list[int]] = {}
     for row in rows:
-        by_reason.setdefault(targets[row["integration_id"]].hold_reason, []).append(row["id"])
+        by_reason.setdefault(destined[row["id"]].hold_reason, []).append(row["id"])
     for reason, ids in by_reason.items():
         Delivery.objects.filter(pk__in=ids).update(
             **outbox.held(reason, timezone.now()),
@@ -334,21 +335,26 @@ def _hold(rows: Sequence[dict[str, Any]], targets: dict[int, Target]) -> int:
 
 
 def _plan_send_times(
-    rows: Sequence[dict[str, Any]], buckets: dict[str, TenantBucket], rate: RateLimit, epoch: float
+    rows: Sequence[dict[str, Any]],
+    buckets: dict[str, TenantBucket],
+    rate: RateLimit,
+    epoch: float,
+    kinds: dict[str, DestinationKind],
 ) -> dict[int, float]:
     by_key: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_key.setdefault(row["rate_key"], []).append(row)
+    connectors = {name: kinds[name].connector(ConnectorOptions()) for name in {row["connector"] for row in rows}}
     send_at: dict[int, float] = {}
     for key, key_rows in by_key.items():
         bucket = buckets[key]
-        costs = [2 if _lookup_first(row) else 1 for row in key_rows]
+        costs = [connectors[row["connector"]].calls_per_try(_settle_first(row)) for row in key_rows]
         times, bucket.next_slot_at = ratelimit.grant(bucket.next_slot_at, epoch, costs, rate)
         send_at.update((row["id"], moment) for row, moment in zip(key_rows, times, strict=False))
     return send_at
 
 
-def _lookup_first(row: dict[str, Any]) -> bool:
+def _settle_first(row: dict[str, Any]) -> bool:
     return bool(row["ambiguous"]) or row["lease_expires_at"] is not None
 
 
@@ -378,7 +384,7 @@ def _lease_sql(count: int) -> str:
     )
 
 
-def _record_lost_tries(rows: Sequence[dict[str, Any]], now: datetime) -> None:
+def _record_lost_tries(rows: Sequence[dict[str, Any]], kinds: dict[str, DestinationKind], now: datetime) -> None:
     """A try whose worker died left no Attempt; record it, so the history shows why the lead was late."""
     lost = [
         Attempt(
@@ -386,7 +392,7 @@ def _record_lost_tries(rows: Sequence[dict[str, Any]], now: datetime) -> None:
             number=row["attempt_count"],
             started_at=row["lease_expires_at"],
             outcome=AttemptOutcome.AMBIGUOUS,
-            sentence=LOST_TRY_SENTENCE,
+            sentence=kinds[row["connector"]].lost_try_sentence,
         )
         for row in rows
         if row["lease_expires_at"] is not None and row["attempt_count"] > 0
@@ -426,21 +432,18 @@ def _update_buckets(
 
 
 def _claim_of(
-    row: dict[str, Any], target: Target, record: dict[str, object], owner: str, send_at: float, now: datetime
+    row: dict[str, Any], destined: Destined, payload: Mapping[str, object], owner: str, send_at: float, now: datetime
 ) -> Claim:
     return Claim(
         delivery_id=row["id"],
-        integration_id=row["integration_id"],
+        connector=row["connector"],
+        destination_id=destined.destination_id,
         number=row["attempt_count"] + 1,
         lease_owner=owner,
         rate_key=row["rate_key"],
         send_at=send_at,
-        lookup_first=_lookup_first(row),
+        settle_first=_settle_first(row),
         first_attempt_at=row["first_attempt_at"] or now,
-        credentials=target.credentials,
-        booking_provider_id=target.booking_provider_id,
-        mapping=target.mapping,
-        record=record,
-        custom_fields=target.custom_fields,
-        setup_error=target.setup_error,
+        destination=destined.destination,
+        payload=payload,
     )

@@ -3,38 +3,26 @@
 The bucket (ratelimit.py) plans send times one interval apart, but a busy event loop, a slow token fetch or a
 slow claim can wake several planned sends late and let them out together; a burst is what a 1-second sliding
 window (ServiceTitan's, the sandbox's) punishes, because the calls of the next second then land in the same
-window. This sender wrapper lets the calls that actually go out per (host, tenant, app key) leave on a grid
-one interval apart, the same interval as the plan: what was delayed goes out late, never closer together.
-With 58.2 calls a second planned, any 1-second window holds 59 calls at most, and ServiceTitan would have
-to bunch our calls up by about 30 ms to count 61. It sees every API call, including the lookup before a
-create and the repeat after a token refresh; token requests (no tenant in the path) pass.
+window. This sender wrapper lets the calls that actually go out per rate key (the claim's: for ServiceTitan,
+environment, tenant and app) leave on a grid one interval apart, the same interval as the plan: what was
+delayed goes out late, never closer together. With 58.2 calls a second planned, any 1-second window holds 59
+calls at most, and ServiceTitan would have to bunch our calls up by about 30 ms to count 61. It sees every call
+of a try, including a lookup before a create and the repeat after a token refresh; requests marked unpaced
+(token requests) pass.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
-from referloop.providers.servicetitan.transport import AiohttpSender, Answer, AsyncSender, Outgoing
-
-_TENANT_IN_PATH = re.compile(r"/tenant/(\d+)(?:/|$)")
-
-PacingKey = tuple[str, str, str]
-
-
-def pacing_key(request: Outgoing) -> PacingKey | None:
-    """(host:port, tenant id, app key) of an API call; None for calls outside a tenant (the token endpoint)."""
-    url = urlsplit(request.url)
-    match = _TENANT_IN_PATH.search(url.path)
-    if match is None:
-        return None
-    return f"{url.hostname}:{url.port or ''}", match.group(1), request.headers.get("ST-App-Key", "")
+from referloop.providers.transport import AiohttpSender, Answer, AsyncSender, Outgoing
 
 
 class PacedSender:
+    """One shared pool; `for_key(rate_key)` gives the sender a try of that rate key uses."""
+
     def __init__(
         self,
         inner: AsyncSender,
@@ -44,17 +32,19 @@ class PacedSender:
         self._inner = inner
         self._interval = 1.0 / calls_per_second
         self._clock = clock
-        self._due: dict[PacingKey, float] = {}  # the tenant's next place on the grid
-        self._locks: dict[PacingKey, asyncio.Lock] = {}
+        self._due: dict[str, float] = {}  # the rate key's next place on the grid
+        self._locks: dict[str, asyncio.Lock] = {}
         self.waits = 0  # calls that were held back: a sign the planned pacing slipped
 
-    async def send(self, request: Outgoing) -> Answer:
-        key = pacing_key(request)
-        if key is not None:
-            await self._take_turn(key)
+    def for_key(self, rate_key: str) -> AsyncSender:
+        return _KeySender(self, rate_key)
+
+    async def send(self, request: Outgoing, rate_key: str) -> Answer:
+        if request.paced:
+            await self._take_turn(rate_key)
         return await self._inner.send(request)
 
-    async def _take_turn(self, key: PacingKey) -> None:
+    async def _take_turn(self, key: str) -> None:
         # One waiter at a time per tenant (asyncio.Lock is first come, first served), on a grid one interval
         # apart. A call that wakes a little late keeps the grid, so small wake-up delays don't add up; after a
         # real stall the grid restarts from the late call, so the calls that piled up behind it still leave
@@ -70,6 +60,20 @@ class PacedSender:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _KeySender:
+    """The shared paced pool as one rate key's sender; closing it leaves the pool open."""
+
+    def __init__(self, pool: PacedSender, rate_key: str) -> None:
+        self._pool = pool
+        self._rate_key = rate_key
+
+    async def send(self, request: Outgoing) -> Answer:
+        return await self._pool.send(request, self._rate_key)
+
+    async def aclose(self) -> None:
+        pass
 
 
 def paced_sender(concurrency: int, calls_per_second: float) -> PacedSender:

@@ -2,7 +2,8 @@
 
 Each delivery moves with a conditional update that must match the lease it was claimed with (owner and attempt
 number): if the lease ran out and another worker took the row, this worker's late answer is kept as an Attempt
-but cannot overwrite the row. Emails go out after the commit, never for a rolled-back change.
+but cannot overwrite the row. Each destination kind then counts its results towards its own health (failure
+streaks, credentials rejected, disabling); its emails go out after the commit, never for a rolled-back change.
 """
 
 from __future__ import annotations
@@ -17,30 +18,32 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from referloop.integrations import alerts, outbox
+from referloop.integrations import destinations, outbox
+from referloop.integrations.destinations import DestinationKind
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
 from referloop.integrations.engine.rows import insert_rows, select_by_ids, update_rows
 from referloop.integrations.engine.tries import Result
-from referloop.integrations.models import (
-    Attempt,
-    AttemptOutcome,
-    ConnectionState,
-    Delivery,
-    DeliveryState,
-    Integration,
-    IntegrationChange,
-)
+from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState
 
-GAVE_UP = " referloop stopped retrying 24 hours after the first try; resend it once ServiceTitan is reachable."
+GAVE_UP = " referloop stopped retrying 24 hours after the first try; resend it once the destination is reachable."
 # Without a Retry-After, a 429 pauses its tenant this long.
 DEFAULT_PAUSE_SECONDS = 1.0
+
+
+# Each kind with the notices (emails) its results raised.
+Notices = list[tuple[DestinationKind, list[object]]]
 
 
 @dataclass
 class Written:
     states: Counter[str] = field(default_factory=Counter)  # the rows' new states (and "stale", "released")
-    alerts: list[alerts.Alert] = field(default_factory=list)
+    notices: Notices = field(default_factory=list)
+
+
+def send_notices(notices: Notices) -> None:
+    for kind, items in notices:
+        kind.send_notices(items)
 
 
 def write_results(
@@ -49,7 +52,8 @@ def write_results(
     policy: RetryPolicy = DEFAULT_POLICY,
     now: datetime | None = None,
     rng: random.Random | None = None,
-    send_alerts: Callable[[list[alerts.Alert]], object] = alerts.send_alerts,
+    send_alerts: Callable[[Notices], object] = send_notices,
+    kinds: dict[str, DestinationKind] | None = None,
 ) -> Written:
     """`send_alerts` runs after the commit; the worker passes one that hands the emails to another thread, so a
     slow mail server never holds up its database thread."""
@@ -57,6 +61,7 @@ def write_results(
     if not results:
         return written
     now = now or timezone.now()
+    kinds = kinds if kinds is not None else destinations.fresh_kinds()
     with transaction.atomic():
         insert_rows(Attempt, ATTEMPT_FIELDS, [_attempt(result) for result in results if not result.released])
         leased = _still_leased(results)
@@ -66,7 +71,7 @@ def write_results(
             if result.claim.delivery_id not in leased:
                 written.states["stale"] += 1
                 continue
-            state, changes = _transition(result, policy, now, rng)
+            state, changes = _transition(result, kinds[result.claim.connector], policy, now, rng)
             applied.append((result, state))
             written.states[state] += 1
             groups.setdefault(tuple(sorted(changes)), []).append((result.claim.delivery_id, changes))
@@ -75,11 +80,21 @@ def write_results(
         for result in results:
             if result.rate_limited:
                 ratelimit.pause(result.claim.rate_key, result.retry_after or DEFAULT_PAUSE_SECONDS, now)
-        written.alerts = _integration_health(applied)
-        if written.alerts:
-            pending = list(written.alerts)
+        for name, kind_applied in _by_kind(applied).items():
+            raised = kinds[name].after_results(kind_applied)
+            if raised:
+                written.notices.append((kinds[name], raised))
+        if written.notices:
+            pending = list(written.notices)
             transaction.on_commit(lambda: send_alerts(pending))
     return written
+
+
+def _by_kind(applied: Sequence[tuple[Result, str]]) -> dict[str, list[tuple[Result, str]]]:
+    grouped: dict[str, list[tuple[Result, str]]] = {}
+    for result, state in applied:
+        grouped.setdefault(result.claim.connector, []).append((result, state))
+    return grouped
 
 
 def _still_leased(results: Sequence[Result]) -> set[int]:
@@ -118,21 +133,22 @@ ATTEMPT_FIELDS = (
 
 
 def _attempt(result: Result) -> tuple[Any, ...]:
+    tried = result.tried
     return (
         result.claim.delivery_id,
         result.claim.number,
         result.started_at,
         result.duration_ms,
         result.outcome,
-        dict(result.request_summary),
-        result.response_status,
-        result.response_text,
+        result.request_summary(),
+        tried.response_status if tried else None,
+        tried.response_text if tried else "",
         result.sentence,
     )
 
 
 def _transition(
-    result: Result, policy: RetryPolicy, now: datetime, rng: random.Random | None
+    result: Result, kind: DestinationKind, policy: RetryPolicy, now: datetime, rng: random.Random | None
 ) -> tuple[str, dict[str, Any]]:
     """The delivery's next state and the column values that take it there."""
     unleased: dict[str, Any] = {"lease_expires_at": None, "leased_by": ""}
@@ -142,12 +158,14 @@ def _transition(
             "next_attempt_at": result.release_until or now,
             "attempt_count": result.claim.number - 1,  # the try never started
         }
+    tried = result.tried
+    assert tried is not None
     if result.succeeded:
         return DeliveryState.DELIVERED, {
             **unleased,
             "state": DeliveryState.DELIVERED,
-            "booking_id": result.booking_id,
-            "external_id": result.external_id,
+            "remote_id": tried.remote_id,
+            "external_id": tried.external_id,
             "delivered_at": now,
             "next_attempt_at": None,
             "ambiguous": False,
@@ -158,8 +176,8 @@ def _transition(
         # Not burned: held until the credentials are fixed (outbox.release_held).
         return DeliveryState.HELD, {
             **unleased,
-            **outbox.held(_credentials_hold_reason(), now),
-            "ambiguous": result.lookup_next,
+            **outbox.held(kind.credentials_hold_reason, now),
+            "ambiguous": tried.may_exist,
             "last_error": result.sentence,
         }
     if result.retryable:
@@ -168,8 +186,8 @@ def _transition(
             return DeliveryState.PENDING, {
                 **unleased,
                 "next_attempt_at": retry_at,
-                "ambiguous": result.lookup_next,
-                "external_id": result.external_id,
+                "ambiguous": tried.may_exist,
+                "external_id": tried.external_id,
                 "last_error": result.sentence,
             }
         return _failed(result, now, result.sentence + GAVE_UP)
@@ -199,50 +217,8 @@ def _failed(result: Result, now: datetime, sentence: str) -> tuple[str, dict[str
         "state": DeliveryState.FAILED,
         "failed_at": now,
         "next_attempt_at": None,
-        "ambiguous": result.lookup_next,
-        "external_id": result.external_id,
+        "ambiguous": result.may_exist,
+        "external_id": result.tried.external_id if result.tried else "",
         "reason": sentence[:500],
         "last_error": sentence,
     }
-
-
-def _credentials_hold_reason() -> str:
-    return outbox.hold_reason(Integration(state=ConnectionState.CREDENTIALS_REJECTED)) or ""
-
-
-def _integration_health(applied: Sequence[tuple[Result, str]]) -> list[alerts.Alert]:
-    """Failure streaks, Needs attention and credentials rejected, from the results that took effect.
-
-    Only deliveries that ended *failed* count towards the streak; a try that will be retried does not.
-    """
-    found: list[alerts.Alert] = []
-    by_integration: dict[int, list[tuple[Result, str]]] = {}
-    for result, state in applied:
-        by_integration.setdefault(result.claim.integration_id, []).append((result, state))
-    alerts.note_successes(
-        key for key, items in by_integration.items() if any(state == DeliveryState.DELIVERED for _, state in items)
-    )
-    for integration_id, items in by_integration.items():
-        rejected = [result for result, _ in items if result.outcome == AttemptOutcome.CREDENTIALS]
-        if rejected:
-            found += filter(None, [_credentials_rejected(integration_id, rejected[-1].sentence)])
-        last_success = max((i for i, (_, state) in enumerate(items) if state == DeliveryState.DELIVERED), default=-1)
-        failed = [result for result, state in items[last_success + 1 :] if state == DeliveryState.FAILED]
-        if failed:
-            alert = alerts.note_failures(
-                integration_id, len(failed), restart=last_success >= 0, sentence=failed[-1].sentence
-            )
-            found += filter(None, [alert])
-    return found
-
-
-def _credentials_rejected(integration_id: int, sentence: str) -> alerts.Alert | None:
-    alert = alerts.note_credentials_rejected(integration_id, sentence)
-    if alert is not None:
-        integration = Integration.objects.select_related("campaign").get(pk=integration_id)
-        IntegrationChange.objects.create(
-            integration=integration,
-            summary=f"ServiceTitan rejected the credentials; new leads are held until they are fixed. {sentence}"[:500],
-        )
-        outbox.hold_pending(integration, outbox.hold_reason(integration) or sentence)
-    return alert

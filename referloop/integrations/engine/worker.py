@@ -39,19 +39,18 @@ import httpx
 from django.db import close_old_connections, connections, reset_queries
 from django.utils import timezone
 
-from referloop.integrations import alerts
+from referloop.integrations import destinations
+from referloop.integrations.destinations import ConnectorOptions
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.claim import ClaimResult, claim_due
 from referloop.integrations.engine.pacing import paced_sender
 from referloop.integrations.engine.ratelimit import RateLimit
-from referloop.integrations.engine.results import Written, write_results
+from referloop.integrations.engine.results import Notices, Written, send_notices, write_results
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
-from referloop.integrations.engine.send import Progress, interrupted, released, send
-from referloop.integrations.engine.targets import TargetCache
+from referloop.integrations.engine.send import interrupted, released, send
 from referloop.integrations.engine.tries import Claim, Result
 from referloop.integrations.models import WorkerHeartbeat
-from referloop.providers.servicetitan import TokenCache
-from referloop.providers.servicetitan.calls import DEFAULT_TIMEOUT
+from referloop.providers.base import Connector, Progress
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,15 +66,15 @@ class WorkerOptions:
     poll_interval: float = 0.2
     worker_id: str = ""  # default host:pid
     lease_seconds: float = 120.0  # must outlast `send_deadline`, or a slow send could be taken over
-    send_deadline: float = 90.0  # a whole try (token, lookup, create) gives up after this
+    send_deadline: float = 90.0  # a whole try (ServiceTitan: token, lookup, create) gives up after this
     flush_interval: float = 0.1
     flush_size: int = 200
     heartbeat_interval: float = 5.0
     shutdown_grace: float = 8.0  # below `referloop serve`'s 10 s before it kills
-    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    timeout: httpx.Timeout | None = None  # per request; default: each connector's own
     retry: RetryPolicy = DEFAULT_POLICY
     rate: RateLimit | None = None  # default: RateLimit.from_settings()
-    token_cache: TokenCache | None = None  # default: the process-wide cache
+    token_cache: object | None = None  # a connector's token cache (ServiceTitan's); default: the process-wide one
 
 
 @dataclass
@@ -146,7 +145,11 @@ class Worker:
         # up to as many again may be claimed ahead, which keeps a rate-limited tenant's next rows ready.
         self._room = 2 * options.concurrency
         self._results: list[Result] = []
-        self._targets = TargetCache()
+        self._kinds = destinations.fresh_kinds()
+        options_for_connectors = ConnectorOptions(timeout=options.timeout, token_cache=options.token_cache)
+        self._connectors: dict[str, Connector] = {
+            name: kind.connector(options_for_connectors) for name, kind in self._kinds.items()
+        }
         self._paused: dict[str, float] = {}  # rate key → epoch: a 429 seen here, before the bucket says so
         self._claim_found_nothing = False
         # Idle only counts if the claim that found nothing came after the last results were written:
@@ -228,7 +231,7 @@ class Worker:
                 wanted,
                 rate=self.rate,
                 lease_seconds=self.options.lease_seconds,
-                targets=self._targets,
+                kinds=self._kinds,
             )
         except Exception:  # the database was unreachable or locked too long; a bug must not stop sends in flight
             logger.exception("claiming failed; trying again shortly")
@@ -270,15 +273,15 @@ class Worker:
                     running.progress.started = True
                     result = await send(
                         claim,
-                        self._sender,
-                        timeout=self.options.timeout,
+                        self._connectors[claim.connector],
+                        self._sender.for_key(claim.rate_key),
                         deadline=self.options.send_deadline,
-                        token_cache=self.options.token_cache,
                         progress=running.progress,
                     )
         except asyncio.CancelledError:
             # Only _drain cancels: the result says whether the row goes back untouched or was maybe sent.
-            result = interrupted(claim, running.progress) if running.progress.started else released(claim)
+            connector = self._connectors[claim.connector]
+            result = interrupted(claim, connector, running.progress) if running.progress.started else released(claim)
         if result.rate_limited:
             until = time.time() + (result.retry_after or 1.0)
             self._paused[claim.rate_key] = max(self._paused.get(claim.rate_key, 0.0), until)
@@ -323,7 +326,7 @@ class Worker:
         batch, self._results = self._results, []
         try:
             written = await self._in_db(
-                write_results, batch, policy=self.options.retry, send_alerts=self._send_alerts_later
+                write_results, batch, policy=self.options.retry, send_alerts=self._send_alerts_later, kinds=self._kinds
             )
         except Exception:  # keep them: a result is the only record that a booking was created
             logger.exception("writing %d results failed; keeping them to try again", len(batch))
@@ -375,7 +378,7 @@ class Worker:
         # has none, so without this it holds ~40 MiB of SQL (a bulk INSERT is ~30 KB).
         reset_queries()
 
-    def _send_alerts_later(self, pending: list[alerts.Alert]) -> None:
+    def _send_alerts_later(self, pending: Notices) -> None:
         self._mail.submit(_send_alerts_in_mail_thread, pending)
 
     # -- plumbing ----------------------------------------------------------------------------------------------
@@ -399,9 +402,9 @@ class Worker:
         return sum(1 for running in self._claims.values() if running.progress.started)
 
 
-def _send_alerts_in_mail_thread(pending: list[alerts.Alert]) -> None:
+def _send_alerts_in_mail_thread(pending: Notices) -> None:
     try:
-        alerts.send_alerts(pending)
+        send_notices(pending)
     except Exception:  # reading the recipients failed: the state change (Needs attention) is saved anyway
         logger.exception("could not send %d alert emails", len(pending))
     finally:

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
+from ..transport import Answer, Outgoing
 from .auth import Credentials, Token, new_token
 from .errors import (
     AmbiguousError,
@@ -23,7 +24,6 @@ from .errors import (
     token_error_from_response,
 )
 from .models import Booking, BookingProviderTag, Invoice, Job
-from .transport import Answer, Outgoing
 
 T = TypeVar("T")
 
@@ -118,6 +118,7 @@ def token_outgoing(credentials: Credentials, timeout: httpx.Timeout) -> Outgoing
         },
         headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         timeout=timeout,
+        paced=False,  # the identity server is not the tenant's API: no per-tenant limit
     )
 
 

@@ -13,12 +13,12 @@ from typing import Self, TypeVar
 
 import httpx
 
+from ..transport import Answer, AsyncSender, HttpxSender, Outgoing
 from . import calls
 from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, token_key
 from .calls import ApiCall
 from .errors import RequestContext, error_from_transport
 from .models import Booking, BookingProviderTag, Invoice, Job
-from .transport import Answer, AsyncSender, HttpxSender, Outgoing
 
 T = TypeVar("T")
 

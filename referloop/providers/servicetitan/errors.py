@@ -19,8 +19,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from ..transport import Answer
 from .fields import TARGET_FIELDS
-from .transport import Answer
 
 ErrorBody = dict[str, object] | str | None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import random
 from datetime import timedelta
@@ -10,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from referloop.integrations.engine.claim import LOST_TRY_SENTENCE, claim_due
+from referloop.integrations.engine.claim import claim_due
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import GAVE_UP, write_results
 from referloop.integrations.engine.retry import RetryPolicy
@@ -24,6 +23,8 @@ from referloop.integrations.models import (
     DeliveryState,
     TenantBucket,
 )
+from referloop.integrations.servicetitan.destination import LOST_TRY_SENTENCE
+from referloop.providers.base import Outcome, Tried
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import (
     OTHER_CLIENT_ID,
@@ -43,7 +44,8 @@ def take(limit: int = 100, owner: str = "w1", **kwargs):
 
 
 def result(claim, outcome: str, **values) -> Result:
-    return Result(claim=claim, outcome=outcome, started_at=timezone.now(), sentence=f"{outcome} happened", **values)
+    tried = Tried(Outcome(outcome), f"{outcome} happened", **values)
+    return Result(claim=claim, outcome=outcome, started_at=timezone.now(), tried=tried)
 
 
 def test_a_claim_leases_due_rows_and_postpones_them_to_the_end_of_the_lease(tenant: Tenant, sandbox) -> None:
@@ -55,13 +57,13 @@ def test_a_claim_leases_due_rows_and_postpones_them_to_the_end_of_the_lease(tena
 
     [claim] = found.claims
     row = Delivery.objects.get(pk=row_id)
-    assert (claim.delivery_id, claim.number, claim.lookup_first) == (row_id, 1, False)
+    assert (claim.delivery_id, claim.number, claim.settle_first) == (row_id, 1, False)
     assert row.leased_by == "w1" and row.attempt_count == 1
     # The lease covers the send horizon (0.5 s at this rate) and then the 60 s lease itself.
     assert row.next_attempt_at == row.lease_expires_at == now + timedelta(seconds=60.5)
     assert row.first_attempt_at is not None
-    assert claim.record["lead.first_name"] == "Bulk"
-    assert claim.credentials is not None and claim.credentials.tenant_id == integration.tenant_id
+    assert claim.payload["lead.first_name"] == "Bulk"
+    assert claim.destination.credentials.tenant_id == integration.tenant_id
     assert take().claims == []  # leased: nobody else gets it
 
 
@@ -132,7 +134,7 @@ def test_a_row_whose_lease_ran_out_is_claimed_again_with_a_lookup_first_and_a_re
 
     [claim] = take(owner="w2", now=timezone.now() + timedelta(seconds=61)).claims
 
-    assert (claim.number, claim.lookup_first, claim.lease_owner) == (2, True, "w2")
+    assert (claim.number, claim.settle_first, claim.lease_owner) == (2, True, "w2")
     lost = Attempt.objects.get(delivery_id=row_id)
     assert (lost.number, lost.outcome, lost.sentence) == (1, AttemptOutcome.AMBIGUOUS, LOST_TRY_SENTENCE)
     assert Delivery.objects.get(pk=row_id).ambiguous is True
@@ -158,11 +160,11 @@ def test_a_late_result_is_kept_as_an_attempt_but_cannot_overwrite_the_new_owners
     [late_job] = take(owner="slow").claims
     take(owner="w2", now=timezone.now() + timedelta(seconds=61))
 
-    written = write_results([result(late_job, AttemptOutcome.DELIVERED, booking_id=9)])
+    written = write_results([result(late_job, AttemptOutcome.DELIVERED, remote_id=9)])
 
     assert written.states == {"stale": 1}
     row = Delivery.objects.get(pk=row_id)
-    assert (row.state, row.leased_by, row.booking_id) == (DeliveryState.PENDING, "w2", None)
+    assert (row.state, row.leased_by, row.remote_id) == (DeliveryState.PENDING, "w2", None)
     assert Attempt.objects.filter(delivery_id=row_id, outcome=AttemptOutcome.DELIVERED).count() == 1
 
 
@@ -222,8 +224,8 @@ def test_a_delivered_result_stores_the_booking_and_clears_the_lease(tenant: Tena
     add_backlog(integration, tenant.referrer, 1)
     [claim] = take().claims
 
-    write_results([dataclasses.replace(result(claim, AttemptOutcome.DELIVERED), booking_id=321, external_id="X1")])
+    write_results([result(claim, AttemptOutcome.DELIVERED, remote_id=321, external_id="X1")])
 
     row = Delivery.objects.get(pk=claim.delivery_id)
-    assert (row.state, row.booking_id, row.external_id, row.leased_by) == (DeliveryState.DELIVERED, 321, "X1", "")
+    assert (row.state, row.remote_id, row.external_id, row.leased_by) == (DeliveryState.DELIVERED, 321, "X1", "")
     assert row.delivered_at is not None and row.lease_expires_at is None and row.next_attempt_at is None

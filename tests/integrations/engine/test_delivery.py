@@ -28,7 +28,7 @@ def test_a_pending_lead_becomes_one_booking_with_exactly_the_mapped_values(tenan
     assert delivery.state == DeliveryState.DELIVERED
     assert report.outcomes == {AttemptOutcome.DELIVERED: 1}
     [booking] = sandbox.bookings()
-    assert delivery.booking_id == booking.id
+    assert delivery.remote_id == booking.id
     assert delivery.external_id == lead.code
     assert (booking.source, booking.name, booking.external_id) == ("Comfort Pro referrals", "Rosa Diaz", lead.code)
     assert booking.summary == "Referral from Maria Lopez: Furnace"

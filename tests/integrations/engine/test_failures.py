@@ -14,7 +14,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from referloop.integrations import outbox
-from referloop.integrations.engine import send as send_module
 from referloop.integrations.models import (
     AttemptOutcome,
     ConnectionState,
@@ -26,6 +25,7 @@ from referloop.integrations.models import (
 )
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.providers.servicetitan import ServiceTitanClient, TokenCache
+from referloop.providers.servicetitan import connector as connector_module
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import (
     OTHER_CLIENT_ID,
@@ -110,7 +110,7 @@ def test_a_hung_create_is_looked_up_on_the_retry_and_the_booking_it_made_is_kept
     assert delivery.state == DeliveryState.DELIVERED
     assert outcomes(delivery) == [AttemptOutcome.AMBIGUOUS, AttemptOutcome.FOUND_EXISTING]
     [booking] = sandbox.bookings()
-    assert delivery.booking_id == booking.id
+    assert delivery.remote_id == booking.id
     assert booking_counts(sandbox) == {lead.code: 1}
 
 
@@ -148,13 +148,13 @@ def test_a_429_pauses_the_tenant_for_its_retry_after_and_every_lead_still_goes_o
 
 
 def test_a_400_fails_at_once_and_keeps_servicetitans_own_words(tenant: Tenant, sandbox, monkeypatch) -> None:
-    real_builder = send_module.build_booking_body
+    real_builder = connector_module.build_booking_body
 
     def body_servicetitan_rejects(*args, **kwargs):
         # Our builder only makes valid bodies; ServiceTitan can still refuse one (its rules change).
         return {**real_builder(*args, **kwargs), "referralNote": "from the engine test"}
 
-    monkeypatch.setattr(send_module, "build_booking_body", body_servicetitan_rejects)
+    monkeypatch.setattr(connector_module, "build_booking_body", body_servicetitan_rejects)
     connect(tenant.campaign)
     lead = add_lead(tenant.campaign, tenant.referrer)
 

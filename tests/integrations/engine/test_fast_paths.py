@@ -21,7 +21,6 @@ from referloop.integrations.engine import claim as claiming
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import write_results
 from referloop.integrations.engine.rows import _preparer, select_by_ids
-from referloop.integrations.engine.targets import load_records
 from referloop.integrations.engine.tries import Claim, Result
 from referloop.integrations.models import (
     Attempt,
@@ -31,7 +30,8 @@ from referloop.integrations.models import (
     Integration,
     TenantBucket,
 )
-from referloop.integrations.records import lead_record
+from referloop.integrations.records import lead_record, load_records
+from referloop.providers.base import Outcome, Tried
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import add_backlog, add_lead, connect
 
@@ -79,7 +79,7 @@ def test_select_by_ids_converts_values_as_values_list_does(tenant: Tenant) -> No
     ("model", "name", "values"),
     [
         (Delivery, "state", [DeliveryState.DELIVERED, "pending", ""]),
-        (Delivery, "booking_id", [None, 0, 2**62, True]),
+        (Delivery, "remote_id", [None, 0, 2**62, True]),
         (Delivery, "ambiguous", [True, False, 1, 0]),
         (Delivery, "attempt_count", [0, 5]),
         (Delivery, "delivered_at", [None, datetime(2025, 5, 1, 14, 0, 7, 123456, tzinfo=UTC)]),
@@ -117,16 +117,14 @@ def test_an_attempt_written_by_write_results_is_the_row_the_orm_would_write(tena
     [claim] = claiming.claim_due("w1", 10, rate=RateLimit(), lease_seconds=60).claims
     started = timezone.now() - timedelta(seconds=2)
     summary = {"requests": [{"method": "POST", "path": "/x", "body": {"name": "Zoë", "n": [1, 2.5, None]}}]}
-    result = Result(
-        claim=claim,
-        outcome=AttemptOutcome.TRANSIENT,
-        started_at=started,
-        duration_ms=1234,
-        request_summary=summary,
+    tried = Tried(
+        Outcome.TRANSIENT,
+        "ServiceTitan is down.",
         response_status=None,
         response_text="Service Unavailable",
-        sentence="ServiceTitan is down.",
+        requests=tuple(summary["requests"]),
     )
+    result = Result(claim=claim, outcome=AttemptOutcome.TRANSIENT, started_at=started, duration_ms=1234, tried=tried)
 
     write_results([result])
 
@@ -234,15 +232,17 @@ def test_lock_skips_rows_that_stopped_being_due_and_returns_the_rest_oldest_firs
     assert set(rows[0]) >= {"integration_id", "lead_id", "rate_key", "attempt_count", "ambiguous", "lease_expires_at"}
 
 
-def test_a_job_carries_the_same_record_as_lead_record(tenant: Tenant) -> None:
+def test_a_claim_carries_the_same_record_as_lead_record(tenant: Tenant) -> None:
     connect(tenant.campaign)
     lead = add_lead(tenant.campaign, tenant.referrer, custom_system_type="Heat pump")
 
     claims = claiming.claim_due("w1", 10, rate=RateLimit(), lease_seconds=60).claims
 
     [claim] = [claim for claim in claims if _lead_of(claim) == lead.pk]
-    assert dict(claim.record) == dict(lead_record(Lead.objects.get(pk=lead.pk)))
-    assert claim.custom_fields and claim.mapping == Integration.objects.get(pk=claim.integration_id).mapping()
+    assert dict(claim.payload) == dict(lead_record(Lead.objects.get(pk=lead.pk)))
+    destination = claim.destination
+    assert destination.custom_sources
+    assert destination.mapping == Integration.objects.get(pk=claim.destination_id).mapping()
 
 
 def _lead_of(claim: Claim) -> int:

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from referloop.integrations.engine.claim import share
-from referloop.integrations.engine.pacing import PacedSender, pacing_key
+from referloop.integrations.engine.pacing import PacedSender
 from referloop.integrations.engine.ratelimit import RateLimit, available, grant
 from referloop.integrations.engine.retry import RetryPolicy
-from referloop.providers.servicetitan.transport import Answer, BufferedAnswer, Outgoing
+from referloop.providers.transport import Answer, BufferedAnswer, Outgoing
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -79,14 +79,8 @@ def test_sharing_a_claim_gives_a_quiet_tenant_its_row_next_to_a_big_backlog() ->
     assert share({"a": 3}, 100, ["a"]) == {"a": 3}
 
 
-def _call(url: str, app_key: str = "ak") -> Outgoing:
-    return Outgoing("POST", url, headers={"ST-App-Key": app_key}, timeout=httpx.Timeout(5.0))
-
-
-def test_the_pacing_key_is_host_tenant_and_app_key_and_token_calls_have_none() -> None:
-    assert pacing_key(_call("http://st.example:8700/crm/v2/tenant/55/bookings")) == ("st.example:8700", "55", "ak")
-    assert pacing_key(_call("https://api.servicetitan.io/crm/v2/tenant/55")) == ("api.servicetitan.io:", "55", "ak")
-    assert pacing_key(_call("http://st.example:8700/connect/token")) is None
+def _call(url: str, *, paced: bool = True) -> Outgoing:
+    return Outgoing("POST", url, headers={}, timeout=httpx.Timeout(5.0), paced=paced)
 
 
 class _Recorder:
@@ -101,13 +95,15 @@ class _Recorder:
         pass
 
 
-def test_the_wire_spaces_one_tenants_calls_but_not_another_tenants_or_token_calls() -> None:
+def test_the_wire_spaces_one_rate_keys_calls_but_not_another_keys_or_unpaced_token_calls() -> None:
     recorder = _Recorder()
     sender = PacedSender(recorder, calls_per_second=50)  # 20 ms apart
 
     async def burst() -> None:
-        calls = [sender.send(_call("http://h/crm/v2/tenant/1/bookings")) for _ in range(5)]
-        calls += [sender.send(_call("http://h/crm/v2/tenant/2/bookings")), sender.send(_call("http://h/connect/token"))]
+        one, two = sender.for_key("production:1:app"), sender.for_key("production:2:app")
+        calls = [one.send(_call("http://h/crm/v2/tenant/1/bookings")) for _ in range(5)]
+        calls += [two.send(_call("http://h/crm/v2/tenant/2/bookings"))]
+        calls += [one.send(_call("http://h/connect/token", paced=False))]
         await asyncio.gather(*calls)
 
     asyncio.run(burst())

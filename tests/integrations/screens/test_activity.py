@@ -67,7 +67,7 @@ def deliver(delivery: Delivery, booking_id: int = 9001) -> Delivery:
         response_status=200,
     )
     Delivery.objects.filter(pk=delivery.pk).update(
-        state=DeliveryState.DELIVERED, attempt_count=1, booking_id=booking_id, delivered_at=now
+        state=DeliveryState.DELIVERED, attempt_count=1, remote_id=booking_id, delivered_at=now
     )
     delivery.refresh_from_db()
     return delivery

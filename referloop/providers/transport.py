@@ -31,6 +31,8 @@ class Outgoing:
     params: Mapping[str, str | int] = field(default_factory=dict)
     json: Mapping[str, object] | None = None
     form: Mapping[str, str] | None = None
+    # Counts against the destination's per-key call limit (ServiceTitan's per tenant); a token request does not.
+    paced: bool = True
 
     def to_httpx(self) -> httpx.Request:
         return httpx.Request(

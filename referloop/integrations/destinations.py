@@ -1,0 +1,85 @@
+"""The destinations the engine delivers to, by connector name: each one's connector and its database side.
+
+The engine claims, paces, retries and writes results for every destination alike. What differs lives in two
+places per destination: its connector (`providers/<name>/`, no Django: how one try is made) and its kind
+(`integrations/<name>/destination.py`: whether it can send now, what each claimed row carries, what its
+results do to its health). Kinds register here when the integrations app starts, so the engine reaches them
+by name and imports no destination's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from referloop.providers.base import Connector
+
+if TYPE_CHECKING:
+    from referloop.integrations.engine.tries import Result
+
+Row = Mapping[str, Any]  # a locked Delivery row as the claim reads it (id, connector, integration_id, lead_id, …)
+
+
+@dataclass(frozen=True)
+class Destined:
+    """Where one claimed row goes: its destination's id and frozen settings, or why it must wait."""
+
+    destination_id: int
+    destination: object | None  # None when held
+    hold_reason: str = ""  # non-empty: the destination can't take it now; the row is held with this reason
+
+
+@dataclass(frozen=True)
+class ConnectorOptions:
+    """What the worker tunes for every connector it builds."""
+
+    timeout: httpx.Timeout | None = None
+    token_cache: object | None = None  # a connector's access-token cache (ServiceTitan's); None: the process's
+
+
+class DestinationKind(Protocol):
+    """One destination as the engine's database side sees it. An instance may cache between claims."""
+
+    name: str  # the connector's name and the Delivery.connector value
+    # Why a row whose worker died is tried again, and what the next try does about it.
+    lost_try_sentence: str
+    # The held reason of rows whose try was refused for credentials.
+    credentials_hold_reason: str
+
+    def connector(self, options: ConnectorOptions) -> Connector: ...
+
+    def destinations(self, rows: Sequence[Row]) -> dict[int, Destined]:
+        """By delivery id, in a fixed number of queries however many rows."""
+        ...
+
+    def payloads(self, rows: Sequence[Row]) -> dict[int, Mapping[str, object]]:
+        """By delivery id, for the rows that were leased."""
+        ...
+
+    def after_results(self, applied: Sequence[tuple[Result, str]]) -> list[object]:
+        """In the results' transaction: health (failure streaks, credentials rejected, disabling), given each
+        written result and the delivery's new state. Returns notices to send after the commit."""
+        ...
+
+    def send_notices(self, notices: Sequence[object]) -> None:
+        """After the commit, off the event loop: the emails the notices stand for."""
+        ...
+
+
+_FACTORIES: dict[str, Callable[[], DestinationKind]] = {}
+
+
+def register(name: str, factory: Callable[[], DestinationKind]) -> None:
+    _FACTORIES[name] = factory
+
+
+def fresh_kinds() -> dict[str, DestinationKind]:
+    """One new instance of every kind (its caches empty): a worker keeps one set for its whole run."""
+    return {name: factory() for name, factory in _FACTORIES.items()}
+
+
+def names() -> list[str]:
+    return sorted(_FACTORIES)
