@@ -22,6 +22,23 @@ import httpx
 KEEPALIVE_SECONDS = 4.0
 
 
+class TransportFailure(Exception):
+    """A request that got no answer, said the same way whichever HTTP library moved the bytes.
+
+    `reached` is the line between a duplicate and a lost lead: False means the request never left (no
+    connection, refused, a bad URL), so nothing was carried out and sending it again is safe; True means it may
+    have reached the server (it timed out waiting for the answer, or the connection was cut after sending), so a
+    request that creates something may have done so. `waited` names the timeout that ran out, if one did.
+    """
+
+    def __init__(self, message: str, *, url: str, reached: bool, waited: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.reached = reached
+        self.waited = waited  # "connect", "pool", "read" or None
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     method: str
