@@ -3,8 +3,9 @@
 `calls` describes every request as an `Outgoing` and reads every answer through `Answer`, so the senders below
 are interchangeable. The sync client and the screens use httpx. The worker sends with aiohttp: its HTTP parser
 is C, and on this machine it costs about a third of httpx's CPU per request (docs/performance.md), which is
-most of what a booking costs the worker. Both senders raise httpx's transport exceptions, so
-`errors.error_from_transport` sorts every failure one way whichever library moved the bytes.
+most of what a booking costs the worker. Whichever library moved the bytes, a request that got no answer comes
+out as one `TransportFailure` that says whether it may have reached the server; `errors.error_from_transport`
+is the one place that turns that into "safe to retry" or "look it up first".
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ import httpx
 # reused, so a create never goes out on a dying connection (which would make its outcome unclear).
 KEEPALIVE_SECONDS = 4.0
 
+# What httpx raises for a request without an answer. InvalidURL is raised while the request is built, before
+# anything is sent; the rest are RequestError (a transport failure, an answer it could not decode).
+HTTPX_FAILURES = (httpx.RequestError, httpx.InvalidURL)
+
 
 class TransportFailure(Exception):
     """A request that got no answer, said the same way whichever HTTP library moved the bytes.
@@ -28,15 +33,33 @@ class TransportFailure(Exception):
     `reached` is the line between a duplicate and a lost lead: False means the request never left (no
     connection, refused, a bad URL), so nothing was carried out and sending it again is safe; True means it may
     have reached the server (it timed out waiting for the answer, or the connection was cut after sending), so a
-    request that creates something may have done so. `waited` names the timeout that ran out, if one did.
+    request that creates something may have done so. `waited` names the timeout that ran out, if one did, and
+    `seconds` its length, so a sentence can say how long the answer was waited for.
     """
 
-    def __init__(self, message: str, *, url: str, reached: bool, waited: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, url: str, reached: bool, waited: str | None = None, seconds: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.url = url
         self.reached = reached
-        self.waited = waited  # "connect", "pool", "read" or None
+        self.waited = waited  # "connect", "pool", "read", "write" or None
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, url={self.url!r}, reached={self.reached}, "
+            f"waited={self.waited!r}, seconds={self.seconds!r})"
+        )
+
+
+class InvalidRequest(TransportFailure):
+    """A request no library would send (a malformed URL, a scheme other than http and https): it never left,
+    and sending it again cannot help, so it is a mistake to fix rather than a failure to retry."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message, url=url, reached=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +138,10 @@ class HttpxSender:
         self._owned = owned
 
     async def send(self, request: Outgoing) -> Answer:
-        return await self.client.send(request.to_httpx())
+        try:
+            return await self.client.send(request.to_httpx())
+        except HTTPX_FAILURES as exc:
+            raise failure_from_httpx(exc, request) from exc
 
     async def aclose(self) -> None:
         if self._owned:
@@ -146,7 +172,7 @@ class AiohttpSender:
             ) as response:
                 return BufferedAnswer(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise as_httpx_error(exc, request) from exc
+            raise failure_from_aiohttp(exc, request) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -169,17 +195,53 @@ class AiohttpSender:
         return self._timeouts[key]
 
 
-def as_httpx_error(exc: BaseException, request: Outgoing) -> httpx.TransportError:
-    """The httpx exception that says the same thing: whether the request can have reached the server."""
+def send_with_httpx(client: httpx.Client, request: Outgoing) -> httpx.Response:
+    """Send with a blocking httpx.Client, failing as the async senders do."""
+    try:
+        return client.send(request.to_httpx())
+    except HTTPX_FAILURES as exc:
+        raise failure_from_httpx(exc, request) from exc
+
+
+def failure_from_httpx(exc: httpx.RequestError | httpx.InvalidURL, request: Outgoing) -> TransportFailure:
+    """httpx's exception as a TransportFailure: httpx names each phase, so its type says whether it was sent."""
     message = str(exc) or type(exc).__name__
-    sent = request.to_httpx()  # carries the host and the timeouts the error sentences name
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message, request=sent)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message, request=sent)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(message, request=sent)
-    if isinstance(exc, TimeoutError):  # sock_read: sent, no answer in time
-        return httpx.ReadTimeout(message, request=sent)
-    # Disconnected, reset, a broken or cut-off answer: the request may have been carried out.
-    return httpx.ReadError(message, request=sent)
+    timeout = request.timeout
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return InvalidRequest(message, url=request.url)
+    if isinstance(exc, httpx.PoolTimeout):
+        return TransportFailure(message, url=request.url, reached=False, waited="pool", seconds=timeout.pool)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TransportFailure(message, url=request.url, reached=False, waited="connect", seconds=timeout.connect)
+    if isinstance(exc, httpx.ConnectError | httpx.ProxyError):  # refused, DNS, TLS handshake, proxy refused
+        return TransportFailure(message, url=request.url, reached=False)
+    if isinstance(exc, httpx.ReadTimeout):
+        return TransportFailure(message, url=request.url, reached=True, waited="read", seconds=timeout.read)
+    if isinstance(exc, httpx.WriteTimeout):  # part of the request may have gone out
+        return TransportFailure(message, url=request.url, reached=True, waited="write", seconds=timeout.write)
+    # ReadError, WriteError, RemoteProtocolError (disconnected without an answer, a broken or cut-off answer),
+    # DecodingError: the request went out, so it may have been carried out.
+    return TransportFailure(message, url=request.url, reached=True)
+
+
+def failure_from_aiohttp(exc: aiohttp.ClientError | TimeoutError, request: Outgoing) -> TransportFailure:
+    """aiohttp's exception as a TransportFailure.
+
+    Only connecting is reported apart (ClientConnectorError and its DNS, TLS and proxy kinds, and the connect
+    timeout); everything after the connection was made (disconnected, reset, a broken or cut-off answer, the
+    read timeout) may follow a request that was sent. aiohttp's connect timeout also covers waiting for a
+    pooled connection (`AiohttpSender._timeout`) and its error does not say which ran out, so both are reported
+    as the connect timeout, without seconds: either way nothing was sent. A bare ClientConnectionError is taken
+    as reached: aiohttp raises it both for a closed connector (at shutdown) and for a connection closed while
+    the answer was read.
+    """
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return InvalidRequest(message, url=request.url)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # how long it waited depends on which ran out: unsaid
+        return TransportFailure(message, url=request.url, reached=False, waited="connect")
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch | aiohttp.ClientHttpProxyError):
+        return TransportFailure(message, url=request.url, reached=False)
+    if isinstance(exc, TimeoutError):  # SocketTimeoutError: sent, and no answer within sock_read
+        return TransportFailure(message, url=request.url, reached=True, waited="read", seconds=request.timeout.read)
+    return TransportFailure(message, url=request.url, reached=True)

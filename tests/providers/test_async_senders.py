@@ -182,3 +182,12 @@ def test_each_sender_says_nothing_was_sent_when_nothing_listens(sender_name):
         "Could not connect to ServiceTitan (127.0.0.1) to get an access token; nothing was sent, "
         "so it is safe to try again."
     )
+
+
+def test_each_sender_calls_a_url_no_library_would_send_to_a_permanent_mistake(sender_name):
+    async def scenario(client: AsyncServiceTitanClient) -> object:
+        return await client.create_booking(PROVIDER, booking_body())
+
+    error = failure(sender_name, scenario, "ftp://127.0.0.1:9")
+    assert type(error) is PermanentError
+    assert error.message.startswith("referloop could not build a valid request to get an access token: ")

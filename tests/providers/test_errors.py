@@ -22,6 +22,7 @@ from referloop.providers.servicetitan.errors import (
     parse_retry_after,
     token_error_from_response,
 )
+from referloop.providers.transport import InvalidRequest, TransportFailure
 from tests.servicetitan_contract import official_bodies
 from tests.st_openapi import needs_st_openapi
 
@@ -161,47 +162,93 @@ def test_5xx_is_transient(status):
     assert error.servicetitan_text == "<html>oops</html>"
 
 
-def _timeout_request(read: float) -> httpx.Request:
-    return httpx.Request("POST", "https://api.servicetitan.io/x", extensions={"timeout": {"read": read}})
+API_URL = "https://api-integration.servicetitan.io/crm/v2/tenant/1234567/x"
+
+
+def not_sent(message: str, *, waited: str | None = None, seconds: float | None = None) -> TransportFailure:
+    return TransportFailure(message, url=API_URL, reached=False, waited=waited, seconds=seconds)
+
+
+def sent(message: str, *, waited: str | None = None, seconds: float | None = None) -> TransportFailure:
+    return TransportFailure(message, url=API_URL, reached=True, waited=waited, seconds=seconds)
 
 
 @pytest.mark.parametrize(
-    "exc",
+    "failure",
     [
-        httpx.ConnectError("refused", request=REQUEST),
-        httpx.ConnectTimeout("slow", request=REQUEST),
-        httpx.PoolTimeout("busy", request=REQUEST),
+        not_sent("refused"),
+        not_sent("slow", waited="connect", seconds=5.0),
+        not_sent("busy", waited="pool", seconds=10.0),
     ],
 )
-def test_failures_before_sending_are_transient_even_for_a_create(exc):
-    error = error_from_transport(exc, CREATE)
+def test_failures_before_sending_are_transient_even_for_a_create(failure):
+    error = error_from_transport(failure, CREATE)
     assert isinstance(error, TransientError)
     assert "safe to try again" in error.message
 
 
+def test_a_failed_connect_names_the_host_and_says_nothing_was_sent():
+    error = error_from_transport(not_sent("refused"), CREATE)
+    assert error.message == (
+        "Could not connect to ServiceTitan (api-integration.servicetitan.io) to create the booking; nothing was "
+        "sent, so it is safe to try again."
+    )
+
+
+def test_no_free_pooled_connection_says_nothing_was_sent():
+    error = error_from_transport(not_sent("busy", waited="pool", seconds=10.0), CREATE)
+    assert type(error) is TransientError
+    assert error.message == (
+        "No connection to ServiceTitan was free to create the booking in time; nothing was sent, "
+        "so it is safe to try again."
+    )
+
+
 @pytest.mark.parametrize(
-    "exc",
+    "failure",
     [
-        httpx.ReadTimeout("slow", request=_timeout_request(2.5)),
-        httpx.WriteTimeout("slow", request=REQUEST),
-        httpx.RemoteProtocolError("Server disconnected without sending a response.", request=REQUEST),
-        httpx.ReadError("reset", request=REQUEST),
+        sent("slow", waited="read", seconds=2.5),
+        sent("slow", waited="write", seconds=10.0),
+        sent("Server disconnected without sending a response."),
+        sent("reset"),
     ],
 )
-def test_failures_after_sending_a_create_are_ambiguous(exc):
-    error = error_from_transport(exc, CREATE)
+def test_failures_after_sending_a_create_are_ambiguous(failure):
+    error = error_from_transport(failure, CREATE)
     assert isinstance(error, AmbiguousError) and not error.permanent
     assert "may have carried it out; check before sending it again" in error.message
 
 
 def test_a_read_timeout_names_the_timeout():
-    error = error_from_transport(httpx.ReadTimeout("slow", request=_timeout_request(2.5)), CREATE)
+    error = error_from_transport(sent("slow", waited="read", seconds=2.5), CREATE)
     assert error.message.startswith("ServiceTitan did not answer within 2.5 seconds after the request to create")
 
 
 def test_a_lost_answer_to_a_read_is_only_transient():
-    error = error_from_transport(httpx.ReadTimeout("slow", request=_timeout_request(1)), GET_BOOKING)
-    assert isinstance(error, TransientError)
+    error = error_from_transport(sent("slow", waited="read", seconds=1), GET_BOOKING)
+    assert type(error) is TransientError
+    assert error.message == (
+        "ServiceTitan did not answer within 1 seconds while trying to read booking 17; it is safe to try again."
+    )
+
+
+def test_a_lost_connection_after_a_create_was_sent_is_ambiguous():
+    error = error_from_transport(sent("Server disconnected"), CREATE)
+    assert type(error) is AmbiguousError
+    assert error.message == (
+        "The connection to ServiceTitan was lost after the request to create the booking was sent, "
+        "so ServiceTitan may have carried it out; check before sending it again."
+    )
+
+
+def test_an_invalid_request_is_permanent_even_though_it_never_left():
+    failure = InvalidRequest("Request URL has an unsupported protocol 'ftp://'.", url="ftp://example.com/x")
+    error = error_from_transport(failure, CREATE)
+    assert type(error) is PermanentError
+    assert error.message == (
+        "referloop could not build a valid request to create the booking: Request URL has an unsupported "
+        "protocol 'ftp://'."
+    )
 
 
 @needs_st_openapi

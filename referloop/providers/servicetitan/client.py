@@ -13,7 +13,7 @@ from typing import Self, TypeVar
 
 import httpx
 
-from ..transport import Answer, AsyncSender, HttpxSender, Outgoing
+from ..transport import Answer, AsyncSender, HttpxSender, Outgoing, TransportFailure, send_with_httpx
 from . import calls
 from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, token_key
 from .calls import ApiCall
@@ -111,9 +111,9 @@ class ServiceTitanClient(_Base):
 
     def _transmit(self, request: Outgoing, context: RequestContext) -> httpx.Response:
         try:
-            return self._http.send(request.to_httpx())
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, context) from exc
+            return send_with_httpx(self._http, request)
+        except TransportFailure as failure:
+            raise error_from_transport(failure, context) from failure
 
 
 class AsyncServiceTitanClient(_Base):
@@ -199,5 +199,5 @@ class AsyncServiceTitanClient(_Base):
     async def _transmit(self, request: Outgoing, context: RequestContext) -> Answer:
         try:
             return await self._sender.send(request)
-        except httpx.TransportError as exc:
-            raise error_from_transport(exc, context) from exc
+        except TransportFailure as failure:
+            raise error_from_transport(failure, context) from failure

@@ -16,10 +16,9 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
-import httpx
-
-from ..transport import Answer
+from ..transport import Answer, InvalidRequest, TransportFailure
 from .fields import TARGET_FIELDS
 
 ErrorBody = dict[str, object] | str | None
@@ -143,22 +142,27 @@ def token_error_from_response(response: Answer, context: RequestContext) -> Serv
     return CredentialsRejected(_credentials_sentence(context), status=status, body=body)
 
 
-def error_from_transport(exc: httpx.TransportError, context: RequestContext) -> ServiceTitanError:
-    """The error for a request that got no HTTP answer, sorted by whether it may have been sent."""
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-        return PermanentError(f"referloop could not build a valid request to {context.action}: {exc}.")
-    if isinstance(exc, httpx.PoolTimeout):
+def error_from_transport(failure: TransportFailure, context: RequestContext) -> ServiceTitanError:
+    """The error for a request that got no answer: the one place that decides whether it may have been carried out.
+
+    A request that never reached ServiceTitan is safe to send again; one that may have reached it is too when it
+    is idempotent (a read), and otherwise (a create) the next try must look first.
+    """
+    if isinstance(failure, InvalidRequest):
+        return PermanentError(
+            f"referloop could not build a valid request to {context.action}: {failure.message.rstrip('.')}."
+        )
+    if not failure.reached:
+        if failure.waited == "pool":
+            return TransientError(
+                f"No connection to ServiceTitan was free to {context.action} in time; nothing was sent, "
+                "so it is safe to try again."
+            )
         return TransientError(
-            f"No connection to ServiceTitan was free to {context.action} in time; nothing was sent, "
+            f"Could not connect to ServiceTitan ({_host(failure.url)}) to {context.action}; nothing was sent, "
             "so it is safe to try again."
         )
-    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError | httpx.ProxyError):
-        host = exc.request.url.host if _has_request(exc) else "ServiceTitan"
-        return TransientError(
-            f"Could not connect to ServiceTitan ({host}) to {context.action}; nothing was sent, "
-            "so it is safe to try again."
-        )
-    what = _lost_answer(exc)
+    what = _lost_answer(failure)
     if context.idempotent:
         return TransientError(f"{what} while trying to {context.action}; it is safe to try again.")
     return AmbiguousError(
@@ -167,30 +171,21 @@ def error_from_transport(exc: httpx.TransportError, context: RequestContext) -> 
     )
 
 
-def _lost_answer(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ReadTimeout):
-        seconds = _timeout_seconds(exc, "read")
-        within = f" within {seconds:g} seconds" if seconds is not None else ""
+def _lost_answer(failure: TransportFailure) -> str:
+    if failure.waited == "read":
+        within = f" within {failure.seconds:g} seconds" if failure.seconds is not None else ""
         return f"ServiceTitan did not answer{within}"
-    if isinstance(exc, httpx.WriteTimeout):
+    if failure.waited == "write":
         return "Sending the request to ServiceTitan timed out"
     return "The connection to ServiceTitan was lost"
 
 
-def _has_request(exc: httpx.TransportError) -> bool:
+def _host(url: str) -> str:
     try:
-        exc.request  # noqa: B018 (httpx raises RuntimeError when the exception has no request)
-    except RuntimeError:
-        return False
-    return True
-
-
-def _timeout_seconds(exc: httpx.TransportError, kind: str) -> float | None:
-    if not _has_request(exc):
-        return None
-    timeouts = exc.request.extensions.get("timeout", {})
-    value = timeouts.get(kind) if isinstance(timeouts, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+        host = urlsplit(url).hostname
+    except ValueError:  # an unbalanced IPv6 bracket
+        host = None
+    return host or "ServiceTitan"
 
 
 def _credentials_sentence(context: RequestContext) -> str:
