@@ -194,6 +194,14 @@ SERVICETITAN_RATE_LIMIT_PER_SECOND = float(os.environ.get("REFERLOOP_SERVICETITA
 # Empty (the default) means no token is accepted: the metrics are never public by accident.
 METRICS_TOKEN = os.environ.get("REFERLOOP_METRICS_TOKEN", "")
 
+# Outbound webhooks (integrations/webhooks): an endpoint must be https and resolve to public addresses only
+# (checked when it is saved and at every send). Plain http is for development; loopback for tests and local
+# receivers; private, link-local and cloud metadata addresses are never allowed.
+WEBHOOKS_ALLOW_HTTP = env_bool("REFERLOOP_WEBHOOKS_ALLOW_HTTP", DEBUG)
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK", False)
+# An endpoint whose every try has failed for this many days is disabled, and its account emailed.
+WEBHOOKS_DISABLE_AFTER_DAYS = float(os.environ.get("REFERLOOP_WEBHOOKS_DISABLE_AFTER_DAYS", "5"))
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

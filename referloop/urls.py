@@ -7,6 +7,7 @@ from referloop.integrations.metrics import metrics_view
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("account/webhooks/", include("referloop.integrations.webhooks.urls")),
     path("", include("referloop.accounts.urls")),
     path("campaigns/", include("referloop.campaigns.urls")),
     path("", include("referloop.diagnostics.urls")),

@@ -1,8 +1,12 @@
-"""Adding referrers: the sign-up page, by hand, CSV and the API all call `add_referrer`."""
+"""Adding referrers: the sign-up page, by hand, CSV and the API all call `add_referrer`.
+
+A lead whose own link is used becomes a referrer too (`referrer_for_code`). Both run the referrer-joined hooks
+inside the transaction that creates the referrer, as `intake.on_lead_created` does for leads.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django import forms
@@ -10,6 +14,22 @@ from django.db import IntegrityError, transaction
 
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.models import Campaign, Lead, Referrer
+
+ReferrerHook = Callable[[Referrer], object]
+_referrer_joined_hooks: list[ReferrerHook] = []
+
+
+def on_referrer_joined(hook: ReferrerHook) -> ReferrerHook:
+    """Register a function run inside the transaction that creates each referrer (an exception rolls it back)."""
+    if hook not in _referrer_joined_hooks:
+        _referrer_joined_hooks.append(hook)
+    return hook
+
+
+def _joined(referrer: Referrer) -> Referrer:
+    for hook in _referrer_joined_hooks:
+        hook(referrer)
+    return referrer
 
 
 class ReferrerForm(forms.Form):
@@ -35,7 +55,7 @@ def add_referrer(campaign: Campaign, data: Mapping[str, Any], source: str = "man
         return existing, False
     try:
         with transaction.atomic():
-            referrer = Referrer.objects.create(campaign=campaign, source=source, **form.cleaned_data)
+            referrer = _joined(Referrer.objects.create(campaign=campaign, source=source, **form.cleaned_data))
     except IntegrityError:
         winner = Referrer.objects.filter(campaign=campaign, email__iexact=email).first()
         if winner is None:
@@ -57,14 +77,16 @@ def referrer_for_code(code: str) -> Referrer | None:
         return existing
     try:
         with transaction.atomic():
-            return Referrer.objects.create(
-                campaign=lead.campaign,
-                first_name=lead.first_name,
-                last_name=lead.last_name,
-                email=lead.email,
-                phone=lead.phone,
-                code=lead.code,
-                source="lead",
+            return _joined(
+                Referrer.objects.create(
+                    campaign=lead.campaign,
+                    first_name=lead.first_name,
+                    last_name=lead.last_name,
+                    email=lead.email,
+                    phone=lead.phone,
+                    code=lead.code,
+                    source="lead",
+                )
             )
     except IntegrityError:
         return Referrer.objects.select_related("campaign").filter(code=code).first()

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
@@ -22,24 +23,15 @@ from referloop.campaigns.models import Campaign, CustomField, Lead
 from referloop.diagnostics import fixes, live
 from referloop.diagnostics.result import CheckResult, Status
 from referloop.diagnostics.text import ago, and_join, duration, percent, plural
-from referloop.integrations.models import (
-    ConnectionState,
-    Delivery,
-    DeliveryState,
-    Integration,
-    LeadAction,
-    WorkerHeartbeat,
-)
-from referloop.integrations.outbox import hold_reason
+from referloop.integrations.models import Delivery, DeliveryState, Integration, LeadAction, WorkerHeartbeat
 from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.integrations.servicetitan.readiness import LEADS_TAB, Readiness, State, readiness
 from referloop.providers.mapping import DATA_TYPE_LABELS, CustomSource, FieldMapping, SourceField, source_catalog
 from referloop.providers.servicetitan import (
     TARGET_FIELDS,
     PayloadError,
     build_booking_body,
     default_mapping,
-    missing_required_fields,
-    validate_mapping,
 )
 
 logger = logging.getLogger(__name__)
@@ -68,6 +60,11 @@ class Context:
     def campaign(self) -> Campaign:
         return self.integration.campaign
 
+    @cached_property
+    def readiness(self) -> Readiness:
+        """The one readiness rule's answer: the checks explain it, they don't decide it again."""
+        return readiness(self.integration)
+
 
 Check = Callable[[Context], CheckResult]
 
@@ -75,7 +72,7 @@ Check = Callable[[Context], CheckResult]
 # 1 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
 def check_lead_action(ctx: Context) -> CheckResult:
     integration = ctx.integration
-    if integration.lead_action == LeadAction.CREATE_BOOKING:
+    if ctx.readiness.state != State.SKIPPED:
         return CheckResult(
             "lead_action",
             "Lead action",
@@ -102,8 +99,7 @@ def check_lead_action(ctx: Context) -> CheckResult:
 # 2 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
 def check_required_fields(ctx: Context) -> CheckResult:
     integration = ctx.integration
-    mapping = integration.mapping()
-    missing = missing_required_fields(mapping)
+    missing = ctx.readiness.unmapped
     if missing:
         labels = [f.label for f in missing]
         hints = "; ".join(s for s in (suggestion(f.key, ctx.custom_fields) for f in missing) if s)
@@ -119,7 +115,7 @@ def check_required_fields(ctx: Context) -> CheckResult:
             ),
             data={"missing": [f.key for f in missing]},
         ).link_to(fixes.tab_link(integration, fixes.LEADS))
-    broken = validate_mapping(mapping, custom_fields_of(ctx.campaign))
+    broken = dict(ctx.readiness.invalid_rows)
     if broken:
         return CheckResult(
             "required_fields",
@@ -188,7 +184,7 @@ def check_mapping_on_leads(ctx: Context) -> CheckResult:
     mapping = integration.mapping()
     custom = custom_fields_of(ctx.campaign)
     # Check 2 reports unmapped and invalid rows; here only what real data breaks.
-    known = {f.key for f in missing_required_fields(mapping)} | set(validate_mapping(mapping, custom))
+    known = {f.key for f in ctx.readiness.unmapped} | {key for key, _ in ctx.readiness.invalid_rows}
     failures: dict[str, FieldFailure] = {}
     for lead in leads:
         try:
@@ -432,16 +428,16 @@ def check_held(ctx: Context) -> CheckResult:
     oldest = min(row["oldest"] for row in rows)
     details = [f"{row['count']} held: {row['reason'] or 'No reason was recorded.'}" for row in rows]
     data = {"held": total, "reasons": [{"reason": row["reason"], "count": row["count"]} for row in rows]}
-    current = hold_reason(integration)
-    if integration.lead_action == LeadAction.NOTHING:
+    current = ctx.readiness.hold_reason
+    if ctx.readiness.state == State.SKIPPED:
         fix = (
             f"These leads wait for the setup to be fixed. Set the lead action to “{CREATE_BOOKING}” on the Leads tab "
             "as well, or held leads are not sent."
         )
         tab = fixes.LEADS
-    elif current is not None:
+    elif current:
         fix = current
-        tab = fixes.LEADS if current.startswith("Setup Required") else fixes.CONNECTION
+        tab = fixes.LEADS if ctx.readiness.fix_tab == LEADS_TAB else fixes.CONNECTION
     else:
         fix = "The setup is complete now: on the Activity tab, click Send held leads now."
         tab = fixes.ACTIVITY
@@ -480,7 +476,7 @@ def check_worker(ctx: Context) -> CheckResult:
     else:
         seen = f"the last heartbeat ({last.hostname}, pid {last.pid}) was {ago(last.seen_at, ctx.now)}"
     integration = ctx.integration
-    sends = integration.lead_action == LeadAction.CREATE_BOOKING and integration.state == ConnectionState.CONNECTED
+    sends = ctx.readiness.state == State.READY
     waiting = Delivery.objects.filter(integration=integration, state=DeliveryState.PENDING).count()
     status = Status.PROBLEM if sends or waiting else Status.WARNING
     queued = f" {plural(waiting, 'delivery is', 'deliveries are')} waiting for it." if waiting else ""

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
+from referloop.integrations.engine.queries import LockedRow
 from referloop.providers.base import Connector
 
 if TYPE_CHECKING:
     from referloop.integrations.engine.tries import Result
 
-Row = Mapping[str, Any]  # a locked Delivery row as the claim reads it (id, connector, integration_id, lead_id, …)
+# A locked Delivery row as the claim reads it, by name: row.id, row.connector, row.integration_id, row.lead_id, …
+Row = LockedRow
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from referloop.integrations.engine.claim import pending_rate_keys
+from referloop.integrations.engine.queries import pending_rate_keys
 from referloop.integrations.models import (
     Attempt,
     AttemptOutcome,

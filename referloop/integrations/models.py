@@ -7,10 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from referloop.campaigns.models import Campaign, Lead
 from referloop.integrations import crypto
+from referloop.integrations.webhooks.models import WebhookEndpoint, WebhookEvent
 from referloop.providers.mapping import FieldMapping
 
 
@@ -133,12 +135,22 @@ class Delivery(models.Model):
     `pending` rows are due at `next_attempt_at`; a worker claims one by setting a lease, and a lease that runs
     out (the worker died) makes the row claimable again. `ambiguous` means the last try may have reached the
     destination, so the next try settles that first (ServiceTitan: looks the booking up by externalId).
-    `connector` names the destination kind that sends it (`integrations.destinations`).
+    `connector` names the destination kind that sends it (`integrations.destinations`). A ServiceTitan row has
+    an integration and a lead; a webhook row an endpoint and an event (`webhooks/`), never both.
     """
 
     connector = models.CharField(max_length=20, default="servicetitan")
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="deliveries")
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
+    # Null on webhook rows only. Typed as always set, because every ServiceTitan path (Activity, a lead's timeline,
+    # diagnostics) reads rows selected by integration or lead, which the check constraint below pairs; webhook code
+    # reads `endpoint` and `event` instead.
+    integration: models.ForeignKey[Integration, Integration] = models.ForeignKey(  # type: ignore[misc]
+        Integration, on_delete=models.CASCADE, related_name="deliveries", null=True
+    )
+    lead: models.ForeignKey[Lead, Lead] = models.ForeignKey(  # type: ignore[misc]
+        Lead, on_delete=models.CASCADE, related_name="deliveries", null=True
+    )
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", null=True)
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries", null=True)
     state = models.CharField(max_length=10, choices=DeliveryState.choices)
     reason = models.CharField(max_length=500, blank=True)
     rate_key = models.CharField(max_length=80, db_index=False)
@@ -160,7 +172,17 @@ class Delivery(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["integration", "lead"], name="one_delivery_per_lead")]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "lead"], name="one_delivery_per_lead"),
+            models.UniqueConstraint(fields=["endpoint", "event"], name="one_delivery_per_endpoint_event"),
+            models.CheckConstraint(
+                condition=(
+                    Q(integration__isnull=False, lead__isnull=False, endpoint__isnull=True, event__isnull=True)
+                    | Q(integration__isnull=True, lead__isnull=True, endpoint__isnull=False, event__isnull=False)
+                ),
+                name="delivery_has_one_destination",
+            ),
+        ]
         indexes = [
             # `id` last: PostgreSQL reads a tenant's oldest due rows (ORDER BY next_attempt_at, id LIMIT n)
             # straight off the index instead of sorting all of them (rows released together tie on the time).
@@ -169,6 +191,8 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.endpoint_id is not None:
+            return f"Delivery of event {self.event_id} to webhook endpoint {self.endpoint_id} ({self.state})"
         return f"Delivery of lead {self.lead_id} to integration {self.integration_id} ({self.state})"
 
 

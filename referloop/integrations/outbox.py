@@ -1,7 +1,8 @@
 """Delivery rows: written with the lead, held while setup is incomplete, released when it is fixed.
 
 Nothing is lost: a lead that cannot be sent yet is *held* with the reason, and a lead of an integration set to
-"Nothing to action" is *skipped* with that reason, so every lead has a visible fate.
+"Nothing to action" is *skipped* with that reason, so every lead has a visible fate. Which of the three a lead
+gets, and the reason, is the one readiness rule's answer (`servicetitan.readiness`); this module writes the rows.
 """
 
 from __future__ import annotations
@@ -14,33 +15,30 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from referloop.campaigns.models import Lead
-from referloop.integrations.models import ConnectionState, Delivery, DeliveryState, Integration, LeadAction
-from referloop.integrations.records import custom_fields_of
-from referloop.providers.servicetitan import missing_required_fields, validate_mapping
+from referloop.integrations.models import Delivery, DeliveryState, Integration
+from referloop.integrations.servicetitan.readiness import SKIPPED_REASON, State, readiness
 
-SKIPPED_REASON = "The lead action is “Nothing to action”, so no booking is created in ServiceTitan."
-CREDENTIALS_REJECTED_REASON = (
-    "ServiceTitan rejected the credentials: fix the Client ID and Client Secret on the Connection tab."
-)
+__all__ = [
+    "SKIPPED_REASON",
+    "create_deliveries",
+    "held",
+    "hold_pending",
+    "hold_reason",
+    "initial_state",
+    "release_held",
+    "resend",
+]
+
+_DELIVERY_STATES = {
+    State.READY: DeliveryState.PENDING,
+    State.HELD: DeliveryState.HELD,
+    State.SKIPPED: DeliveryState.SKIPPED,
+}
 
 
 def hold_reason(integration: Integration) -> str | None:
-    """Why leads can't be sent right now, in words for the account, or None when they can."""
-    if integration.state == ConnectionState.NOT_CONNECTED:
-        return "ServiceTitan is not connected yet: finish Connect and Finalize on the Connection tab."
-    if integration.state == ConnectionState.DISCONNECTED:
-        return "The ServiceTitan integration is disconnected: reconnect it to send held leads."
-    if integration.state == ConnectionState.CREDENTIALS_REJECTED:
-        return CREDENTIALS_REJECTED_REASON
-    mapping = integration.mapping()
-    missing = missing_required_fields(mapping)
-    if missing:
-        names = ", ".join(field.label for field in missing)
-        return f"Setup Required: map {names} on the Leads tab."
-    problems = validate_mapping(mapping, custom_fields_of(integration.campaign))
-    if problems:
-        return "Setup Required: fix the field mapping on the Leads tab (" + " ".join(problems.values()) + ")"
-    return None
+    """Why a lead sent now would be held (`readiness`, whatever the lead action), or None when it would go."""
+    return readiness(integration).hold_reason or None
 
 
 def held(reason: str, now: datetime) -> dict[str, Any]:
@@ -56,12 +54,9 @@ def held(reason: str, now: datetime) -> dict[str, Any]:
 
 
 def initial_state(integration: Integration) -> tuple[str, str]:
-    if integration.lead_action == LeadAction.NOTHING:
-        return DeliveryState.SKIPPED, SKIPPED_REASON
-    reason = hold_reason(integration)
-    if reason is not None:
-        return DeliveryState.HELD, reason
-    return DeliveryState.PENDING, ""
+    """A new lead's delivery state and reason, as the one readiness rule decides them."""
+    ready = readiness(integration)
+    return _DELIVERY_STATES[ready.state], ready.reason
 
 
 def create_deliveries(lead: Lead) -> list[Delivery]:

@@ -2,62 +2,56 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Field, Model
 from django.urls import reverse
 
-from referloop.campaigns.models import Campaign, Lead, Referrer
-from referloop.integrations.engine.rows import select_rows
+from referloop.campaigns.models import Campaign, Lead
+from referloop.integrations.engine import queries
+from referloop.integrations.engine.queries import LeadRow
 from referloop.providers.mapping import CustomSource, LeadRecord
 
 
 def lead_record(lead: Lead) -> LeadRecord:
     """The record of one lead instance: the same builder the worker uses on rows, so the two cannot drift."""
-    owners: dict[type[Model], Model] = {Lead: lead, Referrer: lead.referrer, Campaign: lead.campaign}
-    row = [getattr(owners[model], name) for model, name in RECORD_COLUMNS]
+    row = LeadRow._make(_value_at(lead, lookup) for lookup in LeadRow._fields)
     return record_of_row(row, lambda _code: lead.referrer.referral_url)
 
 
-# The columns of a lead's row for `record_of_row`, in order: the lead's, its referrer's and its campaign's.
-RECORD_COLUMNS: tuple[tuple[type[Model], str], ...] = (
-    *((Lead, name) for name in ("id", "first_name", "last_name", "email", "phone", "street", "city", "state")),
-    *((Lead, name) for name in ("zip_code", "notes", "code", "created_at", "custom_data")),
-    *((Referrer, name) for name in ("first_name", "last_name", "email", "code")),
-    (Campaign, "name"),
-)
+def _value_at(lead: Lead, lookup: str) -> Any:
+    """What a `LeadRow` lookup (`email`, `referrer__code`) reads, from the instance and its related ones."""
+    value: Any = lead
+    for name in lookup.split("__"):
+        value = getattr(value, name)
+    return value
 
 
-def record_of_row(row: Sequence[Any], link: Callable[[str], str]) -> dict[str, object]:
-    """A record from a `RECORD_COLUMNS` row; `link` turns a referrer's code into their referral link."""
-    (_pk, first, last, email, phone, street, city, state, zip_code, notes, code, created_at, custom_data) = row[:13]
-    (ref_first, ref_last, ref_email, ref_code, campaign_name) = row[13:]
+def record_of_row(row: LeadRow, link: Callable[[str], str]) -> dict[str, object]:
+    """A record from a lead's row; `link` turns a referrer's code into their referral link."""
     record: dict[str, object] = {
-        "lead.first_name": first,
-        "lead.last_name": last,
-        "lead.full_name": f"{first} {last}".strip(),
-        "lead.email": email,
-        "lead.phone": phone,
-        "lead.street": street,
-        "lead.city": city,
-        "lead.state": state,
-        "lead.zip": zip_code,
-        "lead.notes": notes,
-        "lead.referral_code": code,
-        "lead.created_at": created_at,
-        "referrer.first_name": ref_first,
-        "referrer.full_name": f"{ref_first} {ref_last}".strip(),
-        "referrer.email": ref_email,
-        "referrer.referral_code": ref_code,
-        "referrer.referral_link": link(ref_code),
-        "campaign.name": campaign_name,
+        "lead.first_name": row.first_name,
+        "lead.last_name": row.last_name,
+        "lead.full_name": f"{row.first_name} {row.last_name}".strip(),
+        "lead.email": row.email,
+        "lead.phone": row.phone,
+        "lead.street": row.street,
+        "lead.city": row.city,
+        "lead.state": row.state,
+        "lead.zip": row.zip_code,
+        "lead.notes": row.notes,
+        "lead.referral_code": row.code,
+        "lead.created_at": row.created_at,
+        "referrer.first_name": row.referrer__first_name,
+        "referrer.full_name": f"{row.referrer__first_name} {row.referrer__last_name}".strip(),
+        "referrer.email": row.referrer__email,
+        "referrer.referral_code": row.referrer__code,
+        "referrer.referral_link": link(row.referrer__code),
+        "campaign.name": row.campaign__name,
     }
-    for key, value in (custom_data or {}).items():
+    for key, value in (row.custom_data or {}).items():
         record[f"custom.{key}"] = value
     return record
 
@@ -84,36 +78,12 @@ def custom_fields_of(campaign: Campaign) -> list[CustomSource]:
 
 
 def load_records(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:
-    """`lead_record` for many leads in one query: the same records, built from rows instead of instances.
+    """`lead_record` for many leads in one query (`queries.lead_rows`): the same records, built from rows.
 
-    Building Lead, Referrer and Campaign instances (and compiling the query, and reversing a URL per lead)
-    cost more than the query itself.
+    Building Lead, Referrer and Campaign instances (and reversing a URL per lead) cost more than the query.
     """
     ids = sorted(set(lead_ids))
     if not ids:
         return {}
     link = referral_links()
-    return {row[0]: record_of_row(row, link) for row in select_rows(_records_sql(len(ids)), ids, _record_fields())}
-
-
-@functools.cache  # the model fields are fixed once Django is set up
-def _record_fields() -> list[Field[Any, Any]]:
-    fields = [model._meta.get_field(name) for model, name in RECORD_COLUMNS]
-    assert all(isinstance(field, Field) for field in fields)
-    return cast("list[Field[Any, Any]]", fields)
-
-
-def _records_sql(count: int) -> str:
-    quote = connection.ops.quote_name
-    aliases = {Lead: "l", Referrer: "r", Campaign: "c"}
-    names = ", ".join(
-        f"{aliases[model]}.{quote(str(field.column))}"
-        for (model, _), field in zip(RECORD_COLUMNS, _record_fields(), strict=True)
-    )
-    lead, referrer, campaign = (quote(model._meta.db_table) for model in (Lead, Referrer, Campaign))
-    marks = ", ".join(["%s"] * count)
-    return (
-        f"SELECT {names} FROM {lead} l "  # noqa: S608 - our own names; the ids are parameters
-        f"INNER JOIN {referrer} r ON r.id = l.referrer_id INNER JOIN {campaign} c ON c.id = l.campaign_id "
-        f"WHERE l.id IN ({marks})"
-    )
+    return {row.id: record_of_row(row, link) for row in queries.lead_rows(ids)}

@@ -10,6 +10,9 @@ index scan for due rows never wades through rows in flight, and a row whose work
 
 Which rows can go and what they carry is each destination kind's business (`integrations.destinations`): a
 row whose destination can't take it now (disconnected, setup incomplete) is held with the reason, not sent.
+
+The hand-written statements (the due-rows read, the lock, the lease, the buckets' new slots) are named in
+`queries.py`, with why each one is not the ORM; the rare ones (holding, a lost try, counting waits) are ORM here.
 """
 
 from __future__ import annotations
@@ -18,23 +21,20 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from referloop.integrations import destinations, outbox
 from referloop.integrations.destinations import ConnectorOptions, DestinationKind, Destined
-from referloop.integrations.engine import ratelimit
+from referloop.integrations.engine import queries, ratelimit
+from referloop.integrations.engine.queries import BucketSlot, DueRead, LockedRow
 from referloop.integrations.engine.ratelimit import RateLimit
-from referloop.integrations.engine.rows import select_by_ids, update_rows
 from referloop.integrations.engine.tries import Claim
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, TenantBucket
 
-# Subqueries per statement when looking for due rows: keeps the SQL and its parameter list small with many
-# tenants (and below SQLite's limit of 500 terms in a compound SELECT).
-_MEMBERS_PER_QUERY = 200
+# The statement lives with the engine's other SQL; metrics.py still imports it from here.
 # A lease still set on a due row ran out: that worker died mid-try, so the booking may exist.
 _AMBIGUOUS_IF_LEASE_RAN_OUT = Case(When(lease_expires_at__isnull=False, then=Value(True)), default=F("ambiguous"))
 
@@ -78,7 +78,7 @@ def _claim(
     kinds: dict[str, DestinationKind],
 ) -> ClaimResult:
     result = ClaimResult()
-    keys = pending_rate_keys()
+    keys = queries.pending_rate_keys()
     if not keys:
         return result
     buckets = ratelimit.lock_buckets(keys)
@@ -99,52 +99,30 @@ def _claim(
     destined: dict[int, Destined] = {}
     for name, kind_rows in _by_kind(rows).items():
         destined.update(kinds[name].destinations(kind_rows))
-    sendable = [row for row in rows if not destined[row["id"]].hold_reason]
-    result.held = _hold([row for row in rows if destined[row["id"]].hold_reason], destined)
+    sendable = [row for row in rows if not destined[row.id].hold_reason]
+    result.held = _hold([row for row in rows if destined[row.id].hold_reason], destined)
 
     lease_end = now + timedelta(seconds=rate.horizon + lease_seconds)
     send_at = _plan_send_times(sendable, buckets, rate, epoch, kinds)
     result.more_due |= len(send_at) < len(sendable)
-    claimed = [row for row in sendable if row["id"] in send_at]
-    _lease(claimed, owner, lease_end, now)
+    claimed = [row for row in sendable if row.id in send_at]
+    queries.lease([row.id for row in claimed], owner, lease_end, now)
     _record_lost_tries(claimed, kinds, now)
     _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner)
 
     payloads: dict[int, Mapping[str, object]] = {}
     for name, kind_rows in _by_kind(claimed).items():
         payloads.update(kinds[name].payloads(kind_rows))
-    result.claims = [
-        _claim_of(row, destined[row["id"]], payloads[row["id"]], owner, send_at[row["id"]], now) for row in claimed
-    ]
+    result.claims = [_claim_of(row, destined[row.id], payloads[row.id], owner, send_at[row.id], now) for row in claimed]
     result.claims.sort(key=lambda claim: claim.send_at)
     return result
 
 
-def _by_kind(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
+def _by_kind(rows: Iterable[LockedRow]) -> dict[str, list[LockedRow]]:
+    grouped: dict[str, list[LockedRow]] = {}
     for row in rows:
-        grouped.setdefault(row["connector"], []).append(row)
+        grouped.setdefault(row.connector, []).append(row)
     return grouped
-
-
-def pending_rate_keys() -> list[str]:
-    """The distinct rate keys with pending rows, by a loose index scan: one index seek per tenant.
-
-    A plain DISTINCT would read every pending row, so a 100,000-row backlog would slow every claim.
-    """
-    table = Delivery._meta.db_table
-    sql = f"""
-        WITH RECURSIVE keys(rate_key) AS (
-            SELECT MIN(rate_key) FROM {table} WHERE state = %s
-            UNION ALL
-            SELECT (SELECT MIN(d.rate_key) FROM {table} d WHERE d.state = %s AND d.rate_key > keys.rate_key)
-            FROM keys WHERE keys.rate_key IS NOT NULL
-        )
-        SELECT rate_key FROM keys WHERE rate_key IS NOT NULL
-    """  # noqa: S608 - the table name is ours; values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [DeliveryState.PENDING, DeliveryState.PENDING])
-        return [key for (key,) in cursor.fetchall()]
 
 
 @dataclass
@@ -203,64 +181,21 @@ def due_rows(
     """Up to min(budget, cap) + 1 due row ids per key, oldest first (the extra row tells "more were waiting"),
     and, with `probe`, the capped keys that have more than `budget` due rows.
 
-    One index range scan per key on `delivery_due` (state, rate_key, next_attempt_at), all in one statement.
+    All in one statement (`queries.select_due`): one index range scan per key.
     """
-    members: list[tuple[str, str, int]] = []
+    reads: list[DueRead] = []
     for key, budget in budgets.items():
-        members.append(("rows", key, min(budget, caps[key]) + 1))
+        reads.append(DueRead(key, min(budget, caps[key]) + 1))
         if probe and caps[key] < budget:
-            members.append(("probe", key, budget))
+            reads.append(DueRead(key, budget, probe=True))
     found: dict[str, list[int]] = {}
     over: set[str] = set()
-    for start in range(0, len(members), _MEMBERS_PER_QUERY):
-        for row_id, key, is_probe in _due_chunk(members[start : start + _MEMBERS_PER_QUERY], now):
-            if is_probe:
-                over.add(key)
-            else:
-                found.setdefault(key, []).append(row_id)
+    for row in queries.select_due(reads, now):
+        if row.probe:
+            over.add(row.rate_key)
+        else:
+            found.setdefault(row.rate_key, []).append(row.id)
     return found, over
-
-
-def _due_chunk(members: Sequence[tuple[str, str, int]], now: datetime) -> list[tuple[int, str, int]]:
-    """("rows", key, n): the key's n oldest due rows; ("probe", key, n): its row after the first n, if any."""
-    if connection.vendor == "postgresql":
-        return _due_chunk_lateral(members, now)
-    where = f"FROM {Delivery._meta.db_table} WHERE state = %s AND rate_key = %s AND next_attempt_at <= %s"
-    templates = {
-        "rows": f"SELECT id, rate_key, 0 AS probe {where} ORDER BY next_attempt_at, id LIMIT %s",
-        "probe": f"SELECT id, rate_key, 1 AS probe {where} LIMIT 1 OFFSET %s",  # any row past n will do
-    }
-    sql = " UNION ALL ".join(
-        f"SELECT * FROM ({templates[kind]}) AS due{n}"  # noqa: S608 - our table name; values are parameters
-        for n, (kind, _, _) in enumerate(members)
-    )
-    moment = connection.ops.adapt_datetimefield_value(now)
-    params: list[Any] = []
-    for _kind, key, count in members:
-        params += [DeliveryState.PENDING, key, moment, count]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _due_chunk_lateral(members: Sequence[tuple[str, str, int]], now: datetime) -> list[tuple[int, str, int]]:
-    """The same on PostgreSQL, as one LATERAL join over arrays: a UNION of a hundred subqueries costs
-    PostgreSQL milliseconds to plan, and psycopg re-parses a statement with that many parameters every time."""
-    table = Delivery._meta.db_table
-    sql = (
-        "SELECT d.id, k.rate_key, k.probe "  # noqa: S608 - our table name; values are parameters
-        "FROM unnest(%s::text[], %s::int[], %s::int[]) WITH ORDINALITY AS k(rate_key, probe, n, pos) "
-        f"CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM {table} "
-        "WHERE state = %s AND rate_key = k.rate_key AND next_attempt_at <= %s ORDER BY next_attempt_at, id "
-        "LIMIT CASE WHEN k.probe = 1 THEN 1 ELSE k.n END OFFSET CASE WHEN k.probe = 1 THEN k.n ELSE 0 END) AS d "
-        "ORDER BY k.pos, d.next_attempt_at, d.id"
-    )
-    keys = [key for _, key, _ in members]
-    probes = [int(kind == "probe") for kind, _, _ in members]
-    counts = [count for _, _, count in members]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [keys, probes, counts, DeliveryState.PENDING, now])
-        return cursor.fetchall()
 
 
 def share(wanted: dict[str, int], limit: int, order: Sequence[str]) -> dict[str, int]:
@@ -287,43 +222,28 @@ def share(wanted: dict[str, int], limit: int, order: Sequence[str]) -> dict[str,
     return shares
 
 
-# What a claim reads of each chosen row (the dict keys of `_lock`'s rows).
-_LOCKED_FIELDS = (
-    "id",
-    "connector",
-    "state",
-    "integration_id",
-    "lead_id",
-    "rate_key",
-    "attempt_count",
-    "ambiguous",
-    "lease_expires_at",
-    "first_attempt_at",
-    "next_attempt_at",
-)
-
-
-def _lock(ids: Sequence[int], now: datetime) -> list[dict[str, Any]]:
+def _lock(ids: Sequence[int], now: datetime) -> list[LockedRow]:
     """Lock the chosen rows, re-checking they are still due (a row taken meanwhile is skipped, not waited on).
 
-    By primary key alone, with state and due time checked here (the rows are locked, so what is read stands):
-    with them in the WHERE, SQLite answers from `delivery_due` and walks every pending row.
+    The rows are read by primary key alone (see `queries.lock_deliveries`), so state and due time are checked
+    here; the rows are locked, so what is read stands.
     """
-    rows = select_by_ids(Delivery, _LOCKED_FIELDS, ids, lock=True, skip_locked=True)
-    due = [row for row in (dict(zip(_LOCKED_FIELDS, values, strict=True)) for values in rows) if _still_due(row, now)]
-    return sorted(due, key=lambda row: (row["next_attempt_at"], row["id"]))
+    due = [row for row in queries.lock_deliveries(ids) if _still_due(row, now)]
+    return sorted(due, key=lambda row: (row.next_attempt_at, row.id))
 
 
-def _still_due(row: dict[str, Any], now: datetime) -> bool:
-    due_at = row["next_attempt_at"]
-    return row["state"] == DeliveryState.PENDING and due_at is not None and due_at <= now
+def _still_due(row: LockedRow, now: datetime) -> bool:
+    return row.state == DeliveryState.PENDING and row.next_attempt_at is not None and row.next_attempt_at <= now
 
 
-def _hold(rows: Sequence[dict[str, Any]], destined: dict[int, Destined]) -> int:
-    """Rows of a destination that can't send (disconnected, setup broken since) wait as *held*, not burned."""
+def _hold(rows: Sequence[LockedRow], destined: dict[int, Destined]) -> int:
+    """Rows of a destination that can't send (disconnected, setup broken since) wait as *held*, not burned.
+
+    ORM: rare (a destination broke since its rows were queued), one statement per reason.
+    """
     by_reason: dict[str, list[int]] = {}
     for row in rows:
-        by_reason.setdefault(destined[row["id"]].hold_reason, []).append(row["id"])
+        by_reason.setdefault(destined[row.id].hold_reason, []).append(row.id)
     for reason, ids in by_reason.items():
         Delivery.objects.filter(pk__in=ids).update(
             **outbox.held(reason, timezone.now()),
@@ -335,115 +255,86 @@ def _hold(rows: Sequence[dict[str, Any]], destined: dict[int, Destined]) -> int:
 
 
 def _plan_send_times(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[LockedRow],
     buckets: dict[str, TenantBucket],
     rate: RateLimit,
     epoch: float,
     kinds: dict[str, DestinationKind],
 ) -> dict[int, float]:
-    by_key: dict[str, list[dict[str, Any]]] = {}
+    by_key: dict[str, list[LockedRow]] = {}
     for row in rows:
-        by_key.setdefault(row["rate_key"], []).append(row)
-    connectors = {name: kinds[name].connector(ConnectorOptions()) for name in {row["connector"] for row in rows}}
+        by_key.setdefault(row.rate_key, []).append(row)
+    connectors = {name: kinds[name].connector(ConnectorOptions()) for name in {row.connector for row in rows}}
     send_at: dict[int, float] = {}
     for key, key_rows in by_key.items():
         bucket = buckets[key]
-        costs = [connectors[row["connector"]].calls_per_try(_settle_first(row)) for row in key_rows]
+        costs = [connectors[row.connector].calls_per_try(_settle_first(row)) for row in key_rows]
         times, bucket.next_slot_at = ratelimit.grant(bucket.next_slot_at, epoch, costs, rate)
-        send_at.update((row["id"], moment) for row, moment in zip(key_rows, times, strict=False))
+        send_at.update((row.id, moment) for row, moment in zip(key_rows, times, strict=False))
     return send_at
 
 
-def _settle_first(row: dict[str, Any]) -> bool:
-    return bool(row["ambiguous"]) or row["lease_expires_at"] is not None
+def _settle_first(row: LockedRow) -> bool:
+    return row.ambiguous or row.lease_expires_at is not None
 
 
-def _lease(rows: Sequence[dict[str, Any]], owner: str, lease_end: datetime, now: datetime) -> None:
-    """One UPDATE in plain SQL: the ORM's compile of this statement cost more than running it."""
-    if not rows:
-        return
-    ids = [row["id"] for row in rows]
-    moment = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _lease_sql(len(ids)),
-            [owner, moment(lease_end), moment(lease_end), moment(now), True, *ids],
-        )
+def _record_lost_tries(rows: Sequence[LockedRow], kinds: dict[str, DestinationKind], now: datetime) -> None:
+    """A try whose worker died left no Attempt; record it, so the history shows why the lead was late.
 
-
-def _lease_sql(count: int) -> str:
-    """Same statement as .update(leased_by=…, attempt_count=F(…) + 1, first_attempt_at=Coalesce(…),
-    ambiguous=_AMBIGUOUS_IF_LEASE_RAN_OUT); a right-hand side reads the row as it was before the UPDATE."""
-    table = Delivery._meta.db_table
-    marks = ", ".join(["%s"] * count)
-    return (
-        f"UPDATE {table} SET leased_by = %s, lease_expires_at = %s, next_attempt_at = %s, "  # noqa: S608
-        "attempt_count = attempt_count + 1, first_attempt_at = COALESCE(first_attempt_at, %s), "
-        "ambiguous = CASE WHEN lease_expires_at IS NOT NULL THEN %s ELSE ambiguous END "
-        f"WHERE id IN ({marks})"
-    )
-
-
-def _record_lost_tries(rows: Sequence[dict[str, Any]], kinds: dict[str, DestinationKind], now: datetime) -> None:
-    """A try whose worker died left no Attempt; record it, so the history shows why the lead was late."""
+    ORM: rare (only after a worker died mid-try), so `bulk_create`'s cost per row doesn't matter.
+    """
     lost = [
         Attempt(
-            delivery_id=row["id"],
-            number=row["attempt_count"],
-            started_at=row["lease_expires_at"],
+            delivery_id=row.id,
+            number=row.attempt_count,
+            started_at=row.lease_expires_at,
             outcome=AttemptOutcome.AMBIGUOUS,
-            sentence=kinds[row["connector"]].lost_try_sentence,
+            sentence=kinds[row.connector].lost_try_sentence,
         )
         for row in rows
-        if row["lease_expires_at"] is not None and row["attempt_count"] > 0
+        if row.lease_expires_at is not None and row.attempt_count > 0
     ]
     if lost:
         Attempt.objects.bulk_create(lost)
 
 
-def _last_send_by_key(claimed: Sequence[dict[str, Any]], send_at: dict[int, float]) -> dict[str, float]:
+def _last_send_by_key(claimed: Sequence[LockedRow], send_at: dict[int, float]) -> dict[str, float]:
     last: dict[str, float] = {}
     for row in claimed:
-        last[row["rate_key"]] = max(last.get(row["rate_key"], 0.0), send_at[row["id"]])
+        last[row.rate_key] = max(last.get(row.rate_key, 0.0), send_at[row.id])
     return last
 
 
 def _update_buckets(
     buckets: dict[str, TenantBucket], waited: set[str], last_send: dict[str, float], owner: str
 ) -> None:
-    """Two statements however many tenants: the budgets (and this worker's ownership) move, waits count up."""
-    update_rows(
-        TenantBucket,
-        ["next_slot_at", "owner", "owned_until"],
+    """Two statements however many tenants: the budgets (and this worker's ownership) move, waits count up.
+
+    The waits are an ORM update: one small statement, and only when tenants had more due rows than budget.
+    """
+    queries.save_bucket_slots(
         [
-            (
-                buckets[key].pk,
-                {
-                    "next_slot_at": buckets[key].next_slot_at,
-                    "owner": owner,
-                    "owned_until": last + ratelimit.OWNERSHIP_SECONDS,
-                },
-            )
+            BucketSlot(buckets[key].pk, buckets[key].next_slot_at, owner, last + ratelimit.OWNERSHIP_SECONDS)
             for key, last in last_send.items()
-        ],
+        ]
     )
     if waited:
         TenantBucket.objects.filter(rate_key__in=waited).update(waits=F("waits") + 1)
 
 
 def _claim_of(
-    row: dict[str, Any], destined: Destined, payload: Mapping[str, object], owner: str, send_at: float, now: datetime
+    row: LockedRow, destined: Destined, payload: Mapping[str, object], owner: str, send_at: float, now: datetime
 ) -> Claim:
     return Claim(
-        delivery_id=row["id"],
-        connector=row["connector"],
+        delivery_id=row.id,
+        connector=row.connector,
         destination_id=destined.destination_id,
-        number=row["attempt_count"] + 1,
+        number=row.attempt_count + 1,
         lease_owner=owner,
-        rate_key=row["rate_key"],
+        rate_key=row.rate_key,
         send_at=send_at,
         settle_first=_settle_first(row),
-        first_attempt_at=row["first_attempt_at"] or now,
+        first_attempt_at=row.first_attempt_at or now,
         destination=destined.destination,
         payload=payload,
     )

@@ -4,6 +4,7 @@ Each delivery moves with a conditional update that must match the lease it was c
 number): if the lease ran out and another worker took the row, this worker's late answer is kept as an Attempt
 but cannot overwrite the row. Each destination kind then counts its results towards its own health (failure
 streaks, credentials rejected, disabling); its emails go out after the commit, never for a rolled-back change.
+The statements (the Attempts' insert, the leases' lock, the rows' updates) are named in `queries.py`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from django.utils import timezone
 
 from referloop.integrations import destinations, outbox
 from referloop.integrations.destinations import DestinationKind
-from referloop.integrations.engine import ratelimit
+from referloop.integrations.engine import queries, ratelimit
+from referloop.integrations.engine.queries import AttemptRow
 from referloop.integrations.engine.retry import DEFAULT_POLICY, RetryPolicy
-from referloop.integrations.engine.rows import insert_rows, select_by_ids, update_rows
 from referloop.integrations.engine.tries import Result
-from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState
+from referloop.integrations.models import AttemptOutcome, DeliveryState
 
 GAVE_UP = " referloop stopped retrying 24 hours after the first try; resend it once the destination is reachable."
 # Without a Retry-After, a 429 pauses its tenant this long.
@@ -63,20 +64,19 @@ def write_results(
     now = now or timezone.now()
     kinds = kinds if kinds is not None else destinations.fresh_kinds()
     with transaction.atomic():
-        insert_rows(Attempt, ATTEMPT_FIELDS, [_attempt(result) for result in results if not result.released])
+        queries.insert_attempts([_attempt(result) for result in results if not result.released])
         leased = _still_leased(results)
         applied: list[tuple[Result, str]] = []
-        groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
+        changes: list[tuple[int, dict[str, Any]]] = []
         for result in results:
             if result.claim.delivery_id not in leased:
                 written.states["stale"] += 1
                 continue
-            state, changes = _transition(result, kinds[result.claim.connector], policy, now, rng)
+            state, change = _transition(result, kinds[result.claim.connector], policy, now, rng)
             applied.append((result, state))
             written.states[state] += 1
-            groups.setdefault(tuple(sorted(changes)), []).append((result.claim.delivery_id, changes))
-        for fields, rows in groups.items():
-            update_rows(Delivery, fields, rows)
+            changes.append((result.claim.delivery_id, change))
+        queries.update_deliveries(changes)
         for result in results:
             if result.rate_limited:
                 ratelimit.pause(result.claim.rate_key, result.retry_after or DEFAULT_PAUSE_SECONDS, now)
@@ -102,14 +102,10 @@ def _still_leased(results: Sequence[Result]) -> set[int]:
 
     A row another worker took over after this lease ran out is left alone: its late result is only an Attempt.
     """
-    ids = [result.claim.delivery_id for result in results]
-    # By primary key alone, state checked here: with `state` in the WHERE, SQLite walks every pending row.
     leases = {
-        pk: (owner, count)
-        for pk, state, owner, count in select_by_ids(
-            Delivery, ("id", "state", "leased_by", "attempt_count"), ids, lock=True
-        )
-        if state == DeliveryState.PENDING
+        row.id: (row.leased_by, row.attempt_count)
+        for row in queries.lock_leases([result.claim.delivery_id for result in results])
+        if row.state == DeliveryState.PENDING
     }
     return {
         result.claim.delivery_id
@@ -118,32 +114,18 @@ def _still_leased(results: Sequence[Result]) -> set[int]:
     }
 
 
-# An Attempt row, in the order `_attempt` gives its values: every column but the id.
-ATTEMPT_FIELDS = (
-    "delivery",
-    "number",
-    "started_at",
-    "duration_ms",
-    "outcome",
-    "request_summary",
-    "response_status",
-    "response_text",
-    "sentence",
-)
-
-
-def _attempt(result: Result) -> tuple[Any, ...]:
+def _attempt(result: Result) -> AttemptRow:
     tried = result.tried
-    return (
-        result.claim.delivery_id,
-        result.claim.number,
-        result.started_at,
-        result.duration_ms,
-        result.outcome,
-        result.request_summary(),
-        tried.response_status if tried else None,
-        tried.response_text if tried else "",
-        result.sentence,
+    return AttemptRow(
+        delivery_id=result.claim.delivery_id,
+        number=result.claim.number,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        outcome=result.outcome,
+        request_summary=result.request_summary(),
+        response_status=tried.response_status if tried else None,
+        response_text=tried.response_text if tried else "",
+        sentence=result.sentence,
     )
 
 

@@ -21,6 +21,7 @@ from referloop.integrations.servicetitan.credentials import (
     credentials_for,
     other_environment_accepting,
 )
+from referloop.integrations.servicetitan.readiness import readiness
 from referloop.providers.servicetitan import (
     TOKEN_CACHE,
     AmbiguousError,
@@ -187,5 +188,4 @@ def disconnect(integration: Integration, user: User | None) -> int:
     integration.state = ConnectionState.DISCONNECTED
     integration.save(update_fields=["state", "updated_at"])
     audit.record(integration, user, "Disconnected ServiceTitan; new leads are held until it is reconnected.")
-    reason = outbox.hold_reason(integration) or "The ServiceTitan integration is disconnected."
-    return outbox.hold_pending(integration, reason)
+    return outbox.hold_pending(integration, readiness(integration).hold_reason)

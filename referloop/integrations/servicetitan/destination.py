@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from django.db import connection
-
 from referloop.integrations import alerts, outbox
 from referloop.integrations.destinations import ConnectorOptions, Destined, Row
+from referloop.integrations.engine import queries
+from referloop.integrations.engine.queries import IntegrationStamp
 from referloop.integrations.engine.tries import Result
 from referloop.integrations.models import DeliveryState, Integration, IntegrationChange
 from referloop.integrations.records import custom_fields_of, load_records
-from referloop.integrations.servicetitan.credentials import EnvironmentNotAllowed, credentials_for
+from referloop.integrations.servicetitan.credentials import credentials_for
+from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON, readiness
+from referloop.integrations.webhooks import events as webhook_events
 from referloop.providers.base import Connector, Outcome
 from referloop.providers.servicetitan import TokenCache
 from referloop.providers.servicetitan.connector import Destination, ServiceTitanConnector
@@ -31,22 +33,14 @@ LOST_TRY_SENTENCE = (
 
 
 def destined_of(integration: Integration) -> Destined:
-    """Where the integration's leads go now, or why they wait: an incomplete setup holds, it never fails."""
-    reason = outbox.hold_reason(integration) or ""
-    if reason:
-        return Destined(integration.pk, None, reason)
-    try:
-        credentials = credentials_for(integration)
-    except EnvironmentNotAllowed as exc:
-        return Destined(integration.pk, None, f"{exc} Choose Production or Integration on the Connection tab.")
-    except ValueError as exc:
-        return Destined(
-            integration.pk, None, f"The ServiceTitan connection is incomplete ({exc}): finish it on the Connection tab."
-        )
-    if integration.booking_provider_id is None:
-        return Destined(integration.pk, None, "The Booking Provider Value is missing: enter it on the Connection tab.")
+    """Where the integration's leads go now, or why they wait: the one readiness rule decides, so an incomplete
+    setup (no Booking Provider Value, an environment this deployment no longer allows) holds and never fails."""
+    ready = readiness(integration)
+    if not ready.can_send:
+        return Destined(integration.pk, None, ready.hold_reason)
+    assert integration.booking_provider_id is not None  # readiness checked it, and the environment and secrets
     destination = Destination(
-        credentials=credentials,
+        credentials=credentials_for(integration),
         booking_provider_id=integration.booking_provider_id,
         mapping=integration.mapping(),
         custom_sources=tuple(custom_fields_of(integration.campaign)),
@@ -74,10 +68,10 @@ class DestinationCache:
     def __init__(self, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._entries: dict[int, tuple[tuple[object, str], float, Destined]] = {}
+        self._entries: dict[int, tuple[IntegrationStamp, float, Destined]] = {}
 
     def get(self, integration_ids: Iterable[int]) -> dict[int, Destined]:
-        stamps = _stamps(set(integration_ids))
+        stamps = {stamp.id: stamp for stamp in queries.integration_stamps(set(integration_ids))}
         now = self.clock()
         stale = [
             pk
@@ -89,24 +83,12 @@ class DestinationCache:
         return {pk: self._entries[pk][2] for pk in stamps if pk in self._entries}
 
 
-def _stamps(ids: set[int]) -> dict[int, tuple[object, str]]:
-    """Each integration's (updated_at, state), in plain SQL: the ORM's compile cost more than the query, and
-    the stamp is only compared with the one read here last time, so the raw column value will do."""
-    if not ids:
-        return {}
-    table = Integration._meta.db_table
-    marks = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, updated_at, state FROM {table} WHERE id IN ({marks})", list(ids))  # noqa: S608
-        return {pk: (updated_at, state) for pk, updated_at, state in cursor.fetchall()}
-
-
 class ServiceTitanKind:
     """The "servicetitan" destination kind; a worker keeps one for its whole run (its cache with it)."""
 
     name = NAME
     lost_try_sentence = LOST_TRY_SENTENCE
-    credentials_hold_reason = outbox.CREDENTIALS_REJECTED_REASON
+    credentials_hold_reason = CREDENTIALS_REJECTED_REASON
 
     def __init__(self) -> None:
         self.cache = DestinationCache()
@@ -117,14 +99,18 @@ class ServiceTitanKind:
         return ServiceTitanConnector(timeout=options.timeout, token_cache=token_cache)
 
     def destinations(self, rows: Sequence[Row]) -> dict[int, Destined]:
-        by_integration = self.cache.get({row["integration_id"] for row in rows})
-        return {row["id"]: by_integration[row["integration_id"]] for row in rows}
+        # Every ServiceTitan row has its integration and lead (the `delivery_has_one_destination` constraint).
+        integration_of = {row.id: row.integration_id for row in rows if row.integration_id is not None}
+        by_integration = self.cache.get(set(integration_of.values()))
+        return {pk: by_integration[integration_id] for pk, integration_id in integration_of.items()}
 
     def payloads(self, rows: Sequence[Row]) -> dict[int, Mapping[str, object]]:
-        records = load_records({row["lead_id"] for row in rows})
-        return {row["id"]: records[row["lead_id"]] for row in rows}
+        lead_of = {row.id: row.lead_id for row in rows if row.lead_id is not None}
+        records = load_records(set(lead_of.values()))
+        return {pk: records[lead_id] for pk, lead_id in lead_of.items()}
 
     def after_results(self, applied: Sequence[tuple[Result, str]]) -> list[object]:
+        webhook_events.on_deliveries_written(applied)  # lead.booked / lead.delivery_failed, in this transaction
         return list(_integration_health(applied))
 
     def send_notices(self, notices: Sequence[object]) -> None:

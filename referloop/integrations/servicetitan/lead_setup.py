@@ -10,8 +10,9 @@ from django.db import transaction
 
 from referloop.accounts.models import User
 from referloop.integrations import audit, outbox
-from referloop.integrations.models import Integration, LeadAction
+from referloop.integrations.models import Integration
 from referloop.integrations.servicetitan.mapping_form import Submission, describe_changes
+from referloop.integrations.servicetitan.readiness import State, readiness
 
 
 @transaction.atomic
@@ -28,7 +29,7 @@ def save_lead_setup(integration: Integration, user: User | None, submission: Sub
     if changes:
         text = "; ".join(changes)
         audit.record(integration, user, f"Leads tab: {text[0].lower()}{text[1:]}.")
-    reason = outbox.hold_reason(integration)
-    if reason is not None and integration.lead_action == LeadAction.CREATE_BOOKING:
-        outbox.hold_pending(integration, reason)
+    ready = readiness(integration)
+    if ready.state == State.HELD:
+        outbox.hold_pending(integration, ready.hold_reason)
     return outbox.release_held(integration)

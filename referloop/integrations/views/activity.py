@@ -15,6 +15,7 @@ from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.integrations import audit, outbox
 from referloop.integrations.models import Delivery, DeliveryState
+from referloop.integrations.servicetitan.readiness import readiness
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
 
 PAGE_SIZE = 50
@@ -56,7 +57,7 @@ def activity(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
             "filters": filters,
             "failed_count": counts.get(DeliveryState.FAILED, 0),
             "held_count": counts.get(DeliveryState.HELD, 0),
-            "hold_reason": outbox.hold_reason(integration),
+            "hold_reason": readiness(integration).hold_reason,
         },
     )
 
@@ -80,7 +81,7 @@ def delivery_detail(request: AccountRequest, campaign_id: int, provider: str, de
             "delivery": delivery,
             "attempts": attempts,
             "can_resend": delivery.state in RESENDABLE,
-            "hold_reason": outbox.hold_reason(integration),
+            "hold_reason": readiness(integration).hold_reason,
         },
     )
 
@@ -98,8 +99,8 @@ def delivery_resend(request: AccountRequest, campaign_id: int, provider: str, de
             "deliveries can be resent.",
         )
         return back
-    reason = outbox.hold_reason(integration)
-    if reason is not None:
+    reason = readiness(integration).hold_reason
+    if reason:
         messages.error(request, f"Not resent, because it would only be held: {reason}")
         return back
     if outbox.resend(Delivery.objects.filter(pk=delivery.pk)):
@@ -119,11 +120,11 @@ def bulk_action(request: AccountRequest, campaign_id: int, provider: str, action
         raise Http404("No such action.")
     state = DeliveryState.FAILED if action == "resend-failed" else DeliveryState.HELD
     count = integration.deliveries.filter(state=state).count()
-    reason = outbox.hold_reason(integration)
+    reason = readiness(integration).hold_reason
     back = redirect("integration_activity", integration.campaign_id, provider)
     if request.method == "POST":
         require_manager(request)
-        if reason is not None:
+        if reason:
             messages.error(request, f"Nothing was sent, because the leads would only be held: {reason}")
             return back
         if action == "resend-failed":

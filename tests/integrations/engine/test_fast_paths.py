@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from referloop.campaigns.models import Lead, Referrer
 from referloop.integrations.engine import claim as claiming
+from referloop.integrations.engine import queries
+from referloop.integrations.engine.queries import LeadRow, LeaseRow, LockedRow
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.results import write_results
-from referloop.integrations.engine.rows import _preparer, select_by_ids
 from referloop.integrations.engine.tries import Claim, Result
 from referloop.integrations.models import (
     Attempt,
@@ -59,20 +60,27 @@ def test_load_records_gives_what_lead_record_gives_for_every_lead(tenant: Tenant
     assert load_records([]) == {}
 
 
-# -- rows: reading and preparing values as the ORM does ----------------------------------------------------------
+# -- named queries: reading and preparing values as the ORM does -------------------------------------------------
 
 
-def test_select_by_ids_converts_values_as_values_list_does(tenant: Tenant) -> None:
+def test_named_reads_convert_values_as_values_list_does(tenant: Tenant) -> None:
     integration = connect(tenant.campaign)
     ids = add_backlog(integration, tenant.referrer, 3)
-    Delivery.objects.filter(pk=ids[0]).update(ambiguous=True, lease_expires_at=timezone.now(), leased_by="w")
-    fields = ["id", "state", "integration_id", "lead_id", "ambiguous", "lease_expires_at", "next_attempt_at"]
+    now = timezone.now()
+    Delivery.objects.filter(pk=ids[0]).update(ambiguous=True, lease_expires_at=now, leased_by="w", first_attempt_at=now)
+    lead_ids = list(Delivery.objects.filter(pk__in=ids).values_list("lead_id", flat=True))
+    Lead.objects.filter(pk=lead_ids[0]).update(custom_data={"system_type": "Furnace", "count": 3, "tags": ["a"]})
 
-    rows = select_by_ids(Delivery, fields, ids, lock=True)
+    locked = queries.lock_deliveries(ids)
+    leases = queries.lock_leases(ids)
+    leads = queries.lead_rows(lead_ids)
 
-    expected = Delivery.objects.filter(pk__in=ids).values_list(*fields)
-    assert sorted(map(tuple, rows)) == sorted(expected)
-    assert select_by_ids(Delivery, fields, []) == []
+    deliveries = Delivery.objects.filter(pk__in=ids)
+    assert sorted(locked) == sorted(deliveries.values_list(*LockedRow._fields))
+    assert sorted(leases) == sorted(deliveries.values_list(*LeaseRow._fields))
+    assert sorted(leads) == sorted(Lead.objects.filter(pk__in=lead_ids).values_list(*LeadRow._fields))
+    assert {type(row) for row in [*locked, *leases, *leads]} == {LockedRow, LeaseRow, LeadRow}
+    assert queries.lock_deliveries([]) == queries.lock_leases([]) == queries.lead_rows([]) == []
 
 
 @pytest.mark.parametrize(
@@ -94,7 +102,7 @@ def test_select_by_ids_converts_values_as_values_list_does(tenant: Tenant) -> No
 )
 def test_prepared_values_are_what_get_db_prep_save_gives(model: Any, name: str, values: list[Any]) -> None:
     field = model._meta.get_field(name)
-    prep = _preparer(field)
+    prep = queries.preparer(field)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a naive datetime warns on both paths
         for value in values:
@@ -228,8 +236,8 @@ def test_lock_skips_rows_that_stopped_being_due_and_returns_the_rest_oldest_firs
 
     rows = claiming._lock([second, taken, later, done, first], now)
 
-    assert [row["id"] for row in rows] == [first, second]
-    assert set(rows[0]) >= {"integration_id", "lead_id", "rate_key", "attempt_count", "ambiguous", "lease_expires_at"}
+    assert [row.id for row in rows] == [first, second]
+    assert set(rows[0]._fields) >= {"integration_id", "lead_id", "rate_key", "attempt_count", "ambiguous"}
 
 
 def test_a_claim_carries_the_same_record_as_lead_record(tenant: Tenant) -> None:

@@ -14,7 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def make(tenant: Tenant, **fields) -> Integration:
-    integration = Integration(campaign=tenant.campaign, tenant_id=1234567, **fields)
+    """An integration whose connection details are all there (as Finalize leaves them); `fields` set the rest."""
+    integration = Integration(
+        campaign=tenant.campaign, tenant_id=1234567, client_id="cid.status", booking_provider_id=42, **fields
+    )
+    integration.client_secret = "cs.status"
     integration.set_mapping(default_mapping())
     integration.save()
     return integration

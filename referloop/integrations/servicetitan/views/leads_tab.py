@@ -11,7 +11,6 @@ from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required
 from referloop.accounts.http import AccountRequest
-from referloop.integrations import outbox
 from referloop.integrations.models import Integration, LeadAction
 from referloop.integrations.records import custom_fields_of
 from referloop.integrations.servicetitan.lead_setup import save_lead_setup
@@ -27,13 +26,14 @@ from referloop.integrations.servicetitan.mapping_form import (
     source_groups,
 )
 from referloop.integrations.servicetitan.preview import preview_for
+from referloop.integrations.servicetitan.readiness import readiness
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
 from referloop.providers.mapping import FieldMapping
-from referloop.providers.servicetitan import missing_required_fields
 from referloop.providers.servicetitan.fields import FIELDS_BY_KEY
 
 
 def _mapping_context(integration: Integration, lead_action: str, rows: list[Row]) -> dict[str, Any]:
+    """The table as typed (saved or not): Setup Required names what the readiness rule finds missing in it."""
     mapping: dict[str, FieldMapping] = {row.field.key: row.as_mapping() for row in rows if row.value.strip()}
     problems = {row.field.key: row.error for row in rows if row.error}
     return {
@@ -42,10 +42,10 @@ def _mapping_context(integration: Integration, lead_action: str, rows: list[Row]
         "rows": rows,
         "addable": addable_fields(rows),
         "groups": source_groups(custom_fields_of(integration.campaign)),
-        "missing": missing_required_fields(mapping),
+        "missing": readiness(integration, mapping=mapping).unmapped,
         "problem_count": len(problems),
         "preview": preview_for(integration, mapping),
-        "hold_reason": outbox.hold_reason(integration),
+        "hold_reason": readiness(integration).hold_reason,
     }
 
 
@@ -74,10 +74,9 @@ def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpR
             request, "integrations/leads.html", campaign, provider, integration, "leads", context, status=400
         )
     released = save_lead_setup(integration, request.user, submission)
-    missing = missing_required_fields(integration.mapping())
-    if missing:
-        names = ", ".join(field.label for field in missing)
-        messages.warning(request, f"Changes saved. Setup Required: map {names} before leads can be sent.")
+    ready = readiness(integration)
+    if ready.setup_reason:
+        messages.warning(request, f"Changes saved. {ready.setup_reason}")
     elif released:
         messages.success(
             request, f"Changes saved. {released} held lead{'s are' if released != 1 else ' is'} being sent now."
