@@ -70,6 +70,11 @@ class DestinationKind(Protocol):
         """After the commit, off the event loop: the emails the notices stand for."""
         ...
 
+    def release_ready(self) -> int:
+        """Held rows whose destination can take them again go back to pending; the count. A fix made on a screen
+        releases at once; this catches the ones no screen saw (a deployment setting changed, a key restored)."""
+        ...
+
 
 _FACTORIES: dict[str, Callable[[], DestinationKind]] = {}
 

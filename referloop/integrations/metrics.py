@@ -78,9 +78,11 @@ def attempts_by_outcome() -> Metric:
 
 
 def join_to_booking_latency() -> Metric:
-    """From the lead's creation to its booking's confirmation, for every delivered lead."""
+    """From the lead's creation to its booking's confirmation, for every delivered lead (webhook events aside)."""
     latency = ExpressionWrapper(F("delivered_at") - F("lead__created_at"), output_field=DurationField())
-    rows = Delivery.objects.filter(state=DeliveryState.DELIVERED, delivered_at__isnull=False).annotate(latency=latency)
+    rows = Delivery.objects.filter(
+        state=DeliveryState.DELIVERED, delivered_at__isnull=False, lead__isnull=False
+    ).annotate(latency=latency)
     aggregates: dict[str, Any] = {
         f"le_{index}": Count("id", filter=Q(latency__lte=timedelta(seconds=bound)))
         for index, bound in enumerate(LATENCY_BUCKETS)

@@ -38,7 +38,8 @@ Notices = list[tuple[DestinationKind, list[object]]]
 
 @dataclass
 class Written:
-    states: Counter[str] = field(default_factory=Counter)  # the rows' new states (and "stale", "released")
+    # The rows' new states, and "stale" (the lease passed to another worker), "released", "gone" (deleted meanwhile).
+    states: Counter[str] = field(default_factory=Counter)
     notices: Notices = field(default_factory=list)
 
 
@@ -64,11 +65,18 @@ def write_results(
     now = now or timezone.now()
     kinds = kinds if kinds is not None else destinations.fresh_kinds()
     with transaction.atomic():
-        queries.insert_attempts([_attempt(result) for result in results if not result.released])
-        leased = _still_leased(results)
+        existing, leased = _still_leased(results)
+        # A delivery deleted while it was in flight (its lead or endpoint was deleted) keeps no Attempt: inserting
+        # one would break the foreign key and fail the whole batch, again at every retry of the write.
+        queries.insert_attempts(
+            [_attempt(result) for result in results if not result.released and result.claim.delivery_id in existing]
+        )
         applied: list[tuple[Result, str]] = []
         changes: list[tuple[int, dict[str, Any]]] = []
         for result in results:
+            if result.claim.delivery_id not in existing:
+                written.states["gone"] += 1
+                continue
             if result.claim.delivery_id not in leased:
                 written.states["stale"] += 1
                 continue
@@ -97,21 +105,20 @@ def _by_kind(applied: Sequence[tuple[Result, str]]) -> dict[str, list[tuple[Resu
     return grouped
 
 
-def _still_leased(results: Sequence[Result]) -> set[int]:
-    """The rows still leased as they were claimed (same owner and attempt number), locked till the commit.
+def _still_leased(results: Sequence[Result]) -> tuple[set[int], set[int]]:
+    """The rows that still exist, and those still leased as they were claimed (same owner and attempt number),
+    all locked till the commit.
 
     A row another worker took over after this lease ran out is left alone: its late result is only an Attempt.
     """
-    leases = {
-        row.id: (row.leased_by, row.attempt_count)
-        for row in queries.lock_leases([result.claim.delivery_id for result in results])
-        if row.state == DeliveryState.PENDING
-    }
-    return {
+    rows = queries.lock_leases([result.claim.delivery_id for result in results])
+    leases = {row.id: (row.leased_by, row.attempt_count) for row in rows if row.state == DeliveryState.PENDING}
+    leased = {
         result.claim.delivery_id
         for result in results
         if leases.get(result.claim.delivery_id) == (result.claim.lease_owner, result.claim.number)
     }
+    return {row.id for row in rows}, leased
 
 
 def _attempt(result: Result) -> AttemptRow:

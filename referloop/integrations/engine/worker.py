@@ -70,6 +70,7 @@ class WorkerOptions:
     flush_interval: float = 0.1
     flush_size: int = 200
     heartbeat_interval: float = 5.0
+    release_interval: float = 30.0  # how often held rows whose destination is ready again are released
     shutdown_grace: float = 8.0  # below `referloop serve`'s 10 s before it kills
     timeout: httpx.Timeout | None = None  # per request; default: each connector's own
     retry: RetryPolicy = DEFAULT_POLICY
@@ -87,6 +88,7 @@ class WorkerReport:
     outcomes: Counter[str] = field(default_factory=Counter)  # attempt outcomes
     held: int = 0  # rows held at claim time (integration disconnected or setup broken)
     released: int = 0  # rows given back unsent
+    released_held: int = 0  # held rows sent on because their destination became ready (no screen saw the fix)
     stale: int = 0  # results that came too late: the lease had passed to another worker
     outstanding: int = 0  # claimed rows not finished yet
     idle: bool = False  # the last claim found nothing due, and nothing is outstanding or unwritten
@@ -308,6 +310,7 @@ class Worker:
 
     async def _flush_loop(self) -> None:
         next_beat = time.monotonic() + self.options.heartbeat_interval
+        next_release = time.monotonic()
         while True:
             drained = self._drained.is_set()
             await self._wait(self._flush_now, self.options.flush_interval)
@@ -316,6 +319,9 @@ class Worker:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.options.heartbeat_interval
                 await self._in_db(self._beat, self._in_flight(), self.report.finished)
+            if time.monotonic() >= next_release and not self._stopping.is_set():
+                next_release = time.monotonic() + self.options.release_interval
+                await self._release_ready()
             if drained and not self._results:
                 return
             await self._ask_stop_when()
@@ -358,6 +364,17 @@ class Worker:
         snapshot = dataclasses.replace(self.report, outcomes=Counter(self.report.outcomes))
         if await self._in_db(self._stop_when, snapshot):
             self._stopping.set()
+
+    async def _release_ready(self) -> None:
+        try:
+            released = await self._in_db(lambda: sum(kind.release_ready() for kind in self._kinds.values()))
+        except Exception:  # the database was unreachable: held rows wait for the next round, nothing is lost
+            logger.exception("releasing held deliveries failed; trying again later")
+            await self._in_db(_discard_broken_connection)
+            return
+        if released:
+            self.report.released_held += released
+            self._flushes += 1  # like a written result, a release makes rows due: idle needs a claim after it
 
     def _beat(self, in_flight: int, processed: int, *, started: bool = False, stopped: bool = False) -> None:
         now = timezone.now()

@@ -16,7 +16,7 @@ from referloop.integrations.destinations import ConnectorOptions, Destined, Row
 from referloop.integrations.engine import queries
 from referloop.integrations.engine.queries import IntegrationStamp
 from referloop.integrations.engine.tries import Result
-from referloop.integrations.models import DeliveryState, Integration, IntegrationChange
+from referloop.integrations.models import Delivery, DeliveryState, Integration, IntegrationChange
 from referloop.integrations.records import custom_fields_of, load_records
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON, readiness
@@ -112,6 +112,12 @@ class ServiceTitanKind:
     def after_results(self, applied: Sequence[tuple[Result, str]]) -> list[object]:
         webhook_events.on_deliveries_written(applied)  # lead.booked / lead.delivery_failed, in this transaction
         return list(_integration_health(applied))
+
+    def release_ready(self) -> int:
+        held = Integration.objects.filter(
+            pk__in=Delivery.objects.filter(connector=NAME, state=DeliveryState.HELD).values("integration_id")
+        ).select_related("campaign")
+        return sum(outbox.release_held(integration) for integration in held)
 
     def send_notices(self, notices: Sequence[object]) -> None:
         alerts.send_alerts([notice for notice in notices if isinstance(notice, alerts.Alert)])

@@ -180,7 +180,7 @@ class WebhookConnector:
             "webhook-signature": signature_header(destination.secrets, msg_id, timestamp, text),
         }
         headers = {**signed, "Content-Type": "application/json", "User-Agent": USER_AGENT}
-        sent = ({"method": "POST", "url": target.url, "headers": signed, "body": body},)
+        sent = ({"method": "POST", "url": target.url, "headers": headers, "body": body},)
         context["addresses"] = [item.address for item in checked]  # the only ones it may connect to
         progress.sent = True
         try:

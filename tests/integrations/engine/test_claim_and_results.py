@@ -229,3 +229,23 @@ def test_a_delivered_result_stores_the_booking_and_clears_the_lease(tenant: Tena
     row = Delivery.objects.get(pk=claim.delivery_id)
     assert (row.state, row.remote_id, row.external_id, row.leased_by) == (DeliveryState.DELIVERED, 321, "X1", "")
     assert row.delivered_at is not None and row.lease_expires_at is None and row.next_attempt_at is None
+
+
+def test_a_result_for_a_delivery_deleted_in_flight_is_dropped_and_the_rest_of_the_batch_is_written(
+    tenant: Tenant, sandbox
+) -> None:
+    integration = connect(tenant.campaign)
+    add_backlog(integration, tenant.referrer, 2)
+    gone, kept = take().claims
+    Delivery.objects.get(pk=gone.delivery_id).lead.delete()  # an admin deletes the lead while it is being sent
+
+    written = write_results(
+        [
+            result(gone, AttemptOutcome.DELIVERED, remote_id=1),
+            result(kept, AttemptOutcome.DELIVERED, remote_id=2),
+        ]
+    )
+
+    assert written.states == {"gone": 1, DeliveryState.DELIVERED: 1}
+    assert Delivery.objects.get(pk=kept.delivery_id).remote_id == 2
+    assert list(Attempt.objects.values_list("delivery_id", flat=True)) == [kept.delivery_id]
