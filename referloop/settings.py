@@ -199,6 +199,12 @@ METRICS_TOKEN = os.environ.get("REFERLOOP_METRICS_TOKEN", "")
 # receivers; private, link-local and cloud metadata addresses are never allowed.
 WEBHOOKS_ALLOW_HTTP = env_bool("REFERLOOP_WEBHOOKS_ALLOW_HTTP", DEBUG)
 WEBHOOKS_ALLOW_LOOPBACK = env_bool("REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK", False)
+if not DEBUG and (WEBHOOKS_ALLOW_HTTP or WEBHOOKS_ALLOW_LOOPBACK):
+    # Production sends only to public https addresses: either switch would open the door to our own network.
+    raise ImproperlyConfigured(
+        "REFERLOOP_WEBHOOKS_ALLOW_HTTP and REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK are for development: "
+        "unset them when REFERLOOP_DEBUG is off."
+    )
 # An endpoint whose every try has failed for this many days is disabled, and its account emailed.
 WEBHOOKS_DISABLE_AFTER_DAYS = float(os.environ.get("REFERLOOP_WEBHOOKS_DISABLE_AFTER_DAYS", "5"))
 

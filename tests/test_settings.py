@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 WRITER = """
 import django, sys
 django.setup()
@@ -45,6 +47,14 @@ def test_referloop_starts_with_debug_off_and_its_own_secret_key(tmp_path: Path) 
     env = clean_env(tmp_path, REFERLOOP_DEBUG="0", REFERLOOP_SECRET_KEY="x" * 60)
     result = run_python("import django; django.setup(); print('started')", env)
     assert result.stdout.strip() == "started", result.stderr
+
+
+@pytest.mark.parametrize("switch", ["REFERLOOP_WEBHOOKS_ALLOW_HTTP", "REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK"])
+def test_referloop_refuses_to_start_in_production_with_a_webhook_address_switch_on(tmp_path: Path, switch: str) -> None:
+    env = clean_env(tmp_path, REFERLOOP_DEBUG="0", REFERLOOP_SECRET_KEY="x" * 60, **{switch: "1"})
+    result = run_python("import django; django.setup()", env)
+    assert result.returncode != 0
+    assert "are for development: unset them when REFERLOOP_DEBUG is off" in result.stderr
 
 
 def test_sqlite_default_is_wal_and_two_processes_write_at_once_without_locking_errors(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from referloop.integrations.models import Integration
 from referloop.integrations.records import custom_fields_of, lead_record
 from referloop.integrations.servicetitan.credentials import EnvironmentNotAllowed, credentials_for
 from referloop.integrations.servicetitan.preview import sample_lead
+from referloop.integrations.servicetitan.readiness import CONNECTION_TAB, readiness
 from referloop.providers.servicetitan import (
     FieldProblem,
     PayloadError,
@@ -67,12 +68,14 @@ def send_test_booking(
     label = "a made-up sample lead" if is_sample else f"the newest lead ({lead.email})"
     external_id = f"{EXTERNAL_ID_PREFIX}{uuid.uuid4().hex[:16]}"
     result = TestBookingResult(ok=False, sentence="", external_id=external_id, used_sample=is_sample, lead_label=label)
-    if integration.tenant_id is None or not integration.client_secret_encrypted:
-        result.sentence = "ServiceTitan is not connected yet: finish Connect and Finalize on the Connection tab first."
+    # The connection's side of the one readiness rule; the mapping's side is judged on the body itself below,
+    # where a PayloadError names every field.
+    blocking = [problem for problem in readiness(integration).problems if problem.tab == CONNECTION_TAB]
+    if blocking:
+        result.sentence = f"Nothing was sent: {blocking[0].sentence}"
         return result
-    if integration.booking_provider_id is None:
-        result.sentence = "No Booking Provider Value is set: enter it on the Connection tab first."
-        return result
+    provider_id = integration.booking_provider_id
+    assert provider_id is not None  # readiness names a missing Booking Provider Value as a connection problem
     try:
         body = build_booking_body(integration.mapping(), lead_record(lead), custom_fields_of(integration.campaign))
     except PayloadError as exc:
@@ -85,7 +88,7 @@ def send_test_booking(
     try:
         credentials = credentials_for(integration)
         with ServiceTitanClient(credentials, timeout=TEST_TIMEOUT) as client:
-            booking = client.create_booking(integration.booking_provider_id, body)
+            booking = client.create_booking(provider_id, body)
     except EnvironmentNotAllowed as exc:
         result.sentence = f"Nothing was sent: {exc}"
         return result

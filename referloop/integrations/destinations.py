@@ -87,6 +87,3 @@ def fresh_kinds() -> dict[str, DestinationKind]:
     """One new instance of every kind (its caches empty): a worker keeps one set for its whole run."""
     return {name: factory() for name, factory in _FACTORIES.items()}
 
-
-def names() -> list[str]:
-    return sorted(_FACTORIES)

@@ -45,7 +45,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class Tried:
-    """One try as the connector saw it. `requests` are what went over the wire, as sent, without headers."""
+    """One try as the connector saw it. `requests` are what went over the wire, as sent: never a token, secret
+    or authorization header (a webhook's signature header is kept: it proves nothing without the secret)."""
 
     outcome: Outcome
     sentence: str  # one sentence for a person: what happened and what comes next

@@ -11,8 +11,11 @@ is the one place that turns that into "safe to retry" or "look it up first".
 from __future__ import annotations
 
 import json as jsonlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -245,3 +248,30 @@ def failure_from_aiohttp(exc: aiohttp.ClientError | TimeoutError, request: Outgo
     if isinstance(exc, TimeoutError):  # SocketTimeoutError: sent, and no answer within sock_read
         return TransportFailure(message, url=request.url, reached=True, waited="read", seconds=request.timeout.read)
     return TransportFailure(message, url=request.url, reached=True)
+
+
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header given as seconds or as an HTTP-date; None when absent or unreadable.
+
+    Capped at a day: a destination's answer must not be able to park a row (or, by overflowing a date, stop
+    the worker from writing results) beyond the engine's own 24-hour retry window.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:  # RFC 9110 dates are GMT; a malformed one may lack the zone
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)

@@ -19,10 +19,9 @@ from referloop.providers.servicetitan.errors import (
     RequestContext,
     error_from_response,
     error_from_transport,
-    parse_retry_after,
     token_error_from_response,
 )
-from referloop.providers.transport import InvalidRequest, TransportFailure
+from referloop.providers.transport import InvalidRequest, TransportFailure, parse_retry_after
 from tests.servicetitan_contract import official_bodies
 from tests.st_openapi import needs_st_openapi
 
@@ -149,6 +148,13 @@ def test_retry_after_as_an_http_date_becomes_seconds_from_now():
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("1.5") == 1.5
+
+
+@pytest.mark.parametrize("value", ["1" * 400, "inf", "nan", "²", "-5"])
+def test_a_huge_or_odd_retry_after_is_capped_or_ignored_never_an_overflow(value):
+    seconds = parse_retry_after(value)
+    assert seconds is None or 0.0 <= seconds <= 24 * 3600
+    assert parse_retry_after("99999999999999") == 24 * 3600
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

@@ -34,7 +34,6 @@ from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.engine.tries import Claim
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, TenantBucket
 
-# The statement lives with the engine's other SQL; metrics.py still imports it from here.
 # A lease still set on a due row ran out: that worker died mid-try, so the booking may exist.
 _AMBIGUOUS_IF_LEASE_RAN_OUT = Case(When(lease_expires_at__isnull=False, then=Value(True)), default=F("ambiguous"))
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from referloop.providers.base import Outcome, Tried
+from referloop.providers.transport import MAX_RETRY_AFTER_SECONDS
 
 # Not an attempt: the row was claimed but never sent (shutdown, or its tenant was paused) and goes back.
 RELEASED = "released"
@@ -70,7 +71,11 @@ class Result:
 
     @property
     def retry_after(self) -> float | None:
-        return self.tried.retry_after if self.tried else None
+        """The destination's Retry-After, capped: a connector's parsing is not trusted to bound it, and a huge
+        value would overflow the dates the results are written with (and so block every result)."""
+        if self.tried is None or self.tried.retry_after is None:
+            return None
+        return min(max(self.tried.retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
 
     @property
     def may_exist(self) -> bool:

@@ -211,11 +211,27 @@ def enable_endpoint(account: Account, endpoint_id: int, *, send_held: bool = Tru
     return 0
 
 
+@transaction.atomic
 def rotate_secret(account: Account, endpoint_id: int, *, now: datetime | None = None) -> Rotated:
     """A new secret, returned this once. Events are signed with both the new and the old one for 24 hours
-    (two `v1,` signatures), so receivers can switch over without rejecting an event."""
+    (two `v1,` signatures), so receivers can switch over without rejecting an event.
+
+    A second rotation within those 24 hours is refused: it would drop the first old secret early, and receivers
+    still holding it would start rejecting events. The endpoint row is locked, so two rotations can't interleave.
+    """
     now = now or timezone.now()
     endpoint = endpoint_of(account, endpoint_id)
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret_encrypted and expires is not None and expires > now:
+        raise InputRejected(
+            {
+                "secret": [
+                    f"The previous secret is still accepted until {expires:%Y-%m-%d %H:%M} UTC, while receivers "
+                    "switch over. Rotate again after that."
+                ]
+            }
+        )
     secret = new_secret()
     try:
         endpoint.secret  # noqa: B018 - an old secret this deployment can't read is dropped, not kept to sign

@@ -411,7 +411,12 @@ def _back_to_list(via: Campaign | None) -> HttpResponseRedirect:
 @require_POST
 def webhook_rotate(request: AccountRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint(request, endpoint_id)
-    rotated = service.rotate_secret(request.account, endpoint.pk)
+    try:
+        rotated = service.rotate_secret(request.account, endpoint.pk)
+    except InputRejected as exc:
+        for problem in exc.errors.get("secret", []):
+            messages.error(request, problem)
+        return HttpResponseRedirect(reverse("webhook_endpoint", args=[endpoint.pk]) + _via_qs(_via(request)))
     endpoint.refresh_from_db()
     return _endpoint_page(
         request,

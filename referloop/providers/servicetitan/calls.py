@@ -60,11 +60,6 @@ def outgoing(call: ApiCall[T], credentials: Credentials, access_token: str, time
     )
 
 
-def build_request(
-    call: ApiCall[T], credentials: Credentials, access_token: str, timeout: httpx.Timeout
-) -> httpx.Request:
-    return outgoing(call, credentials, access_token, timeout).to_httpx()
-
 
 def needs_fresh_token(response: Answer) -> bool:
     """A 401 from the API: the token expired or was revoked early; fetch a new one and retry once."""
@@ -121,9 +116,6 @@ def token_outgoing(credentials: Credentials, timeout: httpx.Timeout) -> Outgoing
         paced=False,  # the identity server is not the tenant's API: no per-tenant limit
     )
 
-
-def build_token_request(credentials: Credentials, timeout: httpx.Timeout) -> httpx.Request:
-    return token_outgoing(credentials, timeout).to_httpx()
 
 
 def read_token(credentials: Credentials, response: Answer, issued_at: float) -> Token:

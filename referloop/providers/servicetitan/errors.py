@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from ..transport import Answer, InvalidRequest, TransportFailure
+from ..transport import Answer, InvalidRequest, TransportFailure, parse_retry_after
 from .fields import TARGET_FIELDS
 
 ErrorBody = dict[str, object] | str | None
@@ -304,23 +302,3 @@ def response_body(response: Answer) -> ErrorBody:
     except ValueError:
         return response.text[:_RAW_TEXT_LIMIT] or None
     return data if isinstance(data, dict) else response.text[:_RAW_TEXT_LIMIT]
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header given as seconds or as an HTTP-date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:  # RFC 9110 dates are GMT; a malformed one may lack the zone
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(seconds, 0.0)

@@ -34,6 +34,9 @@ _NAMED: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = 
     (ipaddress.ip_network("169.254.0.0/16"), "a link-local address (169.254.0.0/16)"),
     (ipaddress.ip_network("fe80::/10"), "a link-local address (fe80::/10)"),
     (ipaddress.ip_network("100.64.0.0/10"), "a shared carrier-grade NAT address (100.64.0.0/10)"),
+    # Python 3.11 calls these global, but no public receiver lives there.
+    (ipaddress.ip_network("fec0::/10"), "a site-local address (fec0::/10, deprecated, still routed inside networks)"),
+    (ipaddress.ip_network("192.0.0.0/24"), "an IETF protocol assignment (192.0.0.0/24)"),
 )
 
 

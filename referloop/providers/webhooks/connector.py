@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -34,7 +33,14 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks import Webhook
 
 from referloop.providers.base import Outcome, Progress, Tried
-from referloop.providers.transport import AsyncSender, InvalidRequest, Outgoing, TransportFailure, failure_from_aiohttp
+from referloop.providers.transport import (
+    AsyncSender,
+    InvalidRequest,
+    Outgoing,
+    TransportFailure,
+    failure_from_aiohttp,
+    parse_retry_after,
+)
 
 from .addresses import AddressPolicy, AddressRefused, LookupFailed, Resolved, Target, resolve
 
@@ -44,7 +50,6 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 RESPONSE_EXCERPT = 1000  # characters of the receiver's answer kept on the Attempt
 _READ_LIMIT = 16 * 1024  # bytes of the answer read at most: an endless body must not hold the try
-SIGNED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 SENT_AGAIN = "it will be sent again with the same webhook-id, so the receiver can drop a duplicate."
 
 
@@ -67,22 +72,6 @@ def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, text: 
     """`v1,<sig>` per secret, space-separated: a receiver holding either secret can verify the event."""
     moment = datetime.fromtimestamp(timestamp, UTC)
     return " ".join(Webhook(secret).sign(msg_id, moment, text) for secret in secrets)
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 class PinnedResolver(AbstractResolver):
@@ -285,7 +274,7 @@ def _judged(
     }
     if 200 <= status < 300:
         return Tried(Outcome.DELIVERED, f"{said}: delivered.", **values)
-    retry_after = retry_after_seconds(_header(answer.headers, "Retry-After"), now)
+    retry_after = parse_retry_after(_header(answer.headers, "Retry-After"), datetime.fromtimestamp(now, UTC))
     if status == 429 or status == 408 or status >= 500:
         when = f"in {retry_after:g} seconds, as it asked" if retry_after is not None else "on the retry schedule"
         return Tried(
@@ -298,18 +287,20 @@ def _judged(
         )
     if status == 410:
         return Tried(Outcome.PERMANENT, f"{said}: it no longer wants these events, so it is not retried.", **values)
+    # Anything else is retried on the schedule, as the Standard Webhooks spec asks: a receiver that answers 404 or
+    # 401 while it is being redeployed must not lose the event. Five days of failures disable the endpoint.
     if 300 <= status < 400:
         location = _header(answer.headers, "Location") or "another address"
         return Tried(
-            Outcome.PERMANENT,
+            Outcome.TRANSIENT,
             f"{said}, a redirect to {location}. referloop does not follow redirects (the new address is not "
-            "checked): set the endpoint's URL to the final address, then resend.",
+            "checked): set the endpoint's URL to the final address. It will be tried again.",
             **values,
         )
     if 400 <= status < 500:
         return Tried(
-            Outcome.PERMANENT,
-            f"{said}: it refused the event, so it is not retried. Fix the receiver, then resend.",
+            Outcome.TRANSIENT,
+            f"{said}: it refused the event. Fix the receiver; it will be tried again on the retry schedule.",
             **values,
         )
     return Tried(Outcome.TRANSIENT, f"{said}; it will be tried again.", **values)

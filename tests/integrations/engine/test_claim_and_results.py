@@ -249,3 +249,26 @@ def test_a_result_for_a_delivery_deleted_in_flight_is_dropped_and_the_rest_of_th
     assert written.states == {"gone": 1, DeliveryState.DELIVERED: 1}
     assert Delivery.objects.get(pk=kept.delivery_id).remote_id == 2
     assert list(Attempt.objects.values_list("delivery_id", flat=True)) == [kept.delivery_id]
+
+
+def test_a_destinations_absurd_retry_after_is_capped_and_cannot_block_the_batch(tenant: Tenant, sandbox) -> None:
+    integration = connect(tenant.campaign)
+    add_backlog(integration, tenant.referrer, 2)
+    limited, other = take().claims
+    now = timezone.now()
+
+    written = write_results(
+        [
+            result(limited, AttemptOutcome.TRANSIENT, rate_limited=True, retry_after=1e300),
+            result(other, AttemptOutcome.DELIVERED, remote_id=7),
+        ],
+        now=now,
+    )
+
+    assert written.states == {DeliveryState.PENDING: 1, DeliveryState.DELIVERED: 1}
+    # Capped at the engine's own 24-hour window: the row is due again when its retries would end anyway.
+    assert Delivery.objects.get(pk=limited.delivery_id).next_attempt_at == limited.first_attempt_at + timedelta(
+        hours=24
+    )
+    bucket = TenantBucket.objects.get(rate_key=integration.rate_key)
+    assert bucket.paused_until == now + timedelta(hours=24)

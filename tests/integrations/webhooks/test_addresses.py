@@ -185,6 +185,8 @@ def test_public_addresses_are_allowed(address: str) -> None:
         "::ffff:127.0.0.1",
         "64:ff9b::a00:1",
         "2002:c0a8:0101::1",
+        "fec0::1",
+        "192.0.0.8",
     ],
 )
 def test_every_non_public_address_is_refused(address: str) -> None:

@@ -11,10 +11,10 @@ from collections import defaultdict
 
 import pytest
 
-from referloop.integrations.models import Delivery, DeliveryState
+from referloop.integrations.models import Attempt, Delivery, DeliveryState
 from referloop.integrations.webhooks.events import LEAD_CREATED
 from tests.conftest import Tenant
-from tests.integrations.engine.helpers import REPO, add_lead, database_url, stop_worker, wait_for
+from tests.integrations.engine.helpers import REPO, add_lead, database_url, make_due_now, stop_worker, wait_for
 from tests.integrations.webhooks.helpers import deliveries_of, subscribe
 from tests.integrations.webhooks.receiver import Reply, receiving
 
@@ -50,8 +50,9 @@ def test_a_worker_killed_mid_send_leaves_every_event_received_with_one_webhook_i
             add_lead(tenant.campaign, tenant.referrer)
         events = {d.event.event_id: d.event.body() for d in deliveries_of(created.endpoint) if d.event}
 
-        # A short lease, so the dead worker's rows come back soon; the restarted worker has the usual one.
-        first = start_webhook_worker("--lease-seconds", "3", "--send-deadline", "2.5")
+        # A deadline and lease far longer than the test: the dead worker can't have given up on a try by itself,
+        # however loaded the machine. Its leases are then run out by moving their rows' clock, not by waiting.
+        first = start_webhook_worker("--lease-seconds", "600", "--send-deadline", "590")
         try:
             wait_for(lambda: len(receiver.received) == EVENTS, 30, "every event to reach the receiver")
         finally:
@@ -59,6 +60,8 @@ def test_a_worker_killed_mid_send_leaves_every_event_received_with_one_webhook_i
             first.wait()
             release.set()
         assert Delivery.objects.filter(endpoint=created.endpoint, state=DeliveryState.DELIVERED).count() == 0
+        assert not Attempt.objects.filter(delivery__endpoint=created.endpoint).exists()  # it wrote nothing
+        make_due_now()  # the leases are still set: to the next claim these are rows whose worker died
 
         second = start_webhook_worker()
         try:

@@ -11,12 +11,13 @@ from django.db import connection
 from django.utils import timezone
 
 from referloop.campaigns.errors import InputRejected
+from referloop.integrations.engine.retry import RetryPolicy
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.webhooks import service
 from referloop.integrations.webhooks.events import LEAD_BOOKED, LEAD_CREATED, REFERRER_JOINED
 from referloop.integrations.webhooks.models import WebhookEndpoint
 from tests.conftest import Tenant
-from tests.integrations.engine.helpers import add_lead, no_retry_wait
+from tests.integrations.engine.helpers import add_lead
 from tests.integrations.webhooks.helpers import all_finished, deliveries_of, run_until, subscribe
 from tests.integrations.webhooks.receiver import Reply, receiving
 
@@ -132,7 +133,8 @@ def test_the_log_lists_each_delivery_with_its_attempts_and_a_failed_one_can_be_r
     with receiving([Reply(400, "bad signature?")]) as receiver:
         created = subscribe(tenant, receiver.url, [LEAD_CREATED])
         add_lead(tenant.campaign, tenant.referrer)
-        run_until(all_finished(created.endpoint), retry=no_retry_wait())
+        # A 400 is retried on the schedule; a policy that gives up at once makes it fail on its first try.
+        run_until(all_finished(created.endpoint), retry=RetryPolicy(give_up_after=0.0, jitter=0.0))
 
         [failed] = service.endpoint_deliveries(tenant.account, created.endpoint.pk)
         assert failed.state == DeliveryState.FAILED
@@ -166,3 +168,22 @@ def test_a_test_event_is_signed_and_sent_through_the_engine(tenant: Tenant) -> N
     assert got.webhook_id == delivery.event.event_id
     [logged] = service.endpoint_deliveries(tenant.account, created.endpoint.pk, event_type="webhook.test")
     assert logged.state == DeliveryState.DELIVERED and logged.attempts.get().response_status == 200
+
+
+@pytest.mark.django_db
+def test_a_second_rotation_within_the_24_hours_is_refused_so_the_first_old_secret_keeps_working(
+    tenant: Tenant,
+) -> None:
+    created = subscribe(tenant, URL, [LEAD_CREATED])
+    rotated_at = timezone.now()
+    first = service.rotate_secret(tenant.account, created.endpoint.pk, now=rotated_at)
+
+    with pytest.raises(InputRejected) as refused:
+        service.rotate_secret(tenant.account, created.endpoint.pk, now=rotated_at + timedelta(hours=23))
+
+    assert "The previous secret is still accepted until" in refused.value.errors["secret"][0]
+    endpoint = WebhookEndpoint.objects.get(pk=created.endpoint.pk)
+    assert endpoint.signing_secrets(rotated_at + timedelta(hours=23)) == (first.secret, created.secret)
+    later = service.rotate_secret(tenant.account, created.endpoint.pk, now=rotated_at + timedelta(hours=25))
+    endpoint.refresh_from_db()
+    assert endpoint.signing_secrets(rotated_at + timedelta(hours=25)) == (later.secret, first.secret)

@@ -11,7 +11,7 @@ from referloop.integrations.models import DeliveryState
 from referloop.integrations.webhooks import service
 from referloop.integrations.webhooks.destination import address_policy, destination_of
 from referloop.integrations.webhooks.events import LEAD_CREATED
-from referloop.integrations.webhooks.models import new_secret
+from referloop.integrations.webhooks.models import WebhookEndpoint, new_secret
 from referloop.providers.base import Outcome
 from referloop.providers.webhooks import Destination
 from tests.conftest import Tenant
@@ -84,7 +84,10 @@ def test_events_sent_by_the_worker_verify_with_the_old_secret_until_the_rotation
         add_lead(tenant.campaign, tenant.referrer)
         run_until(all_finished(created.endpoint))
 
-        # As if the rotation had happened 25 hours ago.
+        # As if the first rotation's overlap had ended and the second rotation had happened 25 hours ago.
+        WebhookEndpoint.objects.filter(pk=created.endpoint.pk).update(
+            previous_secret_expires_at=timezone.now() - timedelta(hours=26)
+        )
         rotation = service.rotate_secret(tenant.account, created.endpoint.pk, now=timezone.now() - timedelta(hours=25))
         add_lead(tenant.campaign, tenant.referrer)
         run_until(lambda: len(receiver.received) == 2)
