@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from referloop.integrations.models import ConnectionState, DeliveryState, LeadAction
-from referloop.integrations.outbox import hold_reason
+from referloop.integrations.servicetitan.outbox import hold_reason
 from referloop.runtime.demo import DEMO_EMAIL, DEMO_PASSWORD, create_demo
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ class IntegrationsConfig(AppConfig):
         from referloop.campaigns.intake import on_lead_created
         from referloop.campaigns.referrers import on_referrer_joined
         from referloop.integrations import destinations
-        from referloop.integrations.outbox import create_deliveries
         from referloop.integrations.servicetitan.destination import NAME, ServiceTitanKind
+        from referloop.integrations.servicetitan.outbox import create_deliveries
         from referloop.integrations.webhooks import events as webhook_events
         from referloop.integrations.webhooks.destination import WebhookKind
 

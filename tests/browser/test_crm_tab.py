@@ -19,7 +19,7 @@ from referloop.accounts.models import Account, Membership, Role, User
 from referloop.campaigns.models import Campaign, Lead, Referrer
 from referloop.integrations.engine.worker import WorkerOptions, WorkerReport, run_worker, until_idle
 from referloop.integrations.models import Delivery, DeliveryState
-from referloop.integrations.outbox import SKIPPED_REASON
+from referloop.integrations.servicetitan.outbox import SKIPPED_REASON
 from referloop.sandbox.config import DEMO_BOOKING_PROVIDER_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 from referloop.sandbox.state import Booking
 from referloop.sandbox.testing import SandboxHandle

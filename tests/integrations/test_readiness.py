@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from referloop.integrations import outbox
 from referloop.integrations.models import (
     Attempt,
     ConnectionState,
@@ -23,6 +22,7 @@ from referloop.integrations.models import (
     Integration,
     LeadAction,
 )
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.destination import destined_of
 from referloop.integrations.servicetitan.readiness import (
     CREDENTIALS_REJECTED_REASON,

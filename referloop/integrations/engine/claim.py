@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from referloop.integrations import destinations, outbox
+from referloop.integrations import deliveries, destinations
 from referloop.integrations.destinations import ConnectorOptions, DestinationKind, Destined
 from referloop.integrations.engine import queries, ratelimit
 from referloop.integrations.engine.queries import BucketSlot, DueRead, LockedRow
@@ -245,7 +245,7 @@ def _hold(rows: Sequence[LockedRow], destined: dict[int, Destined]) -> int:
         by_reason.setdefault(destined[row.id].hold_reason, []).append(row.id)
     for reason, ids in by_reason.items():
         Delivery.objects.filter(pk__in=ids).update(
-            **outbox.held(reason, timezone.now()),
+            **deliveries.held(reason, timezone.now()),
             lease_expires_at=None,
             leased_by="",
             ambiguous=_AMBIGUOUS_IF_LEASE_RAN_OUT,

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from referloop.integrations import destinations, outbox
+from referloop.integrations import deliveries, destinations
 from referloop.integrations.destinations import DestinationKind
 from referloop.integrations.engine import queries, ratelimit
 from referloop.integrations.engine.queries import AttemptRow
@@ -162,10 +162,10 @@ def _transition(
             "last_error": "",
         }
     if result.outcome == AttemptOutcome.CREDENTIALS:
-        # Not burned: held until the credentials are fixed (outbox.release_held).
+        # Not burned: held until the credentials are fixed (the destination releases its held rows then).
         return DeliveryState.HELD, {
             **unleased,
-            **outbox.held(kind.credentials_hold_reason, now),
+            **deliveries.held(kind.credentials_hold_reason, now),
             "ambiguous": tried.may_exist,
             "last_error": result.sentence,
         }

@@ -14,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from referloop.accounts.models import User
-from referloop.integrations import audit, outbox
+from referloop.integrations import audit
 from referloop.integrations.models import ConnectionState, Integration
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.credentials import (
     EnvironmentNotAllowed,
     credentials_for,

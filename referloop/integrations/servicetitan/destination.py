@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from referloop.integrations import alerts, outbox
+from referloop.integrations import alerts
 from referloop.integrations.destinations import ConnectorOptions, Destined, Row
 from referloop.integrations.engine import queries
 from referloop.integrations.engine.queries import IntegrationStamp
 from referloop.integrations.engine.tries import Result
 from referloop.integrations.models import Delivery, DeliveryState, Integration, IntegrationChange
 from referloop.integrations.records import custom_fields_of, load_records
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON, readiness
 from referloop.integrations.webhooks import events as webhook_events

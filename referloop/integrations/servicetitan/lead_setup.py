@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.db import transaction
 
 from referloop.accounts.models import User
-from referloop.integrations import audit, outbox
+from referloop.integrations import audit
 from referloop.integrations.models import Integration
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.mapping_form import Submission, describe_changes
 from referloop.integrations.servicetitan.readiness import State, readiness
 

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
-from referloop.integrations import audit, outbox
+from referloop.integrations import audit
 from referloop.integrations.models import Delivery, DeliveryState
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.readiness import readiness
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
 

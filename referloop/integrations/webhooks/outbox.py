@@ -1,8 +1,8 @@
 """Webhook delivery rows: one per endpoint and event, held while the endpoint is disabled, released when enabled.
 
-The same rules as ServiceTitan's outbox (`integrations/outbox.py`): nothing is lost. An event for a disabled
-endpoint is written *held* with the reason and sent once the endpoint is enabled again; the engine retries a
-failed try on its usual schedule.
+The same rules as ServiceTitan's outbox (`integrations/servicetitan/outbox.py`, `integrations/deliveries.py`):
+nothing is lost. An event for a disabled endpoint is written *held* with the reason and sent once the endpoint is
+enabled again; the engine retries a failed try on its usual schedule.
 
 Endpoints set to "deliver in order" get one event at a time, oldest first (by delivery id, which is the order
 the events were recorded in): the claim holds a later row with `ORDER_WAIT_REASON`, and each finished row
@@ -19,8 +19,8 @@ from datetime import datetime
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
+from referloop.integrations import deliveries
 from referloop.integrations.models import Delivery, DeliveryState
-from referloop.integrations.outbox import held
 from referloop.integrations.webhooks.models import WebhookEndpoint, WebhookEvent
 from referloop.providers.webhooks import NAME
 
@@ -51,7 +51,7 @@ def new_delivery(endpoint: WebhookEndpoint, event: WebhookEvent, now: datetime) 
         created_at=now,
     )
     if reason:
-        for name, value in held(reason, now).items():
+        for name, value in deliveries.held(reason, now).items():
             setattr(delivery, name, value)
     return delivery
 
@@ -60,12 +60,7 @@ def release_held(endpoint: WebhookEndpoint, now: datetime | None = None) -> int:
     """Every held row of the endpoint goes out (an ordered endpoint's claim holds all but the oldest again)."""
     now = now or timezone.now()
     return Delivery.objects.filter(endpoint=endpoint, state=DeliveryState.HELD).update(
-        state=DeliveryState.PENDING,
-        reason="",
-        rate_key=endpoint.rate_key,
-        next_attempt_at=now,
-        lease_expires_at=None,
-        released_at=now,
+        **deliveries.released(now), rate_key=endpoint.rate_key
     )
 
 
@@ -81,26 +76,19 @@ def hold_pending(endpoint_id: int, reason: str, now: datetime | None = None) -> 
     and if it is to be retried, the next claim holds it)."""
     return Delivery.objects.filter(
         endpoint_id=endpoint_id, state=DeliveryState.PENDING, lease_expires_at__isnull=True
-    ).update(**held(reason, now or timezone.now()))
+    ).update(**deliveries.held(reason, now or timezone.now()))
 
 
-def resend(deliveries: QuerySet[Delivery], now: datetime | None = None) -> int:
+def resend(rows: QuerySet[Delivery], now: datetime | None = None) -> int:
     """Failed, skipped or delivered rows go out again, with the same webhook-id and body, and a fresh day of retries.
 
     A receiver that deduplicates by webhook-id ignores a resend of an event it already processed: that is the
     point of the id. To see a new request arrive, send a test event instead.
     """
     now = now or timezone.now()
-    return deliveries.filter(
+    return rows.filter(
         state__in=[DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.DELIVERED], lease_expires_at__isnull=True
-    ).update(
-        state=DeliveryState.PENDING,
-        reason="",
-        next_attempt_at=now,
-        first_attempt_at=None,
-        failed_at=None,
-        ambiguous=False,
-    )
+    ).update(**deliveries.resent(now, settle_first=False))
 
 
 def first_unfinished(endpoint_ids: Iterable[int]) -> dict[int, int]:
@@ -124,7 +112,7 @@ def release_waiting(delivery_ids: Iterable[int], now: datetime | None = None) ->
     now = now or timezone.now()
     return Delivery.objects.filter(
         pk__in=set(delivery_ids), state=DeliveryState.HELD, held_reason=ORDER_WAIT_REASON
-    ).update(state=DeliveryState.PENDING, reason="", next_attempt_at=now, released_at=now)
+    ).update(**deliveries.released(now))
 
 
 def release_next_in_order(endpoint_ids: Iterable[int], now: datetime | None = None) -> int:

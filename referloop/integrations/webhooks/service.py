@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from referloop.accounts.models import Account
 from referloop.campaigns.errors import InputRejected
+from referloop.integrations import deliveries
 from referloop.integrations.models import Attempt, Delivery, DeliveryState
 from referloop.integrations.webhooks import outbox
 from referloop.integrations.webhooks.destination import UNREADABLE_SECRET, address_policy
@@ -158,7 +159,7 @@ def update_endpoint(
         # No longer in order: whatever waited for its turn goes now.
         Delivery.objects.filter(
             endpoint=endpoint, state=DeliveryState.HELD, held_reason=outbox.ORDER_WAIT_REASON
-        ).update(state=DeliveryState.PENDING, reason="", next_attempt_at=timezone.now(), released_at=timezone.now())
+        ).update(**deliveries.released(timezone.now()))
     return endpoint
 
 
@@ -245,7 +246,7 @@ def rotate_secret(account: Account, endpoint_id: int, *, now: datetime | None = 
     )
     # Events held because the secret could not be read can go now.
     Delivery.objects.filter(endpoint=endpoint, state=DeliveryState.HELD, held_reason=UNREADABLE_SECRET).update(
-        state=DeliveryState.PENDING, reason="", next_attempt_at=now, released_at=now
+        **deliveries.released(now)
     )
     return Rotated(secret, now + ROTATION_OVERLAP)
 

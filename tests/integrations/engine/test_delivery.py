@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from referloop.integrations import outbox
 from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, DeliveryState, LeadAction
+from referloop.integrations.servicetitan import outbox
 from referloop.providers.servicetitan import FieldMapping, default_mapping
 from referloop.sandbox.config import DEMO_APP_KEY, DEMO_CLIENT_SECRET
 from tests.conftest import Tenant

@@ -13,7 +13,6 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
-from referloop.integrations import outbox
 from referloop.integrations.models import (
     AttemptOutcome,
     ConnectionState,
@@ -23,6 +22,7 @@ from referloop.integrations.models import (
     IntegrationChange,
     TenantBucket,
 )
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.providers.servicetitan import ServiceTitanClient, TokenCache
 from referloop.providers.servicetitan import connector as connector_module

@@ -10,7 +10,7 @@ from django.urls import reverse
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Lead
 from referloop.integrations.models import Delivery, DeliveryState, Integration, IntegrationChange, LeadAction
-from referloop.integrations.outbox import SKIPPED_REASON
+from referloop.integrations.servicetitan.outbox import SKIPPED_REASON
 from tests.conftest import Tenant
 from tests.integrations.screens.conftest import connect, mapping_post, url
 

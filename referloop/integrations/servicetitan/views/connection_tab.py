@@ -11,8 +11,9 @@ from django.views.decorators.http import require_POST
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.campaigns.models import Campaign
-from referloop.integrations import audit, outbox
+from referloop.integrations import audit
 from referloop.integrations.models import ConnectionState, Environment, Integration
+from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.connecting import (
     NON_FIELD,
     cached_token_key,

@@ -7,21 +7,18 @@ gets, and the reason, is the one readiness rule's answer (`servicetitan.readines
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from referloop.campaigns.models import Lead
+from referloop.integrations import deliveries
 from referloop.integrations.models import Delivery, DeliveryState, Integration
 from referloop.integrations.servicetitan.readiness import SKIPPED_REASON, State, readiness
 
 __all__ = [
     "SKIPPED_REASON",
     "create_deliveries",
-    "held",
     "hold_pending",
     "hold_reason",
     "initial_state",
@@ -39,18 +36,6 @@ _DELIVERY_STATES = {
 def hold_reason(integration: Integration) -> str | None:
     """Why a lead sent now would be held (`readiness`, whatever the lead action), or None when it would go."""
     return readiness(integration).hold_reason or None
-
-
-def held(reason: str, now: datetime) -> dict[str, Any]:
-    """The fields of a row put on hold: every place that holds a delivery writes the same ones."""
-    return {
-        "state": DeliveryState.HELD,
-        "reason": reason,
-        "next_attempt_at": None,
-        "held_at": now,
-        "held_reason": reason,
-        "released_at": None,
-    }
 
 
 def initial_state(integration: Integration) -> tuple[str, str]:
@@ -88,14 +73,7 @@ def release_held(integration: Integration) -> int:
     state, reason = initial_state(integration)
     now = timezone.now()
     if state == DeliveryState.PENDING:
-        return waiting.update(
-            state=DeliveryState.PENDING,
-            reason="",
-            rate_key=integration.rate_key,
-            next_attempt_at=now,
-            lease_expires_at=None,
-            released_at=now,
-        )
+        return waiting.update(**deliveries.released(now), rate_key=integration.rate_key)
     if state == DeliveryState.HELD:
         waiting.exclude(reason=reason).update(reason=reason, held_reason=reason)
     return 0
@@ -108,16 +86,11 @@ def hold_pending(integration: Integration, reason: str) -> int:
     """
     return Delivery.objects.filter(
         integration=integration, state=DeliveryState.PENDING, lease_expires_at__isnull=True
-    ).update(**held(reason, timezone.now()))
+    ).update(**deliveries.held(reason, timezone.now()))
 
 
-def resend(deliveries: QuerySet[Delivery]) -> int:
+def resend(rows: QuerySet[Delivery]) -> int:
     """Failed (or skipped, by explicit request) rows go back to pending; a lookup by externalId runs first."""
-    return deliveries.filter(state__in=[DeliveryState.FAILED, DeliveryState.SKIPPED]).update(
-        state=DeliveryState.PENDING,
-        reason="",
-        next_attempt_at=timezone.now(),
-        lease_expires_at=None,
-        failed_at=None,
-        ambiguous=True,
+    return rows.filter(state__in=[DeliveryState.FAILED, DeliveryState.SKIPPED]).update(
+        **deliveries.resent(timezone.now(), settle_first=True)
     )
