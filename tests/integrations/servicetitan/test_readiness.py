@@ -38,7 +38,7 @@ from referloop.sandbox.config import DEMO_BOOKING_PROVIDER_ID
 from referloop.sandbox.testing import SandboxHandle
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import add_lead, booking_counts, connect, drain
-from tests.integrations.screens.conftest import credentials, url
+from tests.integrations.servicetitan.conftest import credentials, url
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from referloop.providers.servicetitan.auth import new_token
 from referloop.sandbox.config import DEMO_CLIENT_SECRET, SandboxConfig
 from referloop.sandbox.testing import running_sandbox
 from tests.conftest import Tenant
-from tests.integrations.screens.conftest import connect, credentials, start, url
+from tests.integrations.servicetitan.conftest import connect, credentials, start, url
 
 pytestmark = pytest.mark.django_db
 
@@ -272,7 +272,7 @@ def test_another_accounts_integration_is_404_everywhere(tenant: Tenant, other_te
 
 
 def _complete(integration: Integration) -> dict:
-    from tests.integrations.screens.conftest import mapping_post
+    from tests.integrations.servicetitan.conftest import mapping_post
 
     integration.refresh_from_db()
     return mapping_post(integration)

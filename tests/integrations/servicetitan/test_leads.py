@@ -12,7 +12,7 @@ from referloop.campaigns.models import Lead
 from referloop.integrations.models import Delivery, DeliveryState, Integration, IntegrationChange, LeadAction
 from referloop.integrations.servicetitan.outbox import SKIPPED_REASON
 from tests.conftest import Tenant
-from tests.integrations.screens.conftest import connect, mapping_post, url
+from tests.integrations.servicetitan.conftest import connect, mapping_post, url
 
 pytestmark = pytest.mark.django_db
 

@@ -88,7 +88,7 @@ def test_disconnected(tenant: Tenant) -> None:
 
 
 def test_every_form_on_the_integration_pages_carries_the_csrf_token(tenant: Tenant, sandbox) -> None:
-    from tests.integrations.screens.conftest import connect, url
+    from tests.integrations.servicetitan.conftest import connect, url
 
     connect(tenant)
     for name in ("integration_connection", "integration_leads", "integration_disconnect"):

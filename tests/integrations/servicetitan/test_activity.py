@@ -17,7 +17,7 @@ from referloop.integrations.models import (
     IntegrationChange,
 )
 from tests.conftest import Tenant
-from tests.integrations.screens.conftest import connect, mapping_post, url
+from tests.integrations.servicetitan.conftest import connect, mapping_post, url
 
 pytestmark = pytest.mark.django_db
 
