@@ -80,7 +80,7 @@ def _render_connection(
     history = integration.changes.select_related("user")[:HISTORY_SIZE] if integration else []
     return render_tab(
         request,
-        "integrations/connection.html",
+        "integrations/servicetitan/connection.html",
         campaign,
         provider,
         integration,
@@ -214,4 +214,6 @@ def disconnect_view(request: AccountRequest, campaign_id: int, provider: str) ->
         extra = f" {held} waiting lead{'s were' if held != 1 else ' was'} held too." if held else ""
         messages.success(request, f"ServiceTitan is disconnected. New leads are held until you reconnect.{extra}")
         return redirect("integration_connection", campaign.pk, provider)
-    return render_tab(request, "integrations/disconnect.html", campaign, provider, integration, "connection")
+    return render_tab(
+        request, "integrations/servicetitan/disconnect.html", campaign, provider, integration, "connection"
+    )

@@ -61,7 +61,9 @@ def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpR
     campaign = integration.campaign
     if request.method != "POST":
         context = _mapping_context(integration, integration.lead_action, _stored_rows(integration))
-        return render_tab(request, "integrations/leads.html", campaign, provider, integration, "leads", context)
+        return render_tab(
+            request, "integrations/servicetitan/leads.html", campaign, provider, integration, "leads", context
+        )
 
     require_manager(request)
     submission = read_submission(request.POST, custom_fields_of(campaign))
@@ -71,7 +73,14 @@ def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpR
         context["lead_action_error"] = submission.errors.get(LEAD_ACTION, "")
         context["dirty"] = True
         return render_tab(
-            request, "integrations/leads.html", campaign, provider, integration, "leads", context, status=400
+            request,
+            "integrations/servicetitan/leads.html",
+            campaign,
+            provider,
+            integration,
+            "leads",
+            context,
+            status=400,
         )
     released = save_lead_setup(integration, request.user, submission)
     ready = readiness(integration)
@@ -94,7 +103,7 @@ def leads_check(request: AccountRequest, campaign_id: int, provider: str) -> Htt
     submission = read_submission(request.POST, custom_fields_of(integration.campaign))
     context = _mapping_context(integration, submission.lead_action, submission.rows)
     context.update({"campaign": integration.campaign, "integration": integration, "provider": provider})
-    return render(request, "integrations/_mapping_check.html", context)
+    return render(request, "integrations/servicetitan/_mapping_check.html", context)
 
 
 @account_required
@@ -110,4 +119,4 @@ def mapping_row(request: AccountRequest, campaign_id: int, provider: str) -> Htt
         "new_row": True,
         "can_manage": request.membership.can_manage,
     }
-    return render(request, "integrations/_mapping_row.html", context)
+    return render(request, "integrations/servicetitan/_mapping_row.html", context)
