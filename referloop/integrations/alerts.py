@@ -17,7 +17,7 @@ from django.core.mail import send_mail
 from django.db.models import F, Q
 from django.urls import NoReverseMatch, reverse
 
-from referloop.accounts.models import Role, User
+from referloop.accounts.recipients import manager_emails
 from referloop.integrations.models import ConnectionState, Integration
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def send_alerts(alerts: Iterable[Alert]) -> int:
         integration = Integration.objects.select_related("campaign__account").filter(pk=alert.integration_id).first()
         if integration is None:
             continue
-        recipients = recipients_for(integration)
+        recipients = manager_emails(integration.campaign.account_id)
         if not recipients:
             logger.warning("integration %s needs attention but its account has no admin to email", integration.pk)
             continue
@@ -84,15 +84,6 @@ def send_alerts(alerts: Iterable[Alert]) -> int:
         except Exception:
             logger.exception("could not email the alert for integration %s", integration.pk)
     return sent
-
-
-def recipients_for(integration: Integration) -> list[str]:
-    users = User.objects.filter(
-        is_active=True,
-        memberships__account_id=integration.campaign.account_id,
-        memberships__role__in=[Role.OWNER, Role.ADMIN],
-    )
-    return sorted(set(users.values_list("email", flat=True)))
 
 
 def compose(alert: Alert, integration: Integration) -> tuple[str, str]:

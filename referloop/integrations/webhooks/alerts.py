@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import NoReverseMatch, reverse
 
-from referloop.accounts.models import Role, User
+from referloop.accounts.recipients import manager_emails
 from referloop.integrations.webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -27,14 +27,6 @@ ENDPOINT_URL_NAME = "webhook_endpoint"
 class EndpointDisabled:
     endpoint_id: int
     reason: str
-
-
-def admin_emails(account_id: int) -> list[str]:
-    """The account's active owners and admins: who hears about its integrations."""
-    users = User.objects.filter(
-        is_active=True, memberships__account_id=account_id, memberships__role__in=[Role.OWNER, Role.ADMIN]
-    )
-    return sorted(set(users.values_list("email", flat=True)))
 
 
 def endpoint_link(endpoint: WebhookEndpoint) -> str:
@@ -67,7 +59,7 @@ def send_notices(notices: Iterable[EndpointDisabled]) -> int:
         endpoint = WebhookEndpoint.objects.filter(pk=notice.endpoint_id).first()
         if endpoint is None:
             continue
-        recipients = admin_emails(endpoint.account_id)
+        recipients = manager_emails(endpoint.account_id)
         if not recipients:
             logger.warning("webhook endpoint %s was disabled but its account has no admin to email", endpoint.pk)
             continue
