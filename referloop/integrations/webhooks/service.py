@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from referloop.accounts.models import Account
@@ -65,22 +65,32 @@ def endpoint_of(account: Account, endpoint_id: int) -> WebhookEndpoint:
     return WebhookEndpoint.objects.get(account=account, pk=endpoint_id)
 
 
-def endpoint_deliveries(
-    account: Account, endpoint_id: int, *, state: str = "", event_type: str = "", limit: int = 50
-) -> list[Delivery]:
-    """The endpoint's delivery log, newest first: each delivery with its event and its attempts (oldest first).
-
-    An attempt has `request_summary` (url, method, the webhook-* headers and the body as sent, under
-    "requests"), `response_status`, `response_text` (the first 1,000 characters of the answer) and `sentence`.
-    """
+def endpoint_log(account: Account, endpoint_id: int, *, state: str = "", event_type: str = "") -> QuerySet[Delivery]:
+    """The endpoint's deliveries, newest first, each with its event (page it, then `with_attempts`)."""
     endpoint = endpoint_of(account, endpoint_id)
     deliveries = Delivery.objects.filter(endpoint=endpoint).select_related("event")
     if state:
         deliveries = deliveries.filter(state=state)
     if event_type:
         deliveries = deliveries.filter(event__type=event_type)
-    attempts = Prefetch("attempts", queryset=Attempt.objects.order_by("number", "pk"))
-    return list(deliveries.prefetch_related(attempts).order_by("-created_at", "-pk")[:limit])
+    return deliveries.order_by("-created_at", "-pk")
+
+
+def with_attempts(deliveries: list[Delivery]) -> list[Delivery]:
+    """The deliveries with their attempts (oldest first) read in one query.
+
+    An attempt has `request_summary` (url, method, the headers and the body as sent, under "requests"),
+    `response_status`, `response_text` (the first 1,000 characters of the answer) and `sentence`.
+    """
+    prefetch_related_objects(deliveries, Prefetch("attempts", queryset=Attempt.objects.order_by("number", "pk")))
+    return deliveries
+
+
+def endpoint_deliveries(
+    account: Account, endpoint_id: int, *, state: str = "", event_type: str = "", limit: int = 50
+) -> list[Delivery]:
+    """The newest `limit` deliveries of the endpoint's log, with their attempts."""
+    return with_attempts(list(endpoint_log(account, endpoint_id, state=state, event_type=event_type)[:limit]))
 
 
 def delivery_of(account: Account, delivery_id: int) -> Delivery:

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -128,21 +128,17 @@ class LogRow:
     last_attempt: Attempt | None
 
 
-def endpoint_log(endpoint: WebhookEndpoint, state: str, page_number: str | None) -> tuple[Page[Delivery], list[LogRow]]:
-    """One page of the endpoint's deliveries, newest first, with their events and attempts.
+def endpoint_log(
+    account: Account, endpoint: WebhookEndpoint, state: str, page_number: str | None
+) -> tuple[Page[Delivery], list[LogRow]]:
+    """One page of the endpoint's deliveries, newest first, with their events and attempts."""
+    page = Paginator(service.endpoint_log(account, endpoint.pk, state=state), PAGE_SIZE).get_page(page_number)
+    rows = service.with_attempts(list(page.object_list))
+    return page, [LogRow(row, _last(list(row.attempts.all()))) for row in rows]
 
-    `service.endpoint_deliveries` returns the newest `limit` rows as a list; the log needs pages, so it reads the
-    same rows here, below an endpoint the service already scoped to the account.
-    """
-    deliveries: QuerySet[Delivery] = (
-        Delivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-created_at", "-pk")
-    )
-    if state:
-        deliveries = deliveries.filter(state=state)
-    page = Paginator(deliveries, PAGE_SIZE).get_page(page_number)
-    rows = list(page.object_list)
-    prefetch_related_objects(rows, Prefetch("attempts", queryset=Attempt.objects.order_by("number", "pk")))
-    return page, [LogRow(row, (list(row.attempts.all()) or [None])[-1]) for row in rows]
+
+def _last(attempts: list[Attempt]) -> Attempt | None:
+    return attempts[-1] if attempts else None
 
 
 def state_counts(endpoint: WebhookEndpoint) -> dict[str, int]:
@@ -296,7 +292,7 @@ def _log_context(request: AccountRequest, endpoint: WebhookEndpoint, via: Campai
     if state not in DeliveryState.values:
         state = ""
     counts = state_counts(endpoint)
-    page, rows = endpoint_log(endpoint, state, request.GET.get("page"))
+    page, rows = endpoint_log(request.account, endpoint, state, request.GET.get("page"))
     log_url = reverse("webhook_endpoint", args=[endpoint.pk])
     via_params = [f"campaign={via.pk}"] if via is not None else []
     filters = [
