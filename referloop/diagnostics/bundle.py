@@ -87,7 +87,7 @@ def bundle_data(
         .select_related("referrer")
         .order_by("-created_at", "-pk")[:RECENT_LEADS]
     )
-    people = [attempt.delivery.lead for attempt in attempts] + recent + ([lead] if lead else [])
+    people = [a.delivery.lead for a in attempts if a.delivery.lead is not None] + recent + ([lead] if lead else [])
     secrets_only = Redactor(secrets=_secrets(integration), keep_personal=True)
     redactor = Redactor(
         secrets=_secrets(integration),
@@ -177,7 +177,8 @@ def attempt_data(attempt: Attempt, *, with_lead: bool = False) -> dict[str, Any]
     }
     if with_lead:
         delivery = attempt.delivery
-        data = {"delivery_id": delivery.pk, "lead_id": delivery.lead_id, "lead_email": delivery.lead.email, **data}
+        email = delivery.lead.email if delivery.lead else ""
+        data = {"delivery_id": delivery.pk, "lead_id": delivery.lead_id, "lead_email": email, **data}
     return data
 
 
@@ -208,7 +209,7 @@ def lead_timeline(email: str, lead: Lead | None) -> dict[str, Any]:
         "deliveries": [
             {
                 "id": delivery.pk,
-                "provider": delivery.integration.provider,
+                "provider": delivery.integration.provider if delivery.integration else delivery.connector,
                 "state": delivery.state,
                 "reason": delivery.reason,
                 "external_id": delivery.external_id,

@@ -406,7 +406,7 @@ def _groups(deliveries: QuerySet[Delivery], time_field: str) -> list[ErrorGroup]
             ErrorGroup(
                 sentence=row["last_error"] or "No error text was recorded.",
                 count=row["count"],
-                newest_email=newest.lead.email if newest else "",
+                newest_email=newest.lead.email if newest and newest.lead else "",
                 newest_at=row["newest"],
             )
         )

@@ -140,13 +140,11 @@ class Delivery(models.Model):
     """
 
     connector = models.CharField(max_length=20, default="servicetitan")
-    # Null on webhook rows only. Typed as always set, because every ServiceTitan path (Activity, a lead's timeline,
-    # diagnostics) reads rows selected by integration or lead, which the check constraint below pairs; webhook code
-    # reads `endpoint` and `event` instead.
-    integration: models.ForeignKey[Integration, Integration] = models.ForeignKey(  # type: ignore[misc]
+    # Null on webhook rows only: the check constraint below pairs integration with lead, endpoint with event.
+    integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, related_name="deliveries", null=True
     )
-    lead: models.ForeignKey[Lead, Lead] = models.ForeignKey(  # type: ignore[misc]
+    lead = models.ForeignKey(
         Lead, on_delete=models.CASCADE, related_name="deliveries", null=True
     )
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", null=True)

@@ -40,8 +40,10 @@ def lead_timeline(lead: Lead) -> list[Event]:
 
 
 def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
-    provider = delivery.integration.get_provider_display()
-    link = reverse("integration_delivery", args=[campaign_id, delivery.integration.provider, delivery.pk])
+    integration = delivery.integration
+    assert integration is not None  # a lead's deliveries go to its campaign's integrations (the check constraint)
+    provider = integration.get_provider_display()
+    link = reverse("integration_delivery", args=[campaign_id, integration.provider, delivery.pk])
     events: list[Event] = []
     if delivery.state == DeliveryState.SKIPPED:
         events.append(Event(delivery.created_at, "skipped", f"Skipped for {provider}", delivery.reason, link))

@@ -104,9 +104,10 @@ def delivery_resend(request: AccountRequest, campaign_id: int, provider: str, de
     if reason:
         messages.error(request, f"Not resent, because it would only be held: {reason}")
         return back
+    email = delivery.lead.email if delivery.lead else ""
     if outbox.resend(Delivery.objects.filter(pk=delivery.pk)):
-        audit.record(integration, request.user, f"Resent the delivery of {delivery.lead.email}.")
-        messages.success(request, f"Resending {delivery.lead.email} now. The result appears below in a few seconds.")
+        audit.record(integration, request.user, f"Resent the delivery of {email}.")
+        messages.success(request, f"Resending {email} now. The result appears below in a few seconds.")
     return back
 
 
