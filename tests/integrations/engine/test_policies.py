@@ -15,6 +15,8 @@ from referloop.integrations.engine.claim import share
 from referloop.integrations.engine.pacing import PacedSender
 from referloop.integrations.engine.ratelimit import RateLimit, available, grant
 from referloop.integrations.engine.retry import RetryPolicy
+from referloop.integrations.models import AttemptOutcome
+from referloop.providers.base import Outcome
 from referloop.providers.transport import Answer, BufferedAnswer, Outgoing
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -114,6 +116,14 @@ def test_the_wire_spaces_one_rate_keys_calls_but_not_another_keys_or_unpaced_tok
     assert len(tenant_one) == 5
     assert tenant_one[-1] - tenant_one[0] >= 4 * 0.020 - 0.010
     assert all(later > earlier for earlier, later in itertools.pairwise(tenant_one))
-    others = [at for url, at in recorder.sent if "/tenant/1/" not in url]
-    assert max(others) - min(at for _, at in recorder.sent) < 0.040  # not queued behind tenant 1 (80 ms)
+    # Not queued behind tenant 1: another key's call and an unpaced token call go out before tenant 1's second.
+    order = [url for url, _ in recorder.sent]
+    second_of_one = [i for i, url in enumerate(order) if "/tenant/1/" in url][1]
+    assert order.index("http://h/crm/v2/tenant/2/bookings") < second_of_one
+    assert order.index("http://h/connect/token") < second_of_one
     assert sender.waits == 4
+
+
+def test_the_connectors_outcomes_and_the_attempt_rows_outcomes_are_the_same_values() -> None:
+    # Two names for one set: the connectors' (no Django) and the Attempt column's choices (with labels).
+    assert sorted(outcome.value for outcome in Outcome) == sorted(AttemptOutcome.values)
