@@ -195,18 +195,19 @@ def database_url() -> str:
     return f"postgres://{user}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
-def start_worker(sandbox: SandboxHandle, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-    """`python -m referloop worker` on the test database, pointed at the test's sandbox.
+def start_worker(
+    sandbox: SandboxHandle | None, *args: str, log: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m referloop worker` on the test database, pointed at the test's sandbox (if any), with `env` added.
 
     Output goes to `log` (a file: a pipe nobody reads would fill up and stall the worker), else nowhere.
     """
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REFERLOOP_SERVICETITAN_SANDBOX_URL": sandbox.base_url,
-        "REFERLOOP_SERVICETITAN_ALLOW_SANDBOX": "1",
-        "REFERLOOP_LOG_LEVEL": "WARNING",
-    }
+    sandbox_env = (
+        {"REFERLOOP_SERVICETITAN_SANDBOX_URL": sandbox.base_url, "REFERLOOP_SERVICETITAN_ALLOW_SANDBOX": "1"}
+        if sandbox is not None
+        else {}
+    )
+    env = {**os.environ, "DATABASE_URL": database_url(), "REFERLOOP_LOG_LEVEL": "WARNING", **sandbox_env, **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "referloop", "worker", "--poll-interval", "0.05", *args],
         cwd=REPO,

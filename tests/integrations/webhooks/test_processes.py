@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections import defaultdict
 
@@ -14,7 +12,7 @@ import pytest
 from referloop.integrations.models import Attempt, Delivery, DeliveryState
 from referloop.integrations.webhooks.events import LEAD_CREATED
 from tests.conftest import Tenant
-from tests.integrations.engine.helpers import REPO, add_lead, database_url, make_due_now, stop_worker, wait_for
+from tests.integrations.engine.helpers import add_lead, make_due_now, start_worker, stop_worker, wait_for
 from tests.integrations.webhooks.helpers import deliveries_of, subscribe
 from tests.integrations.webhooks.receiver import Reply, receiving
 
@@ -24,20 +22,9 @@ EVENTS = 10
 
 
 def start_webhook_worker(*args: str) -> subprocess.Popen[bytes]:
-    """`python -m referloop worker` on the test database, allowed to send to the receiver on 127.0.0.1."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK": "1",
-        "REFERLOOP_WEBHOOKS_ALLOW_HTTP": "1",
-        "REFERLOOP_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "referloop", "worker", "--poll-interval", "0.05", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """A worker allowed to send to the receiver on 127.0.0.1 (no sandbox: these are webhooks only)."""
+    return start_worker(
+        None, *args, env={"REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK": "1", "REFERLOOP_WEBHOOKS_ALLOW_HTTP": "1"}
     )
 
 
