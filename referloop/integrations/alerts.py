@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db.models import F, Q
 from django.urls import NoReverseMatch, reverse
 
-from referloop.accounts.recipients import manager_emails
+from referloop.accounts.recipients import email_managers
 from referloop.integrations.models import ConnectionState, Integration
 
 logger = logging.getLogger(__name__)
@@ -74,15 +73,10 @@ def send_alerts(alerts: Iterable[Alert]) -> int:
         integration = Integration.objects.select_related("campaign__account").filter(pk=alert.integration_id).first()
         if integration is None:
             continue
-        recipients = manager_emails(integration.campaign.account_id)
-        if not recipients:
-            logger.warning("integration %s needs attention but its account has no admin to email", integration.pk)
-            continue
         subject, body = compose(alert, integration)
-        try:
-            sent += send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-        except Exception:
-            logger.exception("could not email the alert for integration %s", integration.pk)
+        sent += email_managers(
+            integration.campaign.account_id, subject, body, about=f"integration {integration.pk} needs attention"
+        )
     return sent
 
 

@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.urls import NoReverseMatch, reverse
 
-from referloop.accounts.recipients import manager_emails
+from referloop.accounts.recipients import email_managers
 from referloop.integrations.webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -59,13 +58,8 @@ def send_notices(notices: Iterable[EndpointDisabled]) -> int:
         endpoint = WebhookEndpoint.objects.filter(pk=notice.endpoint_id).first()
         if endpoint is None:
             continue
-        recipients = manager_emails(endpoint.account_id)
-        if not recipients:
-            logger.warning("webhook endpoint %s was disabled but its account has no admin to email", endpoint.pk)
-            continue
         subject, body = compose(notice, endpoint)
-        try:
-            sent += send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-        except Exception:
-            logger.exception("could not email that webhook endpoint %s was disabled", endpoint.pk)
+        sent += email_managers(
+            endpoint.account_id, subject, body, about=f"webhook endpoint {endpoint.pk} was disabled"
+        )
     return sent
