@@ -80,6 +80,7 @@ def environment(db: Database, sandbox_url: str) -> dict[str, str]:
         "REFERLOOP_VAR_DIR": str(db.var_dir),
         "REFERLOOP_SERVICETITAN_SANDBOX_URL": sandbox_url,
         "REFERLOOP_SERVICETITAN_ALLOW_SANDBOX": "1",
+        "REFERLOOP_ALLOW_TEST_EMAIL_BACKEND": "1",  # the bench sends no email; production refuses the console
         "REFERLOOP_LOG_LEVEL": "WARNING",
     }
 

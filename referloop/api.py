@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Router
+from ninja import Field, NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -24,6 +24,14 @@ LAST_USED_PRECISION = timedelta(minutes=1)  # write last_used_at at most once a 
 
 
 class ApiKeyAuth(HttpBearer):
+    def __call__(self, request: HttpRequest) -> ApiKey | None:
+        """Only "Bearer <key>" is read. ninja's own __call__ logs any other header whole with DEBUG on
+        ("Unexpected auth - 'Basic rl_…'"): a real key in the log. Anything else is simply not authenticated."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.authenticate(request, token.strip())
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
         key = (
             ApiKey.objects.select_related("account")
@@ -39,7 +47,44 @@ class ApiKeyAuth(HttpBearer):
         return key
 
 
-api = NinjaAPI(
+class ErrorOut(Schema):
+    """Every error answer: a sentence, and the problems by field."""
+
+    message: str = Field(examples=["The request has invalid fields."])
+    errors: dict[str, list[str]] = Field(examples=[{"email": ["Enter a valid email address."]}])
+
+
+ERROR_ANSWERS = {
+    400: "The request body is not valid JSON, or not an object.",
+    401: "Missing, unknown or revoked API key.",
+    404: "No such object in this account, or no such path.",
+    422: "A field is missing or invalid; `errors` names each field and its problems.",
+}
+
+
+class ReferloopApi(NinjaAPI):
+    """ninja documents only the success answers; every operation also answers the errors above, in one shape."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                statuses = [401, 422]
+                if "requestBody" in operation:
+                    statuses.append(400)
+                if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+                    statuses.append(404)
+                for status in sorted(statuses):
+                    operation["responses"].setdefault(
+                        str(status), {"description": ERROR_ANSWERS[status], "content": error}
+                    )
+        return schema
+
+
+api = ReferloopApi(
     title="referloop API",
     version="1",
     description="Campaigns, referrers and leads of one referloop account. Authenticate with "

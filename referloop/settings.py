@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,15 @@ INSTALLED_APPS = [
     "referloop.integrations",
     "referloop.diagnostics",
     "referloop.runtime",
+    "referloop.security",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "referloop.security.static.StaticFilesMiddleware",  # WhiteNoise, with plain responses under ASGI
+    "referloop.security.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -165,7 +170,21 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 EMAIL_BACKEND = os.environ.get("REFERLOOP_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Backends that deliver nothing to anyone: with DEBUG off a password-reset link would go to stdout (or nowhere).
+TEST_EMAIL_BACKENDS = {f"django.core.mail.backends.{name}.EmailBackend" for name in ("console", "locmem", "dummy")}
+if not DEBUG and EMAIL_BACKEND in TEST_EMAIL_BACKENDS and not env_bool("REFERLOOP_ALLOW_TEST_EMAIL_BACKEND", False):
+    raise ImproperlyConfigured(
+        f"REFERLOOP_EMAIL_BACKEND is {EMAIL_BACKEND}, which sends no email, and REFERLOOP_DEBUG is off: set a real "
+        "backend (e.g. django.core.mail.backends.smtp.EmailBackend with REFERLOOP_EMAIL_HOST), or set "
+        "REFERLOOP_ALLOW_TEST_EMAIL_BACKEND=1 to run without email on purpose."
+    )
 DEFAULT_FROM_EMAIL = os.environ.get("REFERLOOP_FROM_EMAIL", "referloop <no-reply@referloop.local>")
+# For django.core.mail.backends.smtp.EmailBackend.
+EMAIL_HOST = os.environ.get("REFERLOOP_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("REFERLOOP_EMAIL_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("REFERLOOP_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("REFERLOOP_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("REFERLOOP_EMAIL_USE_TLS", True)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
@@ -173,6 +192,30 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HSTS once served over HTTPS (SecurityMiddleware sends it on secure requests only; behind a TLS-terminating proxy
+# set REFERLOOP_SECURE_PROXY_SSL_HEADER=1 so the proxy's X-Forwarded-Proto: https counts). Off in development.
+SECURE_HSTS_SECONDS = 0 if DEBUG else int(os.environ.get("REFERLOOP_HSTS_SECONDS", str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("REFERLOOP_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
+if env_bool("REFERLOOP_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts and styles from our own origin only, no inline code, no eval.
+# The templates use no inline <script>, <style>, style="" or on*="" (static/js/app.js does what those did).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # The largest upload a CSV import accepts (bytes); bigger files are refused with a clear message.
 CSV_IMPORT_MAX_BYTES = int(os.environ.get("REFERLOOP_CSV_IMPORT_MAX_BYTES", str(5 * 1024 * 1024)))
@@ -208,15 +251,80 @@ if not DEBUG and (WEBHOOKS_ALLOW_HTTP or WEBHOOKS_ALLOW_LOOPBACK):
 # An endpoint whose every try has failed for this many days is disabled, and its account emailed.
 WEBHOOKS_DISABLE_AFTER_DAYS = float(os.environ.get("REFERLOOP_WEBHOOKS_DISABLE_AFTER_DAYS", "5"))
 
+# Public forms (campaigns/abuse, docs/security.md "Public forms"). A post sooner than MIN_FILL_SECONDS after the
+# form was served, or with a token older than MAX_AGE_SECONDS, is shown the form again to resend.
+PUBLIC_FORM_MIN_FILL_SECONDS = float(os.environ.get("REFERLOOP_PUBLIC_FORM_MIN_FILL_SECONDS", "2"))
+PUBLIC_FORM_MAX_AGE_SECONDS = int(os.environ.get("REFERLOOP_PUBLIC_FORM_MAX_AGE_SECONDS", str(12 * 3600)))
+# Accepted submissions per client IP per campaign, per form (django-ratelimit's "count/period", e.g. 5/10m).
+# The per-campaign hourly ceiling is a Campaign field its owner sets.
+PUBLIC_FORM_IP_RATE = os.environ.get("REFERLOOP_PUBLIC_FORM_IP_RATE", "5/10m")
+# A lead is "Suspicious" when its campaign has more than this many leads from its IP address.
+SUSPICIOUS_LEADS_PER_IP = int(os.environ.get("REFERLOOP_SUSPICIOUS_LEADS_PER_IP", "3"))
+# Behind a reverse proxy: the header it writes the client's address into (e.g. X-Forwarded-For) and how many
+# proxies append to it. Unset, the connecting address (REMOTE_ADDR) is the client; the header is never trusted.
+TRUSTED_PROXY_HEADER = os.environ.get("REFERLOOP_TRUSTED_PROXY_HEADER", "")
+TRUSTED_PROXY_COUNT = int(os.environ.get("REFERLOOP_TRUSTED_PROXY_COUNT", "1"))
+
+
+def cache_settings(url: str) -> dict[str, Any]:
+    """Redis for a deployment with several web processes or machines (REFERLOOP_CACHE_URL=redis://host:6379/0);
+    otherwise the database's own cache table, created by `migrate` (campaigns/abuse/cache.py)."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "referloop"}
+    if url:
+        raise ImproperlyConfigured(f"REFERLOOP_CACHE_URL must be a redis:// URL, not {url.split(':', 1)[0]}:…")
+    return {
+        "BACKEND": "referloop.campaigns.abuse.cache.DatabaseCache",
+        "LOCATION": "referloop_cache",
+        # Longer than the longest rate window (an hour): the stock incr re-sets the timeout, and a counter must
+        # outlive its window. Many entries: a bot rotating addresses must not cull live counters.
+        "TIMEOUT": 2 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 200_000},
+    }
+
+
+CACHES = {"default": cache_settings(os.environ.get("REFERLOOP_CACHE_URL", ""))}
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True  # see campaigns/abuse/limits.py: a cache outage must not turn away every real lead
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Credentials never reach a log line, whoever writes it (referloop/security/logging.py).
+    "filters": {"redact_credentials": {"()": "referloop.security.logging.RedactCredentials"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("REFERLOOP_LOG_LEVEL", "INFO")},
     # httpx logs every request at INFO: thousands a second from the worker.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        # django-ninja writes its "Unexpected auth - '<header>'" line here: redacted before any handler sees it.
+        "django": {"filters": ["redact_credentials"]},
+    },
 }
 # Tests and benchmarks may point Production/Integration at local sandboxes (e.g. to reproduce "credentials
 # from the other environment"); honoured only while the sandbox is allowed, never in production.
 SERVICETITAN_ENVIRONMENT_OVERRIDES: dict[str, str] = {}
+
+# Accounts: login throttling with django-axes (referloop/accounts/throttling.py says why these values). Five wrong
+# passwords for one email from one client IP lock that pair out for 15 minutes; a right password is then refused
+# too, with a message, until the time is up. Attempts are rows in the database, shared by every process.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks: it turns a lockout into the 429 page
+AUTHENTICATION_BACKENDS = [
+    "referloop.accounts.throttling.AxesHttpBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("REFERLOOP_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("REFERLOOP_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "referloop.accounts.throttling.login_email"
+AXES_LOCKOUT_CALLABLE = "referloop.accounts.throttling.locked_out"
+# The same client address the public forms' limits use (a trusted proxy header only, never a client's own).
+AXES_CLIENT_IP_CALLABLE = "referloop.campaigns.abuse.client.client_ip"
+AXES_VERBOSE = False

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from referloop.api import api
 from referloop.campaigns import public_views, views
@@ -17,4 +19,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
+    # Browsers ask for /favicon.ico on every page that names none (the admin, the API docs).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]

@@ -32,7 +32,8 @@ def run_python(code: str, env: dict[str, str], *args: str) -> subprocess.Complet
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REFERLOOP_DEBUG", "REFERLOOP_SECRET_KEY"}}
+    ours = {"DATABASE_URL", "REFERLOOP_DEBUG", "REFERLOOP_SECRET_KEY", "REFERLOOP_EMAIL_BACKEND"}
+    env = {k: v for k, v in os.environ.items() if k not in ours and k != "REFERLOOP_ALLOW_TEST_EMAIL_BACKEND"}
     env.update({"DJANGO_SETTINGS_MODULE": "referloop.settings", "REFERLOOP_VAR_DIR": str(tmp_path)}, **extra)
     return env
 
@@ -43,15 +44,52 @@ def test_referloop_refuses_to_start_with_debug_off_and_the_development_secret_ke
     assert "REFERLOOP_SECRET_KEY must be set" in result.stderr
 
 
+SMTP = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    production = {"REFERLOOP_DEBUG": "0", "REFERLOOP_SECRET_KEY": "x" * 60, "REFERLOOP_EMAIL_BACKEND": SMTP}
+    return clean_env(tmp_path, **{**production, **extra})
+
+
 def test_referloop_starts_with_debug_off_and_its_own_secret_key(tmp_path: Path) -> None:
+    result = run_python("import django; django.setup(); print('started')", production_env(tmp_path))
+    assert result.stdout.strip() == "started", result.stderr
+
+
+@pytest.mark.parametrize("backend", ["console", "locmem", "dummy"])
+def test_referloop_refuses_to_start_in_production_with_an_email_backend_that_sends_nothing(
+    tmp_path: Path, backend: str
+) -> None:
+    env = production_env(tmp_path, REFERLOOP_EMAIL_BACKEND=f"django.core.mail.backends.{backend}.EmailBackend")
+    result = run_python("import django; django.setup()", env)
+    assert result.returncode != 0
+    assert "which sends no email, and REFERLOOP_DEBUG is off" in result.stderr
+
+
+def test_referloop_refuses_the_default_console_email_in_production(tmp_path: Path) -> None:
     env = clean_env(tmp_path, REFERLOOP_DEBUG="0", REFERLOOP_SECRET_KEY="x" * 60)
+    result = run_python("import django; django.setup()", env)
+    assert "REFERLOOP_EMAIL_BACKEND is django.core.mail.backends.console.EmailBackend" in result.stderr
+
+
+def test_a_console_email_backend_in_production_must_be_allowed_explicitly(tmp_path: Path) -> None:
+    env = clean_env(
+        tmp_path, REFERLOOP_DEBUG="0", REFERLOOP_SECRET_KEY="x" * 60, REFERLOOP_ALLOW_TEST_EMAIL_BACKEND="1"
+    )
     result = run_python("import django; django.setup(); print('started')", env)
     assert result.stdout.strip() == "started", result.stderr
 
 
+def test_production_sends_hsts_and_development_does_not(tmp_path: Path) -> None:
+    code = "import django; django.setup()\nfrom django.conf import settings\nprint(settings.SECURE_HSTS_SECONDS)"
+    assert int(run_python(code, production_env(tmp_path)).stdout) >= 31536000
+    assert int(run_python(code, clean_env(tmp_path)).stdout) == 0
+
+
 @pytest.mark.parametrize("switch", ["REFERLOOP_WEBHOOKS_ALLOW_HTTP", "REFERLOOP_WEBHOOKS_ALLOW_LOOPBACK"])
 def test_referloop_refuses_to_start_in_production_with_a_webhook_address_switch_on(tmp_path: Path, switch: str) -> None:
-    env = clean_env(tmp_path, REFERLOOP_DEBUG="0", REFERLOOP_SECRET_KEY="x" * 60, **{switch: "1"})
+    env = production_env(tmp_path, **{switch: "1"})
     result = run_python("import django; django.setup()", env)
     assert result.returncode != 0
     assert "are for development: unset them when REFERLOOP_DEBUG is off" in result.stderr

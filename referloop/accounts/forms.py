@@ -10,34 +10,31 @@ from referloop.accounts.models import Role, User
 
 
 class SignUpForm(forms.Form):
+    """The first step of sign-up: the business and an address to prove. The password comes with the emailed link.
+
+    It never says whether the address already has an account: both answers are "check your inbox" (signup.py).
+    """
+
     account_name = forms.CharField(label="Business name", max_length=120)
     email = forms.EmailField(label="Work email", max_length=254)
-    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False, max_length=128)
-
-    def __init__(self, *args: Any, fixed_email: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fixed_email = fixed_email
-        if fixed_email:
-            # Joining through an invitation: the account exists, the email is the invited one.
-            del self.fields["account_name"]
-            self.fields["email"].initial = fixed_email
-            self.fields["email"].disabled = True
 
     def clean_email(self) -> str:
-        email = (self.fixed_email or self.cleaned_data["email"]).lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Log in instead.")
-        return email
+        return self.cleaned_data["email"].strip().lower()
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        password = cleaned.get("password")
-        if password:
-            try:
-                password_validation.validate_password(password, User(email=cleaned.get("email", "")))
-            except forms.ValidationError as error:
-                self.add_error("password", error)
-        return cleaned
+
+class ChoosePasswordForm(forms.Form):
+    """The password for an address that is already proven: a sign-up link or an invitation."""
+
+    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False, max_length=128)
+
+    def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        password_validation.validate_password(password, User(email=self.email))
+        return password
 
 
 class EmailAuthenticationForm(AuthenticationForm):

@@ -3,9 +3,12 @@ from django.urls import path
 
 from referloop.accounts import views
 from referloop.accounts.forms import EmailAuthenticationForm
+from referloop.accounts.throttling import ThrottledPasswordResetView
 
 urlpatterns = [
     path("signup/", views.sign_up, name="signup"),
+    path("signup/sent/", views.sign_up_sent, name="signup_sent"),
+    path("signup/confirm/<str:token>/", views.sign_up_confirm, name="signup_confirm"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="accounts/login.html", authentication_form=EmailAuthenticationForm),
@@ -14,7 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(template_name="accounts/password_reset.html"),
+        ThrottledPasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

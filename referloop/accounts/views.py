@@ -6,32 +6,57 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.mail import send_mail
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from referloop.accounts import services
+from referloop.accounts import services, signup
 from referloop.accounts.decorators import account_required, manager_required
-from referloop.accounts.forms import ApiKeyForm, InviteForm, SignUpForm
+from referloop.accounts.forms import ApiKeyForm, ChoosePasswordForm, InviteForm, SignUpForm
 from referloop.accounts.http import AccountRequest
 from referloop.accounts.middleware import SESSION_KEY
 from referloop.accounts.models import ApiKey, Invitation, Membership, User
+from referloop.security.ids import id_from
 
 
 def sign_up(request: HttpRequest) -> HttpResponse:
+    """Step one: the same "check your inbox" for every address (signup.py says why)."""
     if request.user.is_authenticated:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.sign_up(
-            form.cleaned_data["email"], form.cleaned_data["password"], form.cleaned_data["account_name"]
-        )
+        signup.request_sign_up(request, form.cleaned_data["email"], form.cleaned_data["account_name"])
+        return redirect("signup_sent")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+def sign_up_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/signup_sent.html")
+
+
+def sign_up_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Step two, from the emailed link: choose a password; the account is created now."""
+    pending = signup.read_token(token)
+    if pending is None:
+        return render(request, "accounts/signup_link_invalid.html", status=404)
+    if User.objects.filter(email__iexact=pending.email).exists():
+        # Only the owner of the address has this link: telling them is no leak.
+        messages.info(request, "This sign-up link has already been used. Log in instead.")
+        return redirect("login")
+    form = ChoosePasswordForm(request.POST or None, email=pending.email)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.sign_up(pending.email, form.cleaned_data["password"], pending.account_name)
+        except IntegrityError:  # the same link used twice at once
+            messages.info(request, "This sign-up link has already been used. Log in instead.")
+            return redirect("login")
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to referloop. Create your first campaign to get started.")
         return redirect("campaign_list")
-    return render(request, "accounts/signup.html", {"form": form})
+    return render(request, "accounts/signup_confirm.html", {"form": form, "pending": pending})
 
 
 def no_account(request: HttpRequest) -> HttpResponse:
@@ -102,7 +127,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     if User.objects.filter(email__iexact=invitation.email).exists():
         messages.info(request, "Log in to accept the invitation.")
         return redirect(f"{reverse('login')}?next={request.path}")
-    form = SignUpForm(request.POST or None, fixed_email=invitation.email)
+    form = ChoosePasswordForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         user = User.objects.create_user(email=invitation.email, password=form.cleaned_data["password"])
         services.accept_invitation(invitation, user)
@@ -115,10 +140,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 @account_required
 @require_POST
 def switch_account(request: AccountRequest) -> HttpResponse:
-    account_id = request.POST.get("account_id", "")
-    membership = get_object_or_404(
-        Membership, user_id=request.user.pk, account_id=int(account_id) if account_id.isdigit() else -1
-    )
+    membership = get_object_or_404(Membership, user_id=request.user.pk, account_id=id_from(request.POST, "account_id"))
     request.session[SESSION_KEY] = membership.account_id
     messages.success(request, f"Switched to {membership.account.name}.")
     return redirect("dashboard")

@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: ninja resolves a paginated operati
 the namespace of its own `paginate` wrapper, where `Query[LeadFilters]` is unknown, and then answers 500.
 """
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -55,6 +56,18 @@ def scalar_answer(value: Any) -> Any:
     return storable_text(value) if isinstance(value, str) else value
 
 
+ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_datetime_text(value: Any) -> Any:
+    """Only ISO 8601 text is a date-time here: pydantic alone also reads "-153" as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not ISO_DATE_START.match(value.strip()):
+        raise ValueError("Give an ISO 8601 datetime, such as 2025-01-31T09:00:00Z or 2025-01-31.")
+    return value.strip()
+
+
 def utc_datetime(value: datetime) -> datetime:
     """A time without an offset ("2025-01-31") is read as UTC; one outside years 1-9999 in UTC is refused."""
     if timezone.is_naive(value):
@@ -68,7 +81,7 @@ def utc_datetime(value: datetime) -> datetime:
 Text = Annotated[str, AfterValidator(storable_text)]
 Answer = Annotated[str | int | float | bool | None, BeforeValidator(scalar_answer)]
 FilterId = Annotated[int, Field(ge=1, le=MAX_ID)]
-UtcDatetime = Annotated[datetime, AfterValidator(utc_datetime)]
+UtcDatetime = Annotated[datetime, BeforeValidator(iso_datetime_text), AfterValidator(utc_datetime)]
 
 
 class CampaignOut(Schema):

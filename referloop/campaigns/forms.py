@@ -28,6 +28,33 @@ class CampaignForm(forms.ModelForm):
         return slug
 
 
+class GeneralSettingsForm(CampaignForm):
+    """Campaign Settings → General: the name and slug, and the public forms' hourly ceiling (abuse/limits.py)."""
+
+    class Meta(CampaignForm.Meta):
+        fields = [*CampaignForm.Meta.fields, "public_submissions_per_hour"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["public_submissions_per_hour"].required = False
+
+    def clean_public_submissions_per_hour(self) -> int:
+        value = self.cleaned_data.get("public_submissions_per_hour")
+        return self.instance.public_submissions_per_hour if value is None else int(value)
+
+
+# The slug: changing it breaks every join link already shared. The public forms' ceiling: a bot-protection control.
+OWNER_FIELDS = ("slug", "public_submissions_per_hour")
+
+
+def lock_owner_fields(form: forms.BaseForm) -> None:
+    """Show a member the owner/admin-only fields as disabled, saying why; Django ignores posted values for them."""
+    for name in OWNER_FIELDS:
+        if name in form.fields:
+            form.fields[name].disabled = True
+            form.fields[name].help_text = "Only owners and admins can change this."
+
+
 class ReferralPageForm(forms.ModelForm):
     class Meta:
         model = Campaign

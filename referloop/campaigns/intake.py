@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from referloop.campaigns.abuse.client import ClientInfo
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
@@ -38,11 +39,16 @@ class IntakeResult:
 
 
 def submit_lead(
-    campaign: Campaign, referrer: Referrer, data: Mapping[str, Any], source: str = LeadSource.FORM
+    campaign: Campaign,
+    referrer: Referrer,
+    data: Mapping[str, Any],
+    source: str = LeadSource.FORM,
+    client: ClientInfo | None = None,
 ) -> IntakeResult:
     """Validate `data` (lead-form field names) and create the lead, or return the existing one for its email.
 
-    The same email twice in one campaign keeps the first lead and its referrer's credit.
+    The same email twice in one campaign keeps the first lead and its referrer's credit. `client` is who
+    posted the public form (IP and user agent); other sources have none.
     """
     if referrer.campaign_id != campaign.pk:
         raise InputRejected({"referrer": ["This referrer belongs to another campaign."]})
@@ -66,6 +72,7 @@ def submit_lead(
                 custom_data=form.custom_data(),
                 source=source,
                 **form.standard_data(),
+                **(client.model_fields() if client else {}),
             )
             for hook in _lead_created_hooks:
                 hook(lead)

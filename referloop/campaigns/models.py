@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -35,6 +36,13 @@ class Campaign(models.Model):
     )
     reward_description = models.CharField(
         max_length=300, default="$50 gift card for every friend who books a job", help_text="What a referrer earns."
+    )
+    public_submissions_per_hour = models.PositiveIntegerField(
+        "Public form limit per hour",
+        default=200,
+        validators=[MinValueValidator(1)],
+        help_text="The most sign-ups, and the most leads, the public join and referral pages accept in one hour "
+        "(each page counted on its own); more are asked to try again later. Raise it before a big promotion.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -93,6 +101,9 @@ class Referrer(models.Model):
     phone = models.CharField(max_length=40, blank=True)
     code = models.CharField(max_length=16, unique=True, editable=False)
     source = models.CharField(max_length=20, default="manual")
+    # Who signed up on the public join page (abuse/client.py); empty for every other source.
+    client_ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -151,11 +162,21 @@ class Lead(models.Model):
     code = models.CharField(max_length=16, unique=True, editable=False)
     status = models.CharField(max_length=15, choices=LeadStatus.choices, default=LeadStatus.PENDING)
     source = models.CharField(max_length=10, choices=LeadSource.choices, default=LeadSource.FORM)
+    # Who posted the referral form (abuse/client.py); leads from the API, CSV and admin have none.
+    client_ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # Set by abuse.suspicious.flag_suspicious for the lead screens: why the lead looks like abuse, or "".
+    suspicion = ""
 
     class Meta:
         constraints = [models.UniqueConstraint("campaign", Lower("email"), name="lead_email_per_campaign")]
-        indexes = [models.Index(fields=["campaign", "status"]), models.Index(fields=["email"])]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["email"]),
+            models.Index(fields=["campaign", "client_ip"], name="lead_campaign_client_ip"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.full_name} <{self.email}>"
@@ -192,6 +213,10 @@ class ImportJob(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     existing_count = models.PositiveIntegerField(default=0)
     row_errors = models.JSONField(default=list, blank=True)
+    # Where the next row starts in `content` (a character offset) and the physical lines before it: each chunk
+    # reads on from here instead of parsing the file again from the top (csv_import.RowCursor).
+    next_offset = models.PositiveBigIntegerField(default=0)
+    next_line = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -6,11 +6,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from referloop.campaigns.abuse import limits
+from referloop.campaigns.abuse.client import client_info
+from referloop.campaigns.abuse.formguard import FormKind, admit_form
 from referloop.campaigns.codes import normalize_code
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign
+from referloop.campaigns.referrer_links import email_referral_link
 from referloop.campaigns.referrers import ReferrerForm, add_referrer, referrer_for_code
 
 
@@ -20,18 +24,22 @@ def referrer_join(request: HttpRequest, slug: str) -> HttpResponse:
     if not campaign.is_active:
         return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
     form = ReferrerForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and admit_form(request, form, campaign, FormKind.JOIN) and form.is_valid():
+        if (limited := limits.consume(request, campaign, FormKind.JOIN)) is not None:
+            return limits.too_many_requests(request, campaign, limited)
         try:
-            referrer, created = add_referrer(campaign, request.POST, source="signup")
+            referrer, created = add_referrer(campaign, request.POST, source="signup", client=client_info(request))
         except InputRejected as rejected:
             for field, problems in rejected.errors.items():
                 for problem in problems:
                     form.add_error(field if field in form.fields else None, problem)
         else:
-            return render(
-                request, "public/joined.html", {"campaign": campaign, "referrer": referrer, "created": created}
-            )
-    return render(request, "public/join.html", {"campaign": campaign, "form": form})
+            # The same page for a new and a known email: the link goes to the inbox only (referrer_links.py).
+            email_referral_link(referrer, created)
+            return render(request, "public/joined.html", {"campaign": campaign})
+    return render(
+        request, "public/join.html", {"campaign": campaign, "form": form}, status=400 if form.errors else 200
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -46,18 +54,21 @@ def referral_page(request: HttpRequest, code: str) -> HttpResponse:
     if not campaign.is_active:
         return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
     form = LeadDataForm(request.POST or None, campaign=campaign)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and admit_form(request, form, campaign, FormKind.LEAD) and form.is_valid():
+        if (limited := limits.consume(request, campaign, FormKind.LEAD)) is not None:
+            return limits.too_many_requests(request, campaign, limited)
         try:
-            result = submit_lead(campaign, referrer, request.POST)
+            submit_lead(campaign, referrer, request.POST, client=client_info(request))
         except InputRejected as rejected:
             for field, problems in rejected.errors.items():
                 for problem in problems:
                     form.add_error(field if field in form.fields else None, problem)
         else:
+            # A known email gets a new lead's page, greeted with the name just typed: nothing about the stored lead.
             return render(
                 request,
                 "public/thanks.html",
-                {"campaign": campaign, "referrer": referrer, "lead": result.lead, "duplicate": result.duplicate},
+                {"campaign": campaign, "referrer": referrer, "first_name": form.cleaned_data["first_name"]},
             )
     return render(
         request,

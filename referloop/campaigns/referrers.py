@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.db import IntegrityError, transaction
 
+from referloop.campaigns.abuse.client import ClientInfo
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.models import Campaign, Lead, Referrer
 
@@ -42,7 +43,9 @@ class ReferrerForm(forms.Form):
         return str(self.cleaned_data["email"]).strip().lower()
 
 
-def add_referrer(campaign: Campaign, data: Mapping[str, Any], source: str = "manual") -> tuple[Referrer, bool]:
+def add_referrer(
+    campaign: Campaign, data: Mapping[str, Any], source: str = "manual", client: ClientInfo | None = None
+) -> tuple[Referrer, bool]:
     """Create a referrer, or return the one that already has this email in the campaign (created=False)."""
     if not campaign.is_active:
         raise InputRejected({"campaign": ["This campaign is archived and no longer accepts referrers."]})
@@ -55,7 +58,8 @@ def add_referrer(campaign: Campaign, data: Mapping[str, Any], source: str = "man
         return existing, False
     try:
         with transaction.atomic():
-            referrer = _joined(Referrer.objects.create(campaign=campaign, source=source, **form.cleaned_data))
+            extra = client.model_fields() if client else {}
+            referrer = _joined(Referrer.objects.create(campaign=campaign, source=source, **form.cleaned_data, **extra))
     except IntegrityError:
         winner = Referrer.objects.filter(campaign=campaign, email__iexact=email).first()
         if winner is None:
@@ -86,6 +90,9 @@ def referrer_for_code(code: str) -> Referrer | None:
                     phone=lead.phone,
                     code=lead.code,
                     source="lead",
+                    # The same person: their lead's address counts as the referrer's for "same IP" checks.
+                    client_ip=lead.client_ip,
+                    user_agent=lead.user_agent,
                 )
             )
     except IntegrityError:

@@ -9,16 +9,19 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from referloop.accounts.decorators import account_required
+from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
+from referloop.campaigns.abuse.suspicious import flag_suspicious, only_suspicious
 from referloop.campaigns.csv_import import import_chunk, start_import
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.forms import (
     CampaignForm,
     CsvImportForm,
     CustomFieldForm,
+    GeneralSettingsForm,
     ReferralPageForm,
     RewardsForm,
+    lock_owner_fields,
 )
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.lead_form import LeadDataForm
@@ -34,7 +37,9 @@ from referloop.campaigns.models import (
     Referrer,
 )
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
+from referloop.integrations.field_usage import mapping_rows_using
 from referloop.integrations.timeline import lead_timeline
+from referloop.security.ids import id_from
 
 PAGE_SIZE = 50
 
@@ -98,7 +103,7 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
     )
 
 
-@account_required
+@manager_required  # archiving ends the campaign's public links: an owner's or admin's call
 @require_POST
 def campaign_archive(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
@@ -112,7 +117,7 @@ def campaign_archive(request: AccountRequest, campaign_id: int) -> HttpResponse:
     return redirect("campaign_detail", campaign.pk)
 
 
-SETTINGS_TABS = {"general": CampaignForm, "referral-page": ReferralPageForm, "rewards": RewardsForm}
+SETTINGS_TABS = {"general": GeneralSettingsForm, "referral-page": ReferralPageForm, "rewards": RewardsForm}
 
 
 @account_required
@@ -122,6 +127,8 @@ def campaign_settings(request: AccountRequest, campaign_id: int, tab: str = "gen
     form_class = SETTINGS_TABS.get(tab)
     if form_class is not None:
         form = form_class(request.POST or None, instance=campaign)
+        if not request.membership.can_manage:
+            lock_owner_fields(form)
         if request.method == "POST" and form.is_valid():
             form.save()
             messages.success(request, "Changes saved.")
@@ -161,11 +168,19 @@ def custom_field_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     )
 
 
-@account_required
+@manager_required
 @require_POST
 def custom_field_delete(request: AccountRequest, campaign_id: int, field_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     field = get_object_or_404(CustomField, pk=field_id, campaign=campaign)
+    used_by = mapping_rows_using(field)
+    if used_by:
+        messages.error(
+            request,
+            f"“{field.label}” can't be removed: the field mapping uses it ({'; '.join(used_by)}). "
+            "Map those rows to something else on the CRM tab first.",
+        )
+        return redirect("campaign_settings", campaign.pk, "referral-page")
     field.delete()
     messages.success(request, f"Field “{field.label}” removed. Answers already given are kept on the leads.")
     return redirect("campaign_settings", campaign.pk, "referral-page")
@@ -226,11 +241,22 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
         leads = leads.filter(status=status)
     if query:
         leads = leads.filter(Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query))
+    suspicious = request.GET.get("suspicious") == "1"
+    if suspicious:
+        leads = only_suspicious(leads, campaign)
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+    flag_suspicious(page.object_list, campaign)
     return render(
         request,
         "campaigns/leads.html",
-        {"campaign": campaign, "page": page, "status": status, "q": query, "statuses": LeadStatus.choices},
+        {
+            "campaign": campaign,
+            "page": page,
+            "status": status,
+            "q": query,
+            "statuses": LeadStatus.choices,
+            "suspicious": suspicious,
+        },
     )
 
 
@@ -241,7 +267,8 @@ def lead_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     form = LeadDataForm(request.POST or None, campaign=campaign)
     referrer_id = request.POST.get("referrer", "")
     if request.method == "POST" and form.is_valid():
-        referrer = referrers.filter(pk=int(referrer_id)).first() if referrer_id.isdigit() else None
+        referrer_pk = id_from(request.POST, "referrer")
+        referrer = referrers.filter(pk=referrer_pk).first() if referrer_pk is not None else None
         if referrer is None:
             form.add_error(None, "Choose the referrer who sent this lead.")
         else:
@@ -270,6 +297,7 @@ def lead_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
 def lead_detail(request: AccountRequest, campaign_id: int, lead_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     lead = get_object_or_404(Lead.objects.select_related("referrer"), pk=lead_id, campaign=campaign)
+    flag_suspicious([lead], campaign)
     labels = {field.key: field.label for field in campaign.custom_fields.all()}
     custom = [(labels.get(key, key), value) for key, value in lead.custom_data.items()]
     return render(

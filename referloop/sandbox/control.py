@@ -1,7 +1,11 @@
 """/_sandbox/: knobs, tenants, inspection and the CSR's side of the story (book a job, complete it, pay it).
 
-No authentication: the sandbox is for a developer's machine and CI only, never a shared network.
-Answers are plain JSON; errors are {"error": "..."} with 400, 404 or 409.
+No authentication: the sandbox is for a developer's machine and CI only, never a shared network (and
+`referloop serve` starts it with DEBUG off only when asked with --sandbox). Still, a web page the developer
+visits must not drive it: a request whose `Origin` is not the sandbox's own is refused (403), and a request with
+a body must say `Content-Type: application/json` (415), which a cross-site "simple" request (a form post, a
+no-cors fetch) cannot send without a CORS preflight, which the sandbox never grants.
+Answers are plain JSON; errors are {"error": "..."} with 400, 403, 404, 409 or 415.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request]
     """Turn a handler's return value into JSON and its errors into {"error": ...} answers."""
 
     async def endpoint(request: Request) -> Response:
+        refusal = _refusal(request)
+        if refusal is not None:
+            return refusal
         try:
             return JSONResponse(await handler(request))
         except Conflict as exc:
@@ -37,6 +44,20 @@ def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request]
             return JSONResponse({"error": str(exc)}, status_code=404)
 
     return endpoint
+
+
+def _refusal(request: Request) -> JSONResponse | None:
+    """403 for a foreign Origin, 415 for a body that is not declared JSON; None when the request may go on."""
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if origin is not None and origin != own:
+        return JSONResponse({"error": f"cross-origin requests are refused (Origin {origin!r})"}, status_code=403)
+    if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        if (content_type or has_body) and content_type != "application/json":
+            return JSONResponse({"error": "send the body as JSON (Content-Type: application/json)"}, status_code=415)
+    return None
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

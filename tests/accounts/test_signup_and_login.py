@@ -13,29 +13,70 @@ from tests.conftest import PASSWORD, Tenant
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_creates_the_account_its_owner_and_logs_in() -> None:
+def link_in(body: str) -> str:
+    match = re.search(r"https?://[^/\s]+(/signup/confirm/\S+/)", body)
+    assert match is not None, body
+    return match.group(1)
+
+
+def test_sign_up_emails_a_link_that_creates_the_account_its_owner_and_logs_in() -> None:
     client = Client()
-    response = client.post(
-        reverse("signup"),
-        {"account_name": "Cool Air LLC", "email": "Pat@CoolAir.example", "password": PASSWORD},
-    )
+    response = client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "Pat@CoolAir.example"})
     assert response.status_code == 302
+    assert response["Location"] == reverse("signup_sent")
+    assert "Check your inbox to continue" in client.get(response["Location"]).content.decode()
+    assert not User.objects.filter(email="pat@coolair.example").exists()
+
+    [message] = mail.outbox
+    assert message.to == ["pat@coolair.example"]
+    confirm = link_in(message.body)
+    page = client.get(confirm).content.decode()
+    assert "Cool Air LLC" in page
+    response = client.post(confirm, {"password": PASSWORD})
+    assert response.status_code == 302
+
     user = User.objects.get(email="pat@coolair.example")
     membership = Membership.objects.get(user=user)
     assert membership.account.name == "Cool Air LLC"
     assert membership.role == Role.OWNER
     assert client.get(reverse("campaign_list")).status_code == 200
+    assert Client().get(confirm).status_code == 302  # used: "log in instead", no second account
+    assert Account.objects.filter(name="Cool Air LLC").count() == 1
 
 
-def test_sign_up_with_a_taken_email_or_weak_password_explains_and_creates_nothing(tenant: Tenant) -> None:
-    response = Client().post(
-        reverse("signup"), {"account_name": "Dup", "email": tenant.user.email, "password": "short"}
-    )
-    body = response.content.decode()
-    assert response.status_code == 200
-    assert "already exists" in body
-    assert "too short" in body
+def test_sign_up_with_a_taken_email_answers_as_for_a_new_one_and_emails_the_owner(tenant: Tenant) -> None:
+    taken = Client().post(reverse("signup"), {"account_name": "Dup", "email": tenant.user.email.upper()})
+    new = Client().post(reverse("signup"), {"account_name": "Dup", "email": "nobody-yet@example.com"})
+
+    assert (taken.status_code, taken["Location"]) == (new.status_code, new["Location"])
+    assert "already exists" not in Client().get(taken["Location"]).content.decode()
+    owner_note, _new_link = mail.outbox
+    assert owner_note.to == [tenant.user.email]
+    assert "already" in owner_note.body and tenant.account.name in owner_note.body
+    assert "/signup/confirm/" not in owner_note.body
+    assert reverse("password_reset") in owner_note.body
     assert not Account.objects.filter(name="Dup").exists()
+    assert Client().login(email=tenant.user.email, password=PASSWORD)  # the account is untouched
+
+
+def test_a_weak_password_is_explained_and_creates_nothing() -> None:
+    client = Client()
+    client.post(reverse("signup"), {"account_name": "Weak Co", "email": "weak@example.com"})
+    confirm = link_in(mail.outbox[0].body)
+    response = client.post(confirm, {"password": "short"})
+    assert response.status_code == 200
+    assert "too short" in response.content.decode()
+    assert not User.objects.filter(email="weak@example.com").exists()
+
+
+def test_an_altered_sign_up_link_is_refused() -> None:
+    client = Client()
+    client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "pat@coolair.example"})
+    confirm = link_in(mail.outbox[0].body)
+    altered = confirm.replace("/signup/confirm/", "/signup/confirm/x")
+    assert client.get(altered).status_code == 404
+    assert client.post(altered, {"password": PASSWORD}).status_code == 404
+    assert not User.objects.exists()
 
 
 def test_log_in_with_email_and_log_out(tenant: Tenant) -> None:

@@ -238,6 +238,8 @@ def test_a_body_over_the_upload_limit_is_413_in_the_error_shape(tenant: Tenant) 
 QUERY_CASES: list[tuple[str, str, dict[str, str], str, str]] = [
     ("status-bogus", "/leads", {"status": "bogus"}, "status", "pending"),
     ("created-since-not-a-date", "/leads", {"created_since": "notadate"}, "created_since", "datetime"),
+    ("created-since-negative-number", "/leads", {"created_since": "-153"}, "created_since", "iso 8601 datetime"),
+    ("created-since-unix-seconds", "/leads", {"created_since": "1700000000"}, "created_since", "iso 8601 datetime"),
     ("created-since-out-of-range", "/leads", {"created_since": "0001-01-01T00:00:00+05:00"}, "created_since", "range"),
     ("page-zero", "/leads", {"page": "0"}, "page", "greater than or equal to 1"),
     ("page-negative", "/referrers", {"page": "-3"}, "page", "greater than or equal to 1"),

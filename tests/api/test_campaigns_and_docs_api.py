@@ -109,3 +109,27 @@ def test_the_bundled_swagger_script_is_served(db: None) -> None:
     response = Client().get("/static/ninja/swagger-ui-bundle.js")
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/api/v1/campaigns", "get", {"200", "401", "422"}),
+        ("/api/v1/campaigns/{campaign_id}", "get", {"200", "401", "404", "422"}),
+        ("/api/v1/leads", "post", {"200", "201", "400", "401", "422"}),
+        ("/api/v1/leads/{lead_id}", "get", {"200", "401", "404", "422"}),
+        ("/api/v1/referrers", "post", {"200", "201", "400", "401", "422"}),
+    ],
+)
+def test_the_openapi_document_lists_the_error_answers_in_the_error_shape(
+    db: None, path: str, method: str, statuses: set[str]
+) -> None:
+    document = openapi_document()
+    responses = document["paths"][path][method]["responses"]
+    assert set(responses) == statuses
+    for status in statuses - {"200", "201"}:
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["message", "errors"]
+    assert error["properties"]["errors"]["additionalProperties"]["items"]["type"] == "string"

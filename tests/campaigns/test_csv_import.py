@@ -4,8 +4,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from referloop.campaigns.csv_import import import_chunk
+from referloop.campaigns import csv_import, intake
+from referloop.campaigns.csv_import import RowCursor, import_chunk
 from referloop.campaigns.models import ImportJob, Lead, Referrer
+from referloop.integrations.models import Delivery, Integration
 from tests.conftest import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +132,148 @@ def test_a_huge_file_is_refused_before_reading_rows(tenant: Tenant, settings: ob
 def test_a_leads_file_without_a_referrer_column_is_refused(tenant: Tenant) -> None:
     response = upload(tenant, "leads", b"first_name,email\nA,a@example.com\n")
     assert "referrer_code or referrer_email" in response.content.decode()  # type: ignore[attr-defined]
+
+
+def referrers_file(count: int) -> bytes:
+    return ("first_name,last_name,email\n" + "".join(f"R{i},x,r{i}@example.com\n" for i in range(count))).encode()
+
+
+def test_each_chunk_starts_where_the_previous_one_stopped(tenant: Tenant) -> None:
+    upload(tenant, "referrers", referrers_file(450))
+    job = ImportJob.objects.get()
+    assert (job.next_offset, job.next_line) == (len("first_name,last_name,email\n"), 1)
+    job = import_chunk(job.pk, size=200)
+    assert job.content[: job.next_offset].endswith("R199,x,r199@example.com\n")
+    assert job.next_line == 201
+    job = import_chunk(job.pk, size=200)
+    assert job.content[: job.next_offset].endswith("R399,x,r399@example.com\n")
+    assert job.next_line == 401
+
+
+def test_a_chunk_parses_only_its_own_rows_wherever_it_is_in_the_file(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(tenant, "referrers", referrers_file(1000))
+    job = ImportJob.objects.get()
+    for _ in range(4):
+        import_chunk(job.pk, size=200)
+    parsed = []
+    read = RowCursor.next_record
+
+    def counting(cursor: RowCursor) -> object:
+        record = read(cursor)
+        parsed.append(record)
+        return record
+
+    monkeypatch.setattr(RowCursor, "next_record", counting)
+    job = import_chunk(job.pk, size=200)
+    assert job.is_done
+    # The header (to name the columns) and the last 200 rows; not the 800 rows before them.
+    assert [record[0] for record in parsed if record] == [1, *range(802, 1002)]
+
+
+def test_an_interrupted_import_resumes_without_importing_a_row_twice(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(tenant, "referrers", referrers_file(10))  # referrers for the leads file below
+    run_to_end(tenant, ImportJob.objects.get())
+    rows = "".join(f"Lead{i},lead{i}@example.com,{tenant.referrer.code}\n" for i in range(300))
+    upload(tenant, "leads", ("first_name,email,referrer_code\n" + rows).encode())
+    job = ImportJob.objects.get(kind="leads")
+    leads_before = Lead.objects.count()
+
+    def crash_on_the_120th(lead: Lead) -> None:
+        if lead.email == "lead119@example.com":
+            raise RuntimeError("the process died")
+
+    monkeypatch.setattr(intake, "_lead_created_hooks", [*intake._lead_created_hooks, crash_on_the_120th])
+    with pytest.raises(RuntimeError):
+        import_chunk(job.pk, size=200, batch=50)
+    job.refresh_from_db()
+    # The two batches before the crash are kept with their position; the third is rolled back whole.
+    assert (job.processed_rows, job.created_count, job.is_done) == (100, 100, False)
+    assert Lead.objects.count() == leads_before + 100
+    assert job.content[: job.next_offset].endswith(f"Lead99,lead99@example.com,{tenant.referrer.code}\n")
+
+    monkeypatch.undo()
+    job = run_to_end(tenant, job)
+    assert (job.processed_rows, job.created_count, job.existing_count, job.row_errors) == (300, 300, 0, [])
+    emails = list(Lead.objects.filter(email__startswith="lead").values_list("email", flat=True))
+    assert sorted(emails) == sorted(f"lead{i}@example.com" for i in range(300))
+    assert (
+        Delivery.objects.filter(lead__email__startswith="lead").count()
+        == 300 * Integration.objects.filter(campaign=tenant.campaign).count()
+    )
+
+
+def test_bad_rows_are_reported_with_their_line_numbers_across_chunks(tenant: Tenant) -> None:
+    lines = [f"R{i},x,r{i}@example.com\n" for i in range(450)]
+    lines[300] = "R300,x,not-an-email\n"  # line 302 of the file (the header is line 1)
+    lines[420] = ",x,r420@example.com\n"  # line 422
+    upload(tenant, "referrers", ("first_name,last_name,email\n" + "".join(lines)).encode())
+    job = ImportJob.objects.get()
+    while not job.is_done:
+        job = import_chunk(job.pk, size=200, batch=50)
+    assert job.row_errors == [
+        {"line": 302, "reason": "email: Enter a valid email address."},
+        {"line": 422, "reason": "first name: This field is required."},
+    ]
+    assert (job.processed_rows, job.created_count) == (450, 448)
+
+
+def test_quoted_line_breaks_inside_fields_import_correctly_and_keep_line_numbers_right(tenant: Tenant) -> None:
+    code = tenant.referrer.code
+    content = (
+        "first_name,email,referrer_code,notes\r\n"
+        f'Ann,ann@example.com,{code},"Call after 5pm, side door\nring twice"\r\n'
+        f'Bob,bob@example.com,{code},"three\r\nline\r\nnote"\r\n'
+        f"Cy,not-an-email,{code},\r\n"
+        f'Dee,dee@example.com,{code},"a ""quoted"" word,\n\nand a blank line"\r\n'
+        f"Eve,,{code},\r\n"
+    )
+    upload(tenant, "leads", content.encode())
+    job = ImportJob.objects.get()
+    assert job.total_rows == 5
+    while not job.is_done:  # one row per transaction and two per chunk: boundaries fall after multi-line rows
+        job = import_chunk(job.pk, size=2, batch=1)
+    notes = dict(Lead.objects.filter(source="csv").values_list("first_name", "notes"))
+    assert notes == {
+        "Ann": "Call after 5pm, side door\nring twice",
+        "Bob": "three\r\nline\r\nnote",
+        "Dee": 'a "quoted" word,\n\nand a blank line',
+    }
+    assert job.row_errors == [
+        {"line": 7, "reason": "email: Enter a valid email address."},  # after Ann's 2 lines and Bob's 3
+        {"line": 11, "reason": "email: This field is required."},
+    ]
+    assert (job.processed_rows, job.created_count, job.next_line) == (5, 3, 11)
+
+
+def test_a_job_started_before_positions_were_kept_resumes_after_its_imported_rows(tenant: Tenant) -> None:
+    upload(tenant, "referrers", referrers_file(5))
+    job = ImportJob.objects.get()
+    ImportJob.objects.filter(pk=job.pk).update(next_offset=0, next_line=0, processed_rows=2, created_count=2)
+    job = import_chunk(job.pk)
+    assert job.is_done
+    assert set(Referrer.objects.filter(source="csv").values_list("first_name", flat=True)) == {"R2", "R3", "R4"}
+    assert (job.processed_rows, job.created_count) == (5, 5)
+
+
+def test_a_request_that_finds_the_job_moved_on_stops_instead_of_importing_those_rows_again(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(tenant, "referrers", referrers_file(100))
+    job = ImportJob.objects.get()
+    resume = csv_import.resume_cursor
+
+    def another_request_gets_in_first(found: ImportJob) -> object:
+        position = resume(found)
+        monkeypatch.setattr(csv_import, "resume_cursor", resume)
+        import_chunk(found.pk, size=50)  # a second tab's POST, between this one's read and its first batch
+        return position
+
+    monkeypatch.setattr(csv_import, "resume_cursor", another_request_gets_in_first)
+    job = import_chunk(job.pk, size=50)
+    assert (job.processed_rows, job.created_count, job.existing_count) == (50, 50, 0)
+    job = import_chunk(job.pk, size=50)
+    assert (job.processed_rows, job.created_count, job.existing_count, job.is_done) == (100, 100, 0, True)

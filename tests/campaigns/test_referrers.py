@@ -3,12 +3,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from referloop.campaigns.codes import CODE_ALPHABET, CODE_LENGTH, random_code
 from referloop.campaigns.models import Lead, Referrer
 from tests.conftest import Tenant
+from tests.public_forms import as_person
 
 pytestmark = pytest.mark.django_db
 
@@ -25,24 +27,32 @@ def test_codes_avoid_look_alike_characters() -> None:
 def test_joining_on_the_public_page_gives_a_link_and_a_code(tenant: Tenant) -> None:
     response = Client().post(
         reverse("referrer_join", args=[tenant.campaign.slug]),
-        {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"},
+        as_person(tenant.campaign, "join", {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}),
     )
     referrer = Referrer.objects.get(email="ann@example.com")
     assert referrer.campaign == tenant.campaign
-    assert referrer.referral_url in response.content.decode()
+    assert "Check your inbox" in response.content.decode()
+    [message] = mail.outbox  # the link goes to the inbox only (tests/campaigns/test_no_leaks.py)
+    assert referrer.referral_url in message.body
     assert re.fullmatch(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}", referrer.code)
 
 
 def test_joining_twice_with_the_same_email_returns_the_same_link(tenant: Tenant) -> None:
     url = reverse("referrer_join", args=[tenant.campaign.slug])
-    Client().post(url, {"first_name": "Ann", "email": "ann@example.com"})
-    response = Client().post(url, {"first_name": "Annie", "email": "ANN@example.com"})
-    assert "Welcome back" in response.content.decode()
+    Client().post(url, as_person(tenant.campaign, "join", {"first_name": "Ann", "email": "ann@example.com"}))
+    again = as_person(tenant.campaign, "join", {"first_name": "Annie", "email": "ANN@example.com"})
+    response = Client().post(url, again)
+    assert "Welcome back" not in response.content.decode()
     assert Referrer.objects.filter(email__iexact="ann@example.com").count() == 1
+    assert len(mail.outbox) == 2  # the link again, by email
+    assert Referrer.objects.get(email="ann@example.com").referral_url in mail.outbox[1].body
 
 
 def test_join_form_errors_name_the_field(tenant: Tenant) -> None:
-    response = Client().post(reverse("referrer_join", args=[tenant.campaign.slug]), {"first_name": "", "email": "nope"})
+    response = Client().post(
+        reverse("referrer_join", args=[tenant.campaign.slug]),
+        as_person(tenant.campaign, "join", {"first_name": "", "email": "nope"}),
+    )
     page = response.content.decode()
     assert "This field is required." in page
     assert "Enter a valid email address." in page
@@ -65,7 +75,7 @@ def test_adding_a_referrer_by_hand_opens_their_page_with_link_and_leads(tenant: 
 def test_a_leads_own_code_works_as_a_referral_link(tenant: Tenant) -> None:
     response = Client().post(
         reverse("referral_page", args=[tenant.lead.code]),
-        {"first_name": "Friend", "email": "friend-of-tom@example.com"},
+        as_person(tenant.campaign, "lead", {"first_name": "Friend", "email": "friend-of-tom@example.com"}),
     )
     assert response.status_code == 200
     new_lead = Lead.objects.get(email="friend-of-tom@example.com")

@@ -161,3 +161,31 @@ def test_the_bookings_page_lists_bookings_with_their_values_escaped(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<script>" not in page.text
     assert "lead-1" in page.text
+
+
+def test_a_cross_origin_simple_post_is_refused_and_changes_nothing(client: httpx.Client) -> None:
+    """What a web page the developer visits could send: a form post, with the page's Origin."""
+    before = client.get("/_sandbox/config").json()
+    form = client.post(
+        "/_sandbox/reset",
+        content=b"x=1",
+        headers={"Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 403
+    assert "cross-origin" in form.json()["error"]
+    no_body = client.post("/_sandbox/tokens/expire", headers={"Origin": "https://evil.example"})
+    assert no_body.status_code == 403
+    reading = client.get("/_sandbox/config", headers={"Origin": "https://evil.example"})
+    assert reading.status_code == 403  # the config holds the tenants' client secrets
+    assert client.get("/_sandbox/config").json() == before
+
+
+def test_a_control_post_with_a_body_must_be_declared_json(client: httpx.Client) -> None:
+    text = client.patch("/_sandbox/config", content=b'{"latency_ms": 5}', headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415
+    assert client.get("/_sandbox/config").json()["latency_ms"] != 5
+    same_origin = client.patch(
+        "/_sandbox/config", json={"latency_ms": 5}, headers={"Origin": str(client.base_url).rstrip("/")}
+    )
+    assert same_origin.status_code == 200
+    assert same_origin.json()["latency_ms"] == 5

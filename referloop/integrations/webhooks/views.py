@@ -38,6 +38,7 @@ from referloop.integrations.models import Attempt, Delivery, DeliveryState
 from referloop.integrations.webhooks import service
 from referloop.integrations.webhooks.forms import EndpointForm
 from referloop.integrations.webhooks.models import SECRET_PREFIX, WebhookEndpoint
+from referloop.security.ids import id_from
 
 PAGE_SIZE = 25
 RESENDABLE = (DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.DELIVERED)
@@ -182,10 +183,10 @@ def requests_of(attempt: Attempt) -> list[SentRequest]:
 
 def _via(request: AccountRequest) -> Campaign | None:
     """The campaign whose settings the person came from, if it is one of the account's."""
-    raw = request.GET.get("campaign", "")
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):  # "²" or 10**30: ignored, not a 500
+    campaign_id = id_from(request.GET, "campaign")  # "²" or 10**30: ignored, not a 500
+    if campaign_id is None:
         return None
-    return Campaign.objects.filter(pk=int(raw), account=request.account).first()
+    return Campaign.objects.filter(pk=campaign_id, account=request.account).first()
 
 
 def _via_qs(via: Campaign | None) -> str:

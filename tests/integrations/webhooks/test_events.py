@@ -23,6 +23,7 @@ from tests.conftest import Tenant
 from tests.integrations.engine.helpers import add_lead, connect
 from tests.integrations.webhooks.helpers import all_finished, deliveries_of, run_until, subscribe
 from tests.integrations.webhooks.receiver import receiving
+from tests.public_forms import as_person
 
 URL = "http://127.0.0.1:9/hooks"  # nothing listens: these tests look at the rows, not at what was sent
 
@@ -96,7 +97,7 @@ def test_an_event_no_endpoint_wants_is_not_written(tenant: Tenant) -> None:
 def test_a_referrer_joining_on_the_public_page_raises_referrer_joined_once(tenant: Tenant) -> None:
     created = subscribe(tenant, URL, [REFERRER_JOINED])
     join = reverse("referrer_join", args=[tenant.campaign.slug])
-    form = {"first_name": "Ada", "last_name": "Byron", "email": "ada@example.com"}
+    form = as_person(tenant.campaign, "join", {"first_name": "Ada", "last_name": "Byron", "email": "ada@example.com"})
 
     assert Client().post(join, form).status_code == 200
     assert Client().post(join, form).status_code == 200  # the same email again: the same referrer, no new event

@@ -22,13 +22,24 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--sandbox-port", type=int, default=8700)
-        parser.add_argument("--no-sandbox", action="store_true", help="Don't start the ServiceTitan sandbox.")
+        parser.add_argument(
+            "--sandbox",
+            action="store_true",
+            help="Start the ServiceTitan sandbox even with DEBUG off (it has no authentication: local use only).",
+        )
+        parser.add_argument(
+            "--no-sandbox", action="store_true", help="Don't start the sandbox (the default with DEBUG off)."
+        )
         parser.add_argument("--no-demo", action="store_true", help="Don't create the demo account.")
         parser.add_argument(
             "--no-worker", action="store_true", help="Don't start the delivery worker (run `referloop worker` apart)."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["sandbox"] and options["no_sandbox"]:
+            raise CommandError("give --sandbox or --no-sandbox, not both")
+        # The sandbox's control endpoints have no authentication: in production it runs only when asked for.
+        options["no_sandbox"] = not with_sandbox(options["sandbox"], options["no_sandbox"])
         call_command("migrate", interactive=False, verbosity=0)
         with_demo = not options["no_demo"] and settings.DEBUG
         if with_demo and not demo.demo_exists():
@@ -53,6 +64,9 @@ class Command(BaseCommand):
                     "--port",
                     str(options["port"]),
                     "--no-access-log",
+                    # The client address is REMOTE_ADDR, or a header only as REFERLOOP_TRUSTED_PROXY_HEADER says
+                    # (campaigns/abuse/client.py): uvicorn must not rewrite it from X-Forwarded-For first.
+                    "--no-proxy-headers",
                 ],
                 env=env,
             )
@@ -76,3 +90,8 @@ class Command(BaseCommand):
         code = Supervisor(specs).run()
         if code:
             raise CommandError(f"a referloop process stopped with exit code {code}", returncode=code)
+
+
+def with_sandbox(asked: bool, refused: bool) -> bool:
+    """Whether `serve` starts the sandbox: by default with DEBUG on, and with DEBUG off only given --sandbox."""
+    return asked or (settings.DEBUG and not refused)

@@ -1,0 +1,107 @@
+"""A honeypot field and a minimum fill time on the public forms.
+
+Each public form carries a signed token with the time it was served and the form it belongs to, plus a field
+hidden from people (the honeypot). A post is refused, before anything is validated or written, when the
+honeypot is filled, the token is missing, forged, for another form or older than PUBLIC_FORM_MAX_AGE_SECONDS,
+or the form came back sooner than PUBLIC_FORM_MIN_FILL_SECONDS after it was served.
+
+The refusal is a 400 that shows the form again, with what was typed and a fresh token, and a friendly line
+("please check your details and send the form again"). We don't pretend success to the bot: a person who trips
+the check (browser autofill and an instant click) would then lose their lead without knowing, and the join page
+can't fake a success without inventing a referral link. Resending a few seconds later always works.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest
+
+from referloop.campaigns.abuse.client import client_ip
+from referloop.campaigns.models import Campaign
+
+logger = logging.getLogger("referloop.public_forms")
+
+TOKEN_FIELD = "form_started"
+HONEYPOT_FIELD = "website"
+_SALT = "referloop.campaigns.abuse.formguard"
+
+
+class FormKind(StrEnum):
+    JOIN = "join"  # /c/<slug>/join/: a referrer signs up
+    LEAD = "lead"  # /r/<code>/: a friend becomes a lead
+
+
+class Refusal(StrEnum):
+    HONEYPOT = "honeypot filled"
+    MISSING = "no timestamp field"
+    FORGED = "bad timestamp signature"
+    OTHER_FORM = "timestamp of another form"
+    EXPIRED = "timestamp too old"
+    TOO_FAST = "sent too soon after the form was served"
+
+    @property
+    def message(self) -> str:
+        if self is Refusal.EXPIRED:
+            return "This page was open for a long time. Please check your details and send the form again."
+        return "Please check your details and send the form again."
+
+
+def _form_id(campaign: Campaign, kind: FormKind) -> str:
+    return f"{kind}:{campaign.pk}"
+
+
+def issue_token(campaign: Campaign, kind: FormKind, served_at: float | None = None) -> str:
+    """The signed token rendered into a form served now (or at `served_at`, seconds since the epoch)."""
+    served_ms = math.floor((time.time() if served_at is None else served_at) * 1000)
+    return signing.dumps({"form": _form_id(campaign, kind), "ms": served_ms}, salt=_SALT)
+
+
+def check_post(
+    data: Mapping[str, Any], campaign: Campaign, kind: FormKind, now: float | None = None
+) -> Refusal | None:
+    """Why this posted form looks like a bot's, or None for a form a person filled in."""
+    if str(data.get(HONEYPOT_FIELD, "")).strip():
+        return Refusal.HONEYPOT
+    token = str(data.get(TOKEN_FIELD, ""))
+    if not token:
+        return Refusal.MISSING
+    try:
+        payload = signing.loads(token, salt=_SALT)
+    except signing.BadSignature:
+        return Refusal.FORGED
+    if not isinstance(payload, dict) or not isinstance(payload.get("ms"), int):
+        return Refusal.FORGED
+    if payload.get("form") != _form_id(campaign, kind):
+        return Refusal.OTHER_FORM
+    age = (time.time() if now is None else now) - payload["ms"] / 1000
+    if age < settings.PUBLIC_FORM_MIN_FILL_SECONDS:
+        return Refusal.TOO_FAST
+    if age > settings.PUBLIC_FORM_MAX_AGE_SECONDS:
+        return Refusal.EXPIRED
+    return None
+
+
+def log_refusal(refusal: Refusal, campaign: Campaign, kind: FormKind, client_ip: str | None) -> None:
+    logger.info("refused a %s post on campaign %s from %s: %s", kind, campaign.pk, client_ip or "?", refusal)
+
+
+def admit_form(request: HttpRequest, form: forms.Form, campaign: Campaign, kind: FormKind) -> bool:
+    """True when the posted `form` may be processed; otherwise the refusal is logged and shown on the form.
+
+    The form is then shown again (400) with what was typed, a fresh token and `Refusal.message`.
+    """
+    refusal = check_post(request.POST, campaign, kind)
+    if refusal is None:
+        return True
+    log_refusal(refusal, campaign, kind, client_ip(request))
+    form.add_error(None, refusal.message)
+    return False
