@@ -23,6 +23,8 @@ from django.shortcuts import render
 from django_ratelimit.core import is_ratelimited
 
 from referloop.accounts.forms import EmailAuthenticationForm
+from referloop.campaigns.abuse.client import client_ip
+from referloop.campaigns.abuse.limits import ip_key
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,14 @@ def email_allowed(request: HttpRequest, purpose: str, address: str) -> bool:
         rate=EMAILS_PER_ADDRESS,
         increment=True,
     )
-    over_ip = is_ratelimited(request, group=f"email:{purpose}:ip", key="ip", rate=EMAILS_PER_IP, increment=True)
+    client = client_ip(request)
+    over_ip = is_ratelimited(
+        request,
+        group=f"email:{purpose}:ip",
+        key=lambda _group, _request: ip_key(client) if client else "unknown",  # the trusted client, not the proxy
+        rate=EMAILS_PER_IP,
+        increment=True,
+    )
     if over_address or over_ip:
         logger.warning("Not sending a %s email: %s limit reached", purpose, "address" if over_address else "IP")
         return False

@@ -15,3 +15,11 @@ class InputRejected(Exception):
     @classmethod
     def from_form(cls, errors: ErrorDict) -> InputRejected:
         return cls({field: [str(message) for message in messages] for field, messages in errors.items()})
+
+
+class SelfReferral(InputRejected):
+    """A referrer's own email on their own link. The API says so; the public page answers as for any lead, or a
+    stranger holding the link could test guesses of its owner's email."""
+
+    def __init__(self) -> None:
+        super().__init__({"email": ["A referrer can't refer their own email address."]})

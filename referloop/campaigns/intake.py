@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from referloop.campaigns.abuse.client import ClientInfo
-from referloop.campaigns.errors import InputRejected
+from referloop.campaigns.errors import InputRejected, SelfReferral
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
 
@@ -59,7 +59,7 @@ def submit_lead(
         raise InputRejected.from_form(form.errors)
     email = form.cleaned_data["email"]
     if email == referrer.email.lower():
-        raise InputRejected({"email": ["A referrer can't refer their own email address."]})
+        raise SelfReferral
 
     existing = Lead.objects.filter(campaign=campaign, email__iexact=email).first()
     if existing is not None:

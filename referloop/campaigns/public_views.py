@@ -6,11 +6,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from referloop.accounts.throttling import email_allowed
 from referloop.campaigns.abuse import limits
 from referloop.campaigns.abuse.client import client_info
 from referloop.campaigns.abuse.formguard import FormKind, admit_form
 from referloop.campaigns.codes import normalize_code
-from referloop.campaigns.errors import InputRejected
+from referloop.campaigns.errors import InputRejected, SelfReferral
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign
@@ -23,7 +24,7 @@ def referrer_join(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("account"), slug=slug)
     if not campaign.is_active:
         return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
-    form = ReferrerForm(request.POST or None)
+    form = ReferrerForm(request.POST if request.method == "POST" else None)  # an empty POST is still a POST
     if request.method == "POST" and admit_form(request, form, campaign, FormKind.JOIN) and form.is_valid():
         if (limited := limits.consume(request, campaign, FormKind.JOIN)) is not None:
             return limits.too_many_requests(request, campaign, limited)
@@ -35,7 +36,8 @@ def referrer_join(request: HttpRequest, slug: str) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, problem)
         else:
             # The same page for a new and a known email: the link goes to the inbox only (referrer_links.py).
-            email_referral_link(referrer, created)
+            if email_allowed(request, "referral-link", referrer.email):  # a stranger can't flood an inbox
+                email_referral_link(referrer, created)
             return render(request, "public/joined.html", {"campaign": campaign})
     return render(
         request, "public/join.html", {"campaign": campaign, "form": form}, status=400 if form.errors else 200
@@ -53,17 +55,19 @@ def referral_page(request: HttpRequest, code: str) -> HttpResponse:
     campaign = referrer.campaign
     if not campaign.is_active:
         return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
-    form = LeadDataForm(request.POST or None, campaign=campaign)
+    form = LeadDataForm(request.POST if request.method == "POST" else None, campaign=campaign)
     if request.method == "POST" and admit_form(request, form, campaign, FormKind.LEAD) and form.is_valid():
         if (limited := limits.consume(request, campaign, FormKind.LEAD)) is not None:
             return limits.too_many_requests(request, campaign, limited)
         try:
             submit_lead(campaign, referrer, request.POST, client=client_info(request))
+        except SelfReferral:
+            pass  # nothing is written, and the answer is a lead's: the page must not confirm the owner's email
         except InputRejected as rejected:
             for field, problems in rejected.errors.items():
                 for problem in problems:
                     form.add_error(field if field in form.fields else None, problem)
-        else:
+        if not form.errors:
             # A known email gets a new lead's page, greeted with the name just typed: nothing about the stored lead.
             return render(
                 request,

@@ -1,4 +1,5 @@
-"""Refuse a NUL character anywhere in the path, the query string or a form field, with 400, before any view.
+"""Refuse a NUL character anywhere in the path, the query string or a form field, with 400, before any view;
+drop a cookie that holds one.
 
 Why here and not per field: PostgreSQL cannot store or even compare text with a NUL (psycopg raises DataError,
 a 500) while SQLite accepts it, so every text that can reach a query (a path segment such as a referral code,
@@ -27,6 +28,9 @@ class RejectNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # A cookie with a NUL (planted by a sibling subdomain, say) is dropped, not refused: refusing would lock
+        # the person out of every page until the cookie expires. Without it the session reads as absent.
+        request.COOKIES = {name: value for name, value in request.COOKIES.items() if NUL not in name + value}
         if not request.path.startswith(API_PREFIX) and self.has_nul(request):
             return HttpResponseBadRequest(MESSAGE, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

@@ -57,6 +57,9 @@ def _valid_ip(value: str) -> str | None:
     elif value.count(":") == 1:
         value = value.split(":", 1)[0]
     try:
-        return str(ipaddress.ip_address(value))
+        ip = ipaddress.ip_address(value.split("%", 1)[0])  # no scope id ("fe80::1%eth0"): not stored, not keyed
     except ValueError:
         return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # a dual-stack listener writes IPv4 clients this way
+        return str(ip.ipv4_mapped)
+    return str(ip)
