@@ -33,8 +33,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,7 +40,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness
 import httpx
+from harness import hidden_fields, start_serve
 
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-password-not-secret-1"
@@ -54,15 +54,7 @@ BOT_PROTECTION_ENV = {
     "REFERLOOP_PUBLIC_FORM_MIN_FILL_SECONDS": "0",
     "REFERLOOP_PUBLIC_FORM_IP_RATE": "1000000/s",
 }
-HIDDEN_INPUT = re.compile(r"<input\b[^>]*\btype=[\"']?hidden[\"']?[^>]*>", re.IGNORECASE)
-ATTR = re.compile(r"\b(name|value)=(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.IGNORECASE)
 PROGRESS = re.compile(r"<b>(\d+)</b> of (\d+) rows")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pg_admin(*statements: str) -> None:
@@ -79,16 +71,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
-
-
-def hidden_fields(page: str) -> dict[str, str]:
-    """Every hidden input of the page's form(s), as a browser would post them."""
-    fields = {}
-    for tag in HIDDEN_INPUT.findall(page):
-        attrs = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or "" for m in ATTR.finditer(tag)}
-        if "name" in attrs:
-            fields[attrs["name"]] = attrs.get("value", "")
-    return fields
 
 
 def make_csv(rows: int, code: str) -> bytes:
@@ -255,20 +237,6 @@ def drive_forms(base: str, code: str, rate: float, stop: threading.Event, run: F
 # -- the run ----------------------------------------------------------------------------------------------------
 
 
-def wait_until_up(base: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"referloop serve exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base}/login/", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("referloop serve did not answer in time")
-
-
 def report(args: argparse.Namespace, run: ImportRun, forms: FormRun, baseline: FormRun, wall: float) -> bool:
     rows = run.chunks[-1][1] if run.chunks else 0
     outcome = run.error or "finished"
@@ -337,18 +305,8 @@ def main() -> int:
         **BOT_PROTECTION_ENV,
     }
     seeded = seed(env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (var_dir / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "referloop", "serve", "--no-sandbox", "--no-demo", "--port", str(port)],
-        cwd=var_dir,  # not the repo: `python -m` puts the cwd first on sys.path, before PYTHONPATH
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server, base = start_serve(var_dir, env, "/login/")
     try:
-        wait_until_up(base, server)
         content = make_csv(args.rows, seeded.import_code)
         print(f"file: {args.rows:,} rows, {len(content) / 1e6:.1f} MB; server {base}", file=sys.stderr)
 
@@ -371,12 +329,7 @@ def main() -> int:
             poster.join()
         return 0 if report(args, run, forms, baseline, time.monotonic() - started) else 1
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        harness.stop(server)
         if pg_name:
             from django.db import connections
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -260,3 +261,46 @@ class Watch:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+# -- referloop serve over HTTP (the public-form and CSV-import benchmarks) --------------------------------------
+
+HIDDEN_INPUT = re.compile(r"<input\b[^>]*\btype=[\"']?hidden[\"']?[^>]*>", re.IGNORECASE)
+ATTR = re.compile(r"\b(name|value)=(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.IGNORECASE)
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """Every hidden input of the page's form(s), as a browser would post them."""
+    fields = {}
+    for tag in HIDDEN_INPUT.findall(page):
+        attrs = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or "" for m in ATTR.finditer(tag)}
+        if "name" in attrs:
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+def start_serve(
+    var_dir: Path, env: dict[str, str], ready_path: str, seconds: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`referloop serve --no-sandbox --no-demo` on a free port, logging to var_dir/serve.log; returns once
+    `ready_path` answers 200. Stop it with `stop()`."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "referloop", "serve", "--no-sandbox", "--no-demo", "--port", str(port)],
+        cwd=var_dir,  # not the repo: `python -m` puts the cwd first on sys.path, before PYTHONPATH
+        env={**os.environ, **env},
+        stdout=(var_dir / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"referloop serve exited with {server.returncode}; see {var_dir / 'serve.log'}")
+        try:
+            if httpx.get(base + ready_path, timeout=2).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    stop(server)
+    raise SystemExit(f"referloop serve did not answer in time; see {var_dir / 'serve.log'}")

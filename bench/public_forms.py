@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,25 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from harness import hidden_fields, start_serve, stop
 
-HIDDEN_INPUT = re.compile(r"<input\b[^>]*\btype=[\"']?hidden[\"']?[^>]*>", re.I)
-ATTR = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 MAX_SECONDS = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def hidden_fields(page: str) -> dict[str, str]:
-    fields = {}
-    for tag in HIDDEN_INPUT.findall(page):
-        attrs = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or "" for m in ATTR.finditer(tag)}
-        if "name" in attrs:
-            fields[attrs["name"]] = attrs.get("value", "")
-    return fields
 
 
 @dataclass
@@ -127,26 +108,8 @@ def main() -> int:
     referrer = Referrer.objects.create(campaign=campaign, first_name="Maria", email="maria@bench.example")
     connections.close_all()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (var_dir / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "referloop", "serve", "--no-sandbox", "--no-demo", "--port", str(port)],
-        cwd=var_dir,  # not the repo: `python -m` puts the cwd first on sys.path, before PYTHONPATH
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server, base = start_serve(var_dir, env, "/c/bench/join/")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"referloop serve did not start; see {var_dir / 'serve.log'}")
-            try:
-                if httpx.get(f"{base}/c/bench/join/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         print(f"{args.threads} threads x {seconds:.0f} s from 127.0.0.1 against {base}", file=sys.stderr)
         for name, path, count in (
             ("leads", f"/r/{referrer.code}/", lambda: Lead.objects.filter(campaign=campaign).count()),
@@ -159,12 +122,7 @@ def main() -> int:
             detail = f"{created} created by {shots.posts} posts in {wall:.1f} s; {answers}"
             print(f"{path:<16} {created / wall:8.2f} {name}/s  ({detail})")
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop(server)
         if not args.keep:
             shutil.rmtree(var_dir, ignore_errors=True)
     return 0
