@@ -325,6 +325,6 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "referloop.accounts.throttling.login_email"
 AXES_LOCKOUT_CALLABLE = "referloop.accounts.throttling.locked_out"
-# The same client address the public forms' limits use (a trusted proxy header only, never a client's own).
-AXES_CLIENT_IP_CALLABLE = "referloop.campaigns.abuse.client.client_ip"
+# The same client key the public forms' limits use: the trusted client address, IPv6 by its /64.
+AXES_CLIENT_IP_CALLABLE = "referloop.accounts.throttling.login_client"
 AXES_VERBOSE = False

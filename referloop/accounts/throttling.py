@@ -54,6 +54,13 @@ def login_email(request: HttpRequest, credentials: dict[str, Any] | None) -> str
     return str(value).strip().lower()[:254]
 
 
+def login_client(request: HttpRequest) -> str:
+    """The client a login failure counts against: its address, or its /64 for IPv6 (one host owns a whole /64,
+    so counting single addresses would give it billions of fresh tries), as the public forms' limits count."""
+    client = client_ip(request)
+    return ip_key(client) if client else ""
+
+
 def locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
     """The login page again, with the reason and when to come back (429)."""
     minutes = round(get_cool_off(request).total_seconds() / 60) if get_cool_off(request) else 0

@@ -47,7 +47,13 @@ def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request]
 
 
 def _refusal(request: Request) -> JSONResponse | None:
-    """403 for a foreign Origin, 415 for a body that is not declared JSON; None when the request may go on."""
+    """403 for a name that is not this machine or a foreign Origin, 415 for a body that is not declared JSON;
+    None when the request may go on."""
+    hostname = request.url.hostname or ""
+    if not (hostname in {"localhost", "::1"} or hostname.startswith("127.")):
+        # A page on evil.example whose name was re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with
+        # itself, so the Origin check alone would let it read the tenants' secrets; its Host header gives it away.
+        return JSONResponse({"error": f"the sandbox's controls answer on localhost only, not {hostname!r}"}, 403)
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.headers.get('host', '')}"
     if origin is not None and origin != own:

@@ -127,3 +127,14 @@ def test_sign_up_emails_are_capped_per_address_too() -> None:
     ]
     assert len(mail.outbox) == 3
     assert {a.status_code for a in answers} == {302}
+
+
+def test_the_lockout_counts_an_ipv6_client_by_its_64_so_rotating_addresses_gains_nothing(tenant: Tenant) -> None:
+    for n in range(1, 5):
+        assert log_in(tenant.user.email, WRONG, ip=f"2001:db8:1:2::{n}")[1].status_code == 200
+    assert log_in(tenant.user.email, WRONG, ip="2001:db8:1:2::5")[1].status_code == 429  # the fifth, same /64
+
+    rotated, response = log_in(tenant.user.email, PASSWORD, ip="2001:db8:1:2:ffff::9")
+    assert response.status_code == 429 and not is_logged_in(rotated)
+    elsewhere, _ = log_in(tenant.user.email, PASSWORD, ip="2001:db8:1:3::1")  # another network is not locked
+    assert is_logged_in(elsewhere)

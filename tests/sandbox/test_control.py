@@ -183,9 +183,21 @@ def test_a_cross_origin_simple_post_is_refused_and_changes_nothing(client: httpx
 def test_a_control_post_with_a_body_must_be_declared_json(client: httpx.Client) -> None:
     text = client.patch("/_sandbox/config", content=b'{"latency_ms": 5}', headers={"Content-Type": "text/plain"})
     assert text.status_code == 415
-    assert client.get("/_sandbox/config").json()["latency_ms"] != 5
+    assert client.get("/_sandbox/config").json()["latency_ms"] != 4321
     same_origin = client.patch(
         "/_sandbox/config", json={"latency_ms": 5}, headers={"Origin": str(client.base_url).rstrip("/")}
     )
     assert same_origin.status_code == 200
     assert same_origin.json()["latency_ms"] == 5
+
+
+def test_a_rebound_name_cannot_reach_the_controls_even_from_its_own_origin(client: httpx.Client) -> None:
+    """DNS rebinding: evil.example now resolves to 127.0.0.1, and its page is same-origin with itself."""
+    rebound = {"Host": "evil.example:8700", "Origin": "http://evil.example:8700"}
+
+    reading = client.get("/_sandbox/config", headers=rebound)
+    changing = client.patch("/_sandbox/config", json={"latency_ms": 4321}, headers=rebound)
+
+    assert (reading.status_code, changing.status_code) == (403, 403)
+    assert "localhost only" in reading.json()["error"]
+    assert client.get("/_sandbox/config").json()["latency_ms"] != 4321
