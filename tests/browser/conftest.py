@@ -7,12 +7,15 @@ test drives it through Playwright's sync API.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+
+from referloop.integrations.engine.worker import WorkerOptions, WorkerReport, run_worker, until_idle
 
 CHROMIUM = os.environ.get("REFERLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -126,3 +129,16 @@ def screenshot() -> Callable[[Page, str], None]:
         page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True, animations="disabled")
 
     return take
+
+
+def run_worker_until_idle() -> WorkerReport:
+    """The delivery worker, in its own thread (this one runs Playwright's event loop), until nothing is due."""
+    reports: list[WorkerReport] = []
+    thread = threading.Thread(
+        target=lambda: reports.append(run_worker(WorkerOptions(poll_interval=0.05), stop_when=until_idle)),
+        name="referloop-worker",
+    )
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the worker did not finish"
+    return reports[0]

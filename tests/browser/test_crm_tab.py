@@ -9,7 +9,6 @@ reason; Disconnect → held; Reconnect → sent.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -17,12 +16,12 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from referloop.accounts.models import Account, Membership, Role, User
 from referloop.campaigns.models import Campaign, Lead, Referrer
-from referloop.integrations.engine.worker import WorkerOptions, WorkerReport, run_worker, until_idle
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.servicetitan.outbox import SKIPPED_REASON
 from referloop.sandbox.config import DEMO_BOOKING_PROVIDER_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 from referloop.sandbox.state import Booking
 from referloop.sandbox.testing import SandboxHandle
+from tests.browser.conftest import run_worker_until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -55,19 +54,6 @@ def refer(browser: Browser, link: str, first: str, email: str) -> Lead:
 def open_tab(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="ServiceTitan sections").get_by_role("link", name=name).click()
     expect(page.get_by_role("link", name=name, exact=True).and_(page.locator("[aria-current=page]"))).to_be_visible()
-
-
-def run_worker_until_idle() -> WorkerReport:
-    """The delivery worker, in its own thread (this one runs Playwright's event loop), until nothing is due."""
-    reports: list[WorkerReport] = []
-    thread = threading.Thread(
-        target=lambda: reports.append(run_worker(WorkerOptions(poll_interval=0.05), stop_when=until_idle)),
-        name="referloop-worker",
-    )
-    thread.start()
-    thread.join(timeout=60)
-    assert not thread.is_alive(), "the worker did not finish"
-    return reports[0]
 
 
 def save_mapping(page: Page) -> None:

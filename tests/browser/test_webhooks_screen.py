@@ -8,7 +8,6 @@ the answer → Rotate secret → the new one, once, and the old one still signs.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +16,10 @@ from playwright.sync_api import Page, expect
 
 from referloop.accounts.models import Account, Membership, Role, User
 from referloop.campaigns.models import Campaign
-from referloop.integrations.engine.worker import WorkerOptions, WorkerReport, run_worker, until_idle
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.webhooks.events import TEST_EVENT
 from referloop.integrations.webhooks.models import WebhookEndpoint
+from tests.browser.conftest import run_worker_until_idle
 from tests.integrations.webhooks.receiver import Reply, receiving
 
 pytestmark = pytest.mark.browser
@@ -35,19 +34,6 @@ def log_in(page: Page, base: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
-
-
-def run_worker_until_idle() -> WorkerReport:
-    """The delivery worker, in its own thread (this one runs Playwright's event loop), until nothing is due."""
-    reports: list[WorkerReport] = []
-    thread = threading.Thread(
-        target=lambda: reports.append(run_worker(WorkerOptions(poll_interval=0.05), stop_when=until_idle)),
-        name="referloop-worker",
-    )
-    thread.start()
-    thread.join(timeout=60)
-    assert not thread.is_alive(), "the worker did not finish"
-    return reports[0]
 
 
 def test_add_an_endpoint_see_the_secret_once_send_a_test_event_read_the_log_and_rotate(
