@@ -16,6 +16,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/integrations/", include("referloop.integrations.urls")),
     path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),
     path("r/<str:code>/", public_views.referral_page, name="referral_page"),
+    path("v/<str:token>/", public_views.verify_email, name="verify_email"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

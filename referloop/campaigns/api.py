@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from referloop.accounts.http import ApiRequest
 from referloop.accounts.models import Account
+from referloop.campaigns import verification
 from referloop.campaigns.codes import normalize_code
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
@@ -155,11 +156,19 @@ class LeadOut(Schema):
     code: str
     status: str
     source: str
+    email_verification: str = Field(
+        description="not_asked, unverified (waiting for the friend to click the emailed link), verified, or expired "
+        "(not confirmed within 7 days; never sent to your integrations)."
+    )
     created_at: datetime
 
     @staticmethod
     def resolve_referrer_code(lead: Lead) -> str:
         return lead.referrer.code
+
+    @staticmethod
+    def resolve_email_verification(lead: Lead) -> str:
+        return verification.state(lead).value
 
     @staticmethod
     def resolve_custom_fields(lead: Lead) -> dict[str, Any]:
@@ -211,9 +220,7 @@ def create_referrer(request: ApiRequest, payload: ReferrerIn) -> tuple[int, Refe
     try:
         referrer, created = add_referrer(campaign, payload.dict(exclude={"campaign_id"}), source=LeadSource.API)
     except InputRejected as rejected:
-        raise InputRejected(
-            {api_field_name(field): problems for field, problems in rejected.errors.items()}
-        ) from None
+        raise InputRejected({api_field_name(field): problems for field, problems in rejected.errors.items()}) from None
     return (201 if created else 200), referrer
 
 
@@ -257,9 +264,7 @@ def create_lead(request: ApiRequest, payload: LeadIn) -> tuple[int, Lead]:
     try:
         result = submit_lead(campaign, referrer, data, source=LeadSource.API)
     except InputRejected as rejected:
-        raise InputRejected(
-            {api_field_name(field): problems for field, problems in rejected.errors.items()}
-        ) from None
+        raise InputRejected({api_field_name(field): problems for field, problems in rejected.errors.items()}) from None
     return (201 if result.created else 200), result.lead
 
 

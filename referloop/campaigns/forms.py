@@ -29,10 +29,11 @@ class CampaignForm(forms.ModelForm):
 
 
 class GeneralSettingsForm(CampaignForm):
-    """Campaign Settings → General: the name and slug, and the public forms' hourly ceiling (abuse/limits.py)."""
+    """Campaign Settings → General: the name and slug, and the public forms' protection: the hourly ceiling
+    (abuse/limits.py) and email verification of friends (verification.py)."""
 
     class Meta(CampaignForm.Meta):
-        fields = [*CampaignForm.Meta.fields, "public_submissions_per_hour"]
+        fields = [*CampaignForm.Meta.fields, "public_submissions_per_hour", "verify_friend_email"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,8 +44,8 @@ class GeneralSettingsForm(CampaignForm):
         return self.instance.public_submissions_per_hour if value is None else int(value)
 
 
-# The slug: changing it breaks every join link already shared. The public forms' ceiling: a bot-protection control.
-OWNER_FIELDS = ("slug", "public_submissions_per_hour")
+# The slug: changing it breaks every join link already shared. The ceiling and verification: bot protection.
+OWNER_FIELDS = ("slug", "public_submissions_per_hour", "verify_friend_email")
 
 
 def lock_owner_fields(form: forms.BaseForm) -> None:

@@ -1,31 +1,24 @@
 """The one intake path: every entry point (form, API, CSV, admin) makes leads through `submit_lead`.
 
-It validates, deduplicates and writes the lead inside one transaction, and runs the lead-created hooks inside
-that same transaction, so that the integrations app can write the lead's delivery rows atomically with it.
+It validates, deduplicates and writes the lead inside one transaction, and admits it (`admission.admit`: the
+integrations app writes its delivery rows) inside that same transaction. A public-form lead of a campaign that
+verifies the friend's email is written Unverified and admitted when the friend confirms (`verification.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from referloop.campaigns import verification
 from referloop.campaigns.abuse.client import ClientInfo
+from referloop.campaigns.admission import admit
 from referloop.campaigns.errors import InputRejected, SelfReferral
 from referloop.campaigns.lead_form import LeadDataForm
-from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
-
-LeadHook = Callable[[Lead], object]
-_lead_created_hooks: list[LeadHook] = []
-
-
-def on_lead_created(hook: LeadHook) -> LeadHook:
-    """Register a function run inside the transaction that creates each lead (an exception rolls it back)."""
-    if hook not in _lead_created_hooks:
-        _lead_created_hooks.append(hook)
-    return hook
+from referloop.campaigns.models import Campaign, EmailVerification, Lead, LeadSource, Referrer
 
 
 @dataclass(frozen=True)
@@ -64,6 +57,7 @@ def submit_lead(
     existing = Lead.objects.filter(campaign=campaign, email__iexact=email).first()
     if existing is not None:
         return IntakeResult(existing, created=False)
+    unverified = verification.asks(campaign, source)
     try:
         with transaction.atomic():
             lead = Lead.objects.create(
@@ -71,11 +65,14 @@ def submit_lead(
                 referrer=referrer,
                 custom_data=form.custom_data(),
                 source=source,
+                email_verification=EmailVerification.UNVERIFIED if unverified else EmailVerification.NOT_ASKED,
                 **form.standard_data(),
                 **(client.model_fields() if client else {}),
             )
-            for hook in _lead_created_hooks:
-                hook(lead)
+            if unverified:
+                transaction.on_commit(lambda: verification.send_link(lead))
+            else:
+                admit(lead)
     except IntegrityError:
         # Another request created the same email between our check and the insert.
         winner = Lead.objects.filter(campaign=campaign, email__iexact=email).first()

@@ -44,6 +44,14 @@ class Campaign(models.Model):
         help_text="The most sign-ups, and the most leads, the public join and referral pages accept in one hour "
         "(each page counted on its own); more are asked to try again later. Raise it before a big promotion.",
     )
+    verify_friend_email = models.BooleanField(
+        "Verify the friend's email before booking",
+        default=False,
+        help_text="A friend who fills in the referral page gets an email with a link to confirm their address; "
+        "the lead is sent to your integrations only once it is confirmed (links expire after 7 days). "
+        "Leads you add, import or send through the API are not asked. Turning it off applies to new leads; "
+        "confirm the ones already waiting by hand on their page.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -135,6 +143,15 @@ class LeadStatus(models.TextChoices):
     DISQUALIFIED = "disqualified", "Disqualified"
 
 
+class EmailVerification(models.TextChoices):
+    """Whether the friend confirmed their email (campaigns/verification.py). Expired is not stored: an unverified
+    lead older than the verification window is expired, so the deadline has one definition."""
+
+    NOT_ASKED = "", "Not asked"
+    UNVERIFIED = "unverified", "Unverified"
+    VERIFIED = "verified", "Verified"
+
+
 class LeadSource(models.TextChoices):
     FORM = "form", "Referral form"
     API = "api", "API"
@@ -165,6 +182,15 @@ class Lead(models.Model):
     # Who posted the referral form (abuse/client.py); leads from the API, CSV and admin have none.
     client_ip = models.GenericIPAddressField("IP address", null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    email_verification = models.CharField(
+        max_length=10, choices=EmailVerification.choices, default=EmailVerification.NOT_ASKED, blank=True
+    )
+    verification_sent_at = models.DateTimeField(null=True, blank=True)  # the last time the link was emailed
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Who confirmed the lead by hand (a friend who called in); empty when the friend clicked the link.
+    email_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     # Set by abuse.suspicious.flag_suspicious for the lead screens: why the lead looks like abuse, or "".
@@ -176,6 +202,7 @@ class Lead(models.Model):
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["email"]),
             models.Index(fields=["campaign", "client_ip"], name="lead_campaign_client_ip"),
+            models.Index(fields=["campaign", "email_verification"], name="lead_campaign_verification"),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """Adding referrers: the sign-up page, by hand, CSV and the API all call `add_referrer`.
 
 A lead whose own link is used becomes a referrer too (`referrer_for_code`). Both run the referrer-joined hooks
-inside the transaction that creates the referrer, as `intake.on_lead_created` does for leads.
+inside the transaction that creates the referrer, as `admission.on_lead_admitted` does for leads.
 """
 
 from __future__ import annotations

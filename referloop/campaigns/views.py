@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
+from referloop.campaigns import verification
 from referloop.campaigns.abuse.suspicious import flag_suspicious, only_suspicious
 from referloop.campaigns.csv_import import import_chunk, start_import
 from referloop.campaigns.errors import InputRejected
@@ -239,6 +240,9 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     leads = campaign.leads.select_related("referrer").order_by("-created_at")
     if status in LeadStatus.values:
         leads = leads.filter(status=status)
+    wanted = request.GET.get("verification", "")
+    if wanted in list(verification.State):
+        leads = leads.filter(verification.state_filter(verification.State(wanted)))
     if query:
         leads = leads.filter(Q(email__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query))
     suspicious = request.GET.get("suspicious") == "1"
@@ -255,6 +259,8 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
             "status": status,
             "q": query,
             "statuses": LeadStatus.choices,
+            "verification": wanted,
+            "verifications": [(state.value, state.label) for state in verification.State],
             "suspicious": suspicious,
         },
     )
@@ -303,8 +309,43 @@ def lead_detail(request: AccountRequest, campaign_id: int, lead_id: int) -> Http
     return render(
         request,
         "campaigns/lead_detail.html",
-        {"campaign": campaign, "lead": lead, "custom": custom, "timeline": lead_timeline(lead)},
+        {
+            "campaign": campaign,
+            "lead": lead,
+            "custom": custom,
+            "timeline": lead_timeline(lead),
+            "verification_state": verification.state(lead),
+            "verification_reason": verification.reason(lead),
+            "verification_deadline": verification.deadline(lead),
+        },
     )
+
+
+@account_required
+@require_POST
+def lead_verification(request: AccountRequest, campaign_id: int, lead_id: int) -> HttpResponse:
+    """A lead waiting for email confirmation: send the link again, or confirm by hand (the friend called in)."""
+    campaign = account_campaign(request, campaign_id)
+    lead = get_object_or_404(
+        Lead.objects.select_related("referrer", "campaign__account"), pk=lead_id, campaign=campaign
+    )
+    action = request.POST.get("action")
+    current = verification.state(lead)
+    if action == "resend" and current is verification.State.UNVERIFIED:
+        if verification.send_link(lead):
+            messages.success(request, f"The confirmation link was emailed to {lead.email} again.")
+        else:
+            messages.error(
+                request, "The email could not be sent just now (the mail server refused it). Try again later."
+            )
+    elif action == "confirm" and current in (verification.State.UNVERIFIED, verification.State.EXPIRED):
+        if verification.verify(lead, by=request.user) is verification.Outcome.VERIFIED:
+            messages.success(request, f"{lead.email} confirmed by hand: the lead goes to your integrations now.")
+        else:
+            messages.info(request, "The friend confirmed it already.")
+    else:
+        messages.info(request, "Nothing to do: this lead is not waiting for email confirmation.")
+    return redirect("lead_detail", campaign.pk, lead.pk)
 
 
 @account_required

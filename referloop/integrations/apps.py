@@ -6,7 +6,7 @@ class IntegrationsConfig(AppConfig):
     label = "integrations"
 
     def ready(self) -> None:
-        from referloop.campaigns.intake import on_lead_created
+        from referloop.campaigns.admission import on_lead_admitted
         from referloop.campaigns.referrers import on_referrer_joined
         from referloop.integrations import destinations
         from referloop.integrations.servicetitan.destination import NAME, ServiceTitanKind
@@ -14,9 +14,9 @@ class IntegrationsConfig(AppConfig):
         from referloop.integrations.webhooks import events as webhook_events
         from referloop.integrations.webhooks.destination import WebhookKind
 
-        # Delivery rows are written inside the lead's own transaction, and so are its webhook events.
-        on_lead_created(create_deliveries)
-        on_lead_created(webhook_events.lead_created)
+        # Delivery rows and webhook events are written in the transaction that admits the lead (admission.py).
+        on_lead_admitted(create_deliveries)
+        on_lead_admitted(webhook_events.lead_created)
         on_referrer_joined(webhook_events.referrer_joined)
         # The destinations the engine delivers to; it reaches each by its connector's name.
         destinations.register(NAME, ServiceTitanKind)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.urls import reverse
 
+from referloop.campaigns import verification
 from referloop.campaigns.models import Lead
 from referloop.integrations.models import AttemptOutcome, Delivery, DeliveryState
 
@@ -33,9 +34,26 @@ def lead_timeline(lead: Lead) -> list[Event]:
             f"Referred by {lead.referrer.full_name} · via {lead.get_source_display()}",
         )
     ]
+    events += verification_events(lead)
     deliveries = Delivery.objects.filter(lead=lead).select_related("integration").prefetch_related("attempts")
     for delivery in deliveries:
         events.extend(delivery_events(delivery, lead.campaign_id))
+    return events
+
+
+def verification_events(lead: Lead) -> list[Event]:
+    """Asked to confirm the email → confirmed (by the link or by hand), or expired (nothing was sent)."""
+    current = verification.state(lead)
+    if current is verification.State.NOT_ASKED:
+        return []
+    sent = "A link was emailed to them." if lead.verification_sent_at else "The email with the link could not be sent."
+    events = [Event(lead.created_at, "held", "Asked to confirm their email", sent)]
+    if current is verification.State.VERIFIED:
+        by = lead.email_verified_by
+        detail = f"Confirmed by hand by {by.get_full_name() or by.email}." if by else "The friend clicked the link."
+        events.append(Event(lead.email_verified_at, "pending", "Email confirmed", detail))
+    elif current is verification.State.EXPIRED:
+        events.append(Event(verification.deadline(lead), "failed", "Email not confirmed", verification.EXPIRED_REASON))
     return events
 
 

@@ -22,18 +22,9 @@ from referloop.sandbox.config import DEMO_BOOKING_PROVIDER_ID, DEMO_CLIENT_ID, D
 from referloop.sandbox.state import Booking
 from referloop.sandbox.testing import SandboxHandle
 from tests.browser.conftest import run_worker_until_idle
+from tests.browser.helpers import PASSWORD, log_in
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "correct-horse-battery-staple"
-
-
-def log_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Email").fill("owner@comfortpro.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
 
 
 def refer(browser: Browser, link: str, first: str, email: str) -> Lead:

@@ -20,20 +20,12 @@ from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.webhooks.events import TEST_EVENT
 from referloop.integrations.webhooks.models import WebhookEndpoint
 from tests.browser.conftest import run_worker_until_idle
+from tests.browser.helpers import PASSWORD, log_in
 from tests.integrations.webhooks.receiver import Reply, receiving
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-battery-staple"
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]{40,}$")
-
-
-def log_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Email").fill("owner@comfortpro.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
 
 
 def test_add_an_endpoint_see_the_secret_once_send_a_test_event_read_the_log_and_rotate(

@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from referloop.campaigns import csv_import, intake
+from referloop.campaigns import admission, csv_import
 from referloop.campaigns.csv_import import RowCursor, import_chunk
 from referloop.campaigns.models import ImportJob, Lead, Referrer
 from referloop.integrations.models import Delivery, Integration
@@ -186,7 +186,7 @@ def test_an_interrupted_import_resumes_without_importing_a_row_twice(
         if lead.email == "lead119@example.com":
             raise RuntimeError("the process died")
 
-    monkeypatch.setattr(intake, "_lead_created_hooks", [*intake._lead_created_hooks, crash_on_the_120th])
+    monkeypatch.setattr(admission, "_lead_admitted_hooks", [*admission._lead_admitted_hooks, crash_on_the_120th])
     with pytest.raises(RuntimeError):
         import_chunk(job.pk, size=200, batch=50)
     job.refresh_from_db()

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from referloop.campaigns import intake
+from referloop.campaigns import admission
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import CampaignStatus, CustomField, CustomFieldType, Lead
@@ -14,14 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def hooks() -> Iterator[list[intake.LeadHook]]:
-    saved = list(intake._lead_created_hooks)
-    yield intake._lead_created_hooks
-    intake._lead_created_hooks[:] = saved
+def hooks() -> Iterator[list[admission.LeadHook]]:
+    saved = list(admission._lead_admitted_hooks)
+    yield admission._lead_admitted_hooks
+    admission._lead_admitted_hooks[:] = saved
 
 
 def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lead(
-    tenant: Tenant, hooks: list[intake.LeadHook]
+    tenant: Tenant, hooks: list[admission.LeadHook]
 ) -> None:
     seen: list[int] = []
 
@@ -29,7 +29,7 @@ def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lea
         seen.append(lead.pk)
         raise RuntimeError("delivery row could not be written")
 
-    intake.on_lead_created(record)
+    admission.on_lead_admitted(record)
     with pytest.raises(RuntimeError):
         submit_lead(tenant.campaign, tenant.referrer, {"first_name": "Al", "email": "al@example.com"})
     assert len(seen) == 1
@@ -37,10 +37,10 @@ def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lea
 
 
 def test_duplicate_email_returns_the_first_lead_without_running_hooks(
-    tenant: Tenant, hooks: list[intake.LeadHook]
+    tenant: Tenant, hooks: list[admission.LeadHook]
 ) -> None:
     calls: list[Lead] = []
-    intake.on_lead_created(calls.append)
+    admission.on_lead_admitted(calls.append)
     result = submit_lead(tenant.campaign, tenant.referrer, {"first_name": "T", "email": tenant.lead.email.upper()})
     assert result.duplicate
     assert result.lead.pk == tenant.lead.pk

@@ -4,7 +4,8 @@ An event row and its delivery rows are written in the transaction of what they r
 lost and never sent for something that was rolled back:
 
 - `referrer.joined`: in the referrer's own transaction (`campaigns.referrers.on_referrer_joined`);
-- `lead.created`: in the lead's own transaction (`campaigns.intake.on_lead_created`);
+- `lead.created`: in the transaction that admits the lead (`campaigns.admission.on_lead_admitted`: at creation,
+  or when the friend confirms their email);
 - `lead.booked` and `lead.delivery_failed`: in the transaction that writes the ServiceTitan delivery's result
   (`ServiceTitanKind.after_results` calls `on_deliveries_written`).
 
@@ -153,7 +154,7 @@ def referrer_joined(referrer: Referrer) -> None:
 
 
 def lead_created(lead: Lead) -> None:
-    """Hook of `campaigns.intake.on_lead_created`: runs in the transaction that creates the lead."""
+    """Hook of `campaigns.admission.on_lead_admitted`: runs in the transaction that admits the lead."""
     emit(lead.campaign.account_id, LEAD_CREATED, lead_data(lead))
 
 
