@@ -15,6 +15,8 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from referloop.campaigns.abuse import captcha  # no models: only the CAPTCHA settings' check and CSP origins
+
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("REFERLOOP_VAR_DIR", BASE_DIR.parent / "var"))
 
@@ -217,6 +219,26 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Public forms: an optional CAPTCHA (campaigns/abuse/captcha.py, docs/security.md "Public forms"), off unless a
+# provider is set: "turnstile" or "hcaptcha", with that widget's site key and secret. Half a configuration or an
+# unknown provider stops referloop here, naming the variable. The verify URL defaults to the provider's siteverify.
+# When on, and only then, the CSP allows the provider's documented script/frame (hCaptcha: also style/connect)
+# origins: its widget script can only come from the provider.
+CAPTCHA_PROVIDER = os.environ.get("REFERLOOP_CAPTCHA_PROVIDER", "").strip().lower()
+CAPTCHA_SITE_KEY = os.environ.get("REFERLOOP_CAPTCHA_SITE_KEY", "").strip()
+CAPTCHA_SECRET = os.environ.get("REFERLOOP_CAPTCHA_SECRET", "").strip()
+CAPTCHA_VERIFY_URL = os.environ.get("REFERLOOP_CAPTCHA_VERIFY_URL", "").strip()
+CAPTCHA_TIMEOUT_SECONDS = float(os.environ.get("REFERLOOP_CAPTCHA_TIMEOUT_SECONDS", "5"))
+_captcha = captcha.config_from(
+    CAPTCHA_PROVIDER,
+    CAPTCHA_SITE_KEY,
+    CAPTCHA_SECRET,
+    CAPTCHA_VERIFY_URL,
+    timeout=CAPTCHA_TIMEOUT_SECONDS,
+    require_https=not DEBUG,
+)
+CONTENT_SECURITY_POLICY = captcha.content_security_policy(CONTENT_SECURITY_POLICY, _captcha)
+
 # The largest upload a CSV import accepts (bytes); bigger files are refused with a clear message.
 CSV_IMPORT_MAX_BYTES = int(os.environ.get("REFERLOOP_CSV_IMPORT_MAX_BYTES", str(5 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -232,6 +254,8 @@ SERVICETITAN_SANDBOX_URL = os.environ.get("REFERLOOP_SERVICETITAN_SANDBOX_URL", 
 SERVICETITAN_ALLOW_SANDBOX = env_bool("REFERLOOP_SERVICETITAN_ALLOW_SANDBOX", DEBUG)
 # ServiceTitan allows 60 calls per second per app per tenant; the worker stays under it (see engine/ratelimit.py).
 SERVICETITAN_RATE_LIMIT_PER_SECOND = float(os.environ.get("REFERLOOP_SERVICETITAN_RATE_LIMIT", "60"))
+# How often the worker asks ServiceTitan what became of each integration's bookings (follower/).
+FOLLOW_INTERVAL_SECONDS = float(os.environ.get("REFERLOOP_FOLLOW_INTERVAL_SECONDS", "300"))
 
 # /metrics (Prometheus) answers staff users, or a scraper sending "Authorization: Bearer <this token>".
 # Empty (the default) means no token is accepted: the metrics are never public by accident.
@@ -266,6 +290,9 @@ TRUSTED_PROXY_HEADER = os.environ.get("REFERLOOP_TRUSTED_PROXY_HEADER", "")
 TRUSTED_PROXY_COUNT = int(os.environ.get("REFERLOOP_TRUSTED_PROXY_COUNT", "1"))
 
 
+DATABASE_CACHE_MAX_ENTRIES = 200_000  # why this many: cache_settings below
+
+
 def cache_settings(url: str) -> dict[str, Any]:
     """Redis for a deployment with several web processes or machines (REFERLOOP_CACHE_URL=redis://host:6379/0);
     otherwise the database's own cache table, created by `migrate` (campaigns/abuse/cache.py)."""
@@ -279,7 +306,14 @@ def cache_settings(url: str) -> dict[str, Any]:
         # Longer than the longest rate window (an hour): the stock incr re-sets the timeout, and a counter must
         # outlive its window. Many entries: a bot rotating addresses must not cull live counters.
         "TIMEOUT": 2 * 3600,
-        "OPTIONS": {"MAX_ENTRIES": 200_000},
+        # Past MAX_ENTRIES rows Django deletes the expired rows, then a third of the rest, live counters included.
+        # A counter lives at most TIMEOUT (2 h) after its last hit, and each accepted public-form post makes at
+        # most 2 (client, campaign), each account or referral-link email 2 (address, client): 200,000 is every
+        # counter of a day with ~100,000 such posts and emails even if none had expired, and ~12 a second
+        # sustained for the 2 hours that matter. Bigger costs every new counter: the backend runs COUNT(*) on
+        # the table before each write (measured 6 ms on PostgreSQL at 200,000 rows, 28 ms at 1,000,000).
+        # More traffic than that, or more than one machine: Redis (check --deploy warns, referloop.W005).
+        "OPTIONS": {"MAX_ENTRIES": DATABASE_CACHE_MAX_ENTRIES},
     }
 
 
@@ -310,8 +344,10 @@ LOGGING: dict[str, Any] = {
 SERVICETITAN_ENVIRONMENT_OVERRIDES: dict[str, str] = {}
 
 # Accounts: login throttling with django-axes (referloop/accounts/throttling.py says why these values). Five wrong
-# passwords for one email from one client IP lock that pair out for 15 minutes; a right password is then refused
-# too, with a message, until the time is up. Attempts are rows in the database, shared by every process.
+# passwords for one email from one client IP lock that pair out for 15 minutes; twelve for one email from any
+# clients lock the email out everywhere for 15 minutes (a reset password by email ends it); a right password is
+# then refused too, with a message, until the time is up. Attempts are rows in the database, shared by every
+# process.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks: it turns a lockout into the 429 page
 AUTHENTICATION_BACKENDS = [
@@ -320,7 +356,12 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("REFERLOOP_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("REFERLOOP_LOGIN_LOCKOUT_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# One email from one client, and one email from every client (an attacker rotating addresses): each combination
+# has its own limit, LOGIN_FAILURE_LIMITS in the same order, applied by throttling.LoginAttemptsHandler.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], ["username"]]
+LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("REFERLOOP_LOGIN_ACCOUNT_FAILURE_LIMIT", "12"))
+LOGIN_FAILURE_LIMITS = [AXES_FAILURE_LIMIT, LOGIN_ACCOUNT_FAILURE_LIMIT]
+AXES_HANDLER = "referloop.accounts.throttling.LoginAttemptsHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "referloop.accounts.throttling.login_email"

@@ -74,7 +74,9 @@ def test_check_deploy_warns_about_each_development_setting(settings: Any) -> Non
     settings.SECRET_KEY = "short"
     settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
     settings.FIELD_ENCRYPTION_KEY = ""
-    assert deploy_warnings() == {"referloop.W001", "referloop.W002", "referloop.W003", "referloop.W004"}
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": "referloop.campaigns.abuse.cache.DatabaseCache", "LOCATION": "t"}}
+    assert deploy_warnings() == {f"referloop.W00{n}" for n in range(1, 6)}
 
 
 def test_check_deploy_is_quiet_for_a_production_configuration(settings: Any) -> None:
@@ -82,7 +84,43 @@ def test_check_deploy_is_quiet_for_a_production_configuration(settings: Any) -> 
     settings.SECRET_KEY = "k4Jq9-" * 10
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.FIELD_ENCRYPTION_KEY = "x" * 44
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": REDIS_CACHE, "LOCATION": "redis://127.0.0.1:6379/0"}}
     assert deploy_warnings() == set()
+
+
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "referloop.campaigns.abuse.cache.DatabaseCache",  # the embedded default
+        "django.core.cache.backends.db.DatabaseCache",
+        "django.core.cache.backends.locmem.LocMemCache",
+    ],
+)
+def test_check_deploy_warns_when_the_rate_limits_count_in_a_cache_that_culls_or_isnt_shared(
+    settings: Any, backend: str
+) -> None:
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "referloop_cache"}}
+    [warning] = [m for m in run_checks(include_deployment_checks=True) if m.id == "referloop.W005"]
+    assert "REFERLOOP_CACHE_URL" in str(warning.hint) and "Redis" in str(warning.hint)
+
+
+def test_the_cache_check_is_quiet_with_debug_on_or_with_redis(settings: Any) -> None:
+    settings.DEBUG = True
+    assert "referloop.W005" not in deploy_warnings()
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": REDIS_CACHE, "LOCATION": "redis://127.0.0.1:6379/0"}}
+    assert "referloop.W005" not in deploy_warnings()
+
+
+def test_the_database_cache_keeps_a_busy_days_counters() -> None:
+    from referloop.settings import DATABASE_CACHE_MAX_ENTRIES, cache_settings
+
+    assert cache_settings("")["OPTIONS"]["MAX_ENTRIES"] == DATABASE_CACHE_MAX_ENTRIES >= 200_000
 
 
 # -- serve and the sandbox -------------------------------------------------------------------------------------

@@ -7,6 +7,13 @@ Saying "An account with this email already exists" on the page told anyone which
 
 Keeping the password on the first page was rejected: it would have to wait somewhere (a row for an account
 nobody proved, or a hash inside the emailed link) until the link is used.
+
+The link's token is in its path, so the one request that opens it lands in access logs; the view keeps it in the
+session and sends the browser on to a URL without it (`/signup/confirm/set/`, as Django's PasswordResetConfirmView
+does), so no later request, Referer header or history entry carries it.
+
+A mail server that is down is said on the page (accounts/mail.py): nothing is stored by then, and the address's
+email allowance isn't spent, so trying again a few minutes later just works.
 """
 
 from __future__ import annotations
@@ -15,15 +22,17 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.http import HttpRequest
 from django.urls import reverse
 
+from referloop.accounts.mail import mail_server_reachable, send_now
 from referloop.accounts.models import Membership, User
 from referloop.accounts.throttling import email_allowed
 
 SALT = "referloop.accounts.signup"
 LINK_VALID_SECONDS = 2 * 24 * 3600
+# Where the emailed link's token waits between opening the link and choosing the password.
+SESSION_TOKEN_KEY = "_signup_token"
 
 
 @dataclass(frozen=True)
@@ -47,10 +56,16 @@ def read_token(token: str) -> PendingSignUp | None:
     return PendingSignUp(email=data["email"], account_name=data["account"])
 
 
-def request_sign_up(request: HttpRequest, email: str, account_name: str) -> None:
-    """Email the address: a link to finish signing up, or (if it has an account) a note that it has one."""
+def request_sign_up(request: HttpRequest, email: str, account_name: str) -> bool:
+    """Email the address: a link to finish signing up, or (if it has an account) a note that it has one.
+
+    False when the mail server couldn't take it (logged; the page says so). True otherwise, also when the
+    address's allowance is spent and nothing was sent: that answers as usual (throttling.py says why).
+    """
+    if not mail_server_reachable("sign-up"):  # before the allowance is counted: an outage must not spend it
+        return False
     if not email_allowed(request, "signup", email):
-        return
+        return True
     existing = User.objects.filter(email__iexact=email).first()
     if existing is None:
         token = make_token(PendingSignUp(email, account_name))
@@ -73,4 +88,4 @@ def request_sign_up(request: HttpRequest, email: str, account_name: str) -> None
             f"Forgot your password? {settings.PUBLIC_BASE_URL}{reverse('password_reset')}\n\n"
             "If this wasn't you, you can ignore this email: your account is unchanged.\n"
         )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
+    return send_now(subject, body, [email], purpose="sign-up")

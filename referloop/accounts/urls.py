@@ -3,11 +3,13 @@ from django.urls import path
 
 from referloop.accounts import views
 from referloop.accounts.forms import EmailAuthenticationForm
-from referloop.accounts.throttling import ThrottledPasswordResetView
+from referloop.accounts.throttling import ResetPasswordAndLockoutView, ThrottledPasswordResetView
 
 urlpatterns = [
     path("signup/", views.sign_up, name="signup"),
     path("signup/sent/", views.sign_up_sent, name="signup_sent"),
+    # The fixed address first: the emailed link's token moves into the session and off the URL (views.py).
+    path("signup/confirm/set/", views.sign_up_set_password, name="signup_confirm_set"),
     path("signup/confirm/<str:token>/", views.sign_up_confirm, name="signup_confirm"),
     path(
         "login/",
@@ -27,7 +29,7 @@ urlpatterns = [
     ),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(template_name="accounts/password_reset_confirm.html"),
+        ResetPasswordAndLockoutView.as_view(),
         name="password_reset_confirm",
     ),
     path(

@@ -5,18 +5,20 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
-from django.core.mail import send_mail
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from referloop.accounts import services, signup
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.forms import ApiKeyForm, ChoosePasswordForm, InviteForm, SignUpForm
 from referloop.accounts.http import AccountRequest
+from referloop.accounts.mail import UNAVAILABLE, send_now
 from referloop.accounts.middleware import SESSION_KEY
 from referloop.accounts.models import ApiKey, Invitation, Membership, User
 from referloop.security.ids import id_from
@@ -28,8 +30,10 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        signup.request_sign_up(request, form.cleaned_data["email"], form.cleaned_data["account_name"])
-        return redirect("signup_sent")
+        if signup.request_sign_up(request, form.cleaned_data["email"], form.cleaned_data["account_name"]):
+            return redirect("signup_sent")
+        form.add_error(None, UNAVAILABLE)  # the mail server is down: nothing was stored, try again later
+        return render(request, "accounts/signup.html", {"form": form}, status=503)
     return render(request, "accounts/signup.html", {"form": form})
 
 
@@ -37,13 +41,30 @@ def sign_up_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup_sent.html")
 
 
+@never_cache
 def sign_up_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """Step two, from the emailed link: choose a password; the account is created now."""
-    pending = signup.read_token(token)
+    """The emailed link: its token goes into the session and the browser on to `signup_confirm_set`, a URL
+    without it, so it is in no later request, Referer or history entry (as PasswordResetConfirmView does)."""
+    if signup.read_token(token) is None:
+        response = render(request, "accounts/signup_link_invalid.html", status=404)
+    else:
+        request.session[signup.SESSION_TOKEN_KEY] = token
+        response = redirect("signup_confirm_set")
+    response["Referrer-Policy"] = "no-referrer"  # this response's URL holds the token: never pass it on
+    return response
+
+
+@never_cache
+@sensitive_post_parameters("password")
+def sign_up_set_password(request: HttpRequest) -> HttpResponse:
+    """Step two: choose a password, for the link opened in this session; the account is created now."""
+    token = request.session.get(signup.SESSION_TOKEN_KEY)
+    pending = signup.read_token(token) if isinstance(token, str) else None
     if pending is None:
         return render(request, "accounts/signup_link_invalid.html", status=404)
     if User.objects.filter(email__iexact=pending.email).exists():
         # Only the owner of the address has this link: telling them is no leak.
+        request.session.pop(signup.SESSION_TOKEN_KEY, None)
         messages.info(request, "This sign-up link has already been used. Log in instead.")
         return redirect("login")
     form = ChoosePasswordForm(request.POST or None, email=pending.email)
@@ -51,8 +72,10 @@ def sign_up_confirm(request: HttpRequest, token: str) -> HttpResponse:
         try:
             user = services.sign_up(pending.email, form.cleaned_data["password"], pending.account_name)
         except IntegrityError:  # the same link used twice at once
+            request.session.pop(signup.SESSION_TOKEN_KEY, None)
             messages.info(request, "This sign-up link has already been used. Log in instead.")
             return redirect("login")
+        request.session.pop(signup.SESSION_TOKEN_KEY, None)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to referloop. Create your first campaign to get started.")
         return redirect("campaign_list")
@@ -84,31 +107,41 @@ def invite(request: AccountRequest) -> HttpResponse:
     account = request.account
     form = InviteForm(request.POST, inviter_role=request.membership.role)
     if not form.is_valid():
-        return render(
-            request,
-            "accounts/members.html",
-            {
-                "form": form,
-                "memberships": Membership.objects.filter(account=account).select_related("user"),
-                "invitations": Invitation.objects.filter(account=account, accepted_at__isnull=True),
-            },
-            status=400,
-        )
+        return _members_with_form(request, form, status=400)
     email = form.cleaned_data["email"]
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         messages.info(request, f"{email} is already a member.")
         return redirect("members")
-    _invitation, raw = services.create_invitation(account, email, form.cleaned_data["role"], request.user)
+    invitation, raw = services.create_invitation(account, email, form.cleaned_data["role"], request.user)
     link = settings.PUBLIC_BASE_URL + reverse("accept_invitation", args=[raw])
-    send_mail(
+    sent = send_now(
         f"You're invited to {account.name} on referloop",
         f"{request.user.email} invited you to join {account.name} on referloop.\n\nAccept: {link}\n\n"
         "The link works for 7 days.",
-        None,
         [email],
+        purpose="invitation",
     )
+    if not sent:
+        invitation.delete()  # nobody can use a link that was never sent: no pending invitation is left behind
+        form.add_error(None, UNAVAILABLE)
+        return _members_with_form(request, form, status=503)
     messages.success(request, f"Invitation sent to {email}.")
     return redirect("members")
+
+
+def _members_with_form(request: AccountRequest, form: InviteForm, status: int) -> HttpResponse:
+    """The members page with the invitation form as posted, and its errors."""
+    account = request.account
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "form": form,
+            "memberships": Membership.objects.filter(account=account).select_related("user"),
+            "invitations": Invitation.objects.filter(account=account, accepted_at__isnull=True),
+        },
+        status=status,
+    )
 
 
 def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:

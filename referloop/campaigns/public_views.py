@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from referloop.accounts.mail import UNAVAILABLE
 from referloop.accounts.throttling import email_allowed
 from referloop.campaigns import verification
 from referloop.campaigns.abuse import limits
@@ -37,8 +38,10 @@ def referrer_join(request: HttpRequest, slug: str) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, problem)
         else:
             # The same page for a new and a known email: the link goes to the inbox only (referrer_links.py).
-            if email_allowed(request, "referral-link", referrer.email):  # a stranger can't flood an inbox
-                email_referral_link(referrer, created)
+            # A mail server that is down says so (a new and a known email alike); the same form sends it again.
+            if email_allowed(request, "referral-link", referrer.email) and not email_referral_link(referrer, created):
+                form.add_error(None, UNAVAILABLE)
+                return render(request, "public/join.html", {"campaign": campaign, "form": form}, status=503)
             return render(request, "public/joined.html", {"campaign": campaign})
     return render(request, "public/join.html", {"campaign": campaign, "form": form}, status=400 if form.errors else 200)
 

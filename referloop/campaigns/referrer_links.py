@@ -9,14 +9,8 @@ means a referrer must own the address before they can share a link and earn rewa
 
 from __future__ import annotations
 
-import logging
-
-from django.conf import settings
-from django.core.mail import send_mail
-
+from referloop.accounts.mail import send_now
 from referloop.campaigns.models import Referrer
-
-logger = logging.getLogger(__name__)
 
 
 def referral_link_email(referrer: Referrer, created: bool) -> tuple[str, str]:
@@ -45,10 +39,12 @@ def referral_link_email(referrer: Referrer, created: bool) -> tuple[str, str]:
     return f"Your referral link for {business}", "\n".join(lines) + "\n"
 
 
-def email_referral_link(referrer: Referrer, created: bool) -> None:
-    """Send the link; a mail server that is down is logged, not shown to the visitor (the page is the same)."""
+def email_referral_link(referrer: Referrer, created: bool) -> bool:
+    """Send the link; False when the mail server failed (logged with the referrer's id, never the link).
+
+    It never raises: the referrer is saved by now, and a second try (the same email on the join page) sends the
+    link again. The page can tell the visitor to try again in a few minutes (accounts.mail.UNAVAILABLE): the
+    failure happens for a new and a known email alike, so saying so reveals nothing about the address.
+    """
     subject, body = referral_link_email(referrer, created)
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [referrer.email])
-    except Exception:
-        logger.exception("Could not email referrer %s their referral link", referrer.pk)
+    return send_now(subject, body, [referrer.email], purpose=f"referral-link (referrer {referrer.pk})")

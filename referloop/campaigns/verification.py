@@ -16,23 +16,20 @@ every link in an inbox confirms nothing.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from referloop.accounts.mail import send_now
 from referloop.accounts.models import User
 from referloop.campaigns.admission import admit
 from referloop.campaigns.models import Campaign, EmailVerification, Lead, LeadSource
-
-logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(days=7)
 WAITING_REASON = "Waiting for email verification: the friend has not yet clicked the link we emailed them."
@@ -143,11 +140,8 @@ def send_link(lead: Lead) -> bool:
     """Email the link and note when; False (logged, nothing raised) when the mail server can't take it. The lead
     is kept either way: its page says the link was not sent and offers to send it again."""
     subject, body = link_email(lead)
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [lead.email])
-    except Exception:
-        logger.exception("Could not email lead %s their verification link", lead.pk)
-        return False
+    if not send_now(subject, body, [lead.email], purpose=f"email-verification (lead {lead.pk})"):
+        return False  # logged without the body: it holds the link
     lead.verification_sent_at = timezone.now()
     Lead.objects.filter(pk=lead.pk).update(verification_sent_at=lead.verification_sent_at)
     return True

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.cache.backends.db import DatabaseCache
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import Tags, Warning, register
+from django.utils.module_loading import import_string
 
 MIN_SECRET_KEY_LENGTH = 50  # Django's own check (security.W009) uses the same length
 TEST_EMAIL_BACKENDS = {
@@ -14,6 +19,10 @@ TEST_EMAIL_BACKENDS = {
     "django.core.mail.backends.dummy.EmailBackend",
     "django.core.mail.backends.filebased.EmailBackend",
 }
+# Cache backends the rate-limit counters must not live in with DEBUG off: the database cache culls a third of its
+# rows, live counters included, once it holds MAX_ENTRIES; locmem and file caches are one process's or machine's
+# (and cull too); the dummy cache counts nothing.
+LOCAL_CACHE_BACKENDS = (DatabaseCache, LocMemCache, FileBasedCache, DummyCache)
 
 
 @register(Tags.security, deploy=True)
@@ -55,4 +64,26 @@ def check_production_settings(app_configs: Any = None, **kwargs: Any) -> list[Wa
                 id="referloop.W004",
             )
         )
+    if not settings.DEBUG and (backend := _local_cache_backend()) is not None:
+        warnings.append(
+            Warning(
+                f"The rate limits and email caps count in {backend}: it culls live counters when full (a bot "
+                "rotating addresses resets everyone's limits) or isn't shared by every web process.",
+                hint="Set REFERLOOP_CACHE_URL to Redis for production, e.g. redis://127.0.0.1:6379/0.",
+                id="referloop.W005",
+            )
+        )
     return warnings
+
+
+def _local_cache_backend() -> str | None:
+    """The rate limits' cache backend's name if it is one of LOCAL_CACHE_BACKENDS, else None."""
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    path = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    try:
+        backend = import_string(path)
+    except ImportError:
+        return None  # Django's own cache checks report a backend that can't be imported
+    if isinstance(backend, type) and issubclass(backend, LOCAL_CACHE_BACKENDS):
+        return f"the {backend.__name__} backend"
+    return None

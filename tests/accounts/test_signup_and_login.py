@@ -13,8 +13,11 @@ from tests.conftest import PASSWORD, Tenant
 pytestmark = pytest.mark.django_db
 
 
-def link_in(body: str) -> str:
-    match = re.search(r"https?://[^/\s]+(/signup/confirm/\S+/)", body)
+SET_PASSWORD = "/signup/confirm/set/"
+
+
+def link_in(body: object) -> str:
+    match = re.search(r"https?://[^/\s]+(/signup/confirm/\S+/)", str(body))
     assert match is not None, body
     return match.group(1)
 
@@ -30,9 +33,9 @@ def test_sign_up_emails_a_link_that_creates_the_account_its_owner_and_logs_in() 
     [message] = mail.outbox
     assert message.to == ["pat@coolair.example"]
     confirm = link_in(message.body)
-    page = client.get(confirm).content.decode()
+    page = client.get(confirm, follow=True).content.decode()
     assert "Cool Air LLC" in page
-    response = client.post(confirm, {"password": PASSWORD})
+    response = client.post(SET_PASSWORD, {"password": PASSWORD})
     assert response.status_code == 302
 
     user = User.objects.get(email="pat@coolair.example")
@@ -40,7 +43,8 @@ def test_sign_up_emails_a_link_that_creates_the_account_its_owner_and_logs_in() 
     assert membership.account.name == "Cool Air LLC"
     assert membership.role == Role.OWNER
     assert client.get(reverse("campaign_list")).status_code == 200
-    assert Client().get(confirm).status_code == 302  # used: "log in instead", no second account
+    used = Client().get(confirm, follow=True)  # used: "log in instead", no second account
+    assert used.redirect_chain[-1][0] == reverse("login")
     assert Account.objects.filter(name="Cool Air LLC").count() == 1
 
 
@@ -62,8 +66,8 @@ def test_sign_up_with_a_taken_email_answers_as_for_a_new_one_and_emails_the_owne
 def test_a_weak_password_is_explained_and_creates_nothing() -> None:
     client = Client()
     client.post(reverse("signup"), {"account_name": "Weak Co", "email": "weak@example.com"})
-    confirm = link_in(mail.outbox[0].body)
-    response = client.post(confirm, {"password": "short"})
+    client.get(link_in(mail.outbox[0].body))
+    response = client.post(SET_PASSWORD, {"password": "short"})
     assert response.status_code == 200
     assert "too short" in response.content.decode()
     assert not User.objects.filter(email="weak@example.com").exists()
@@ -76,6 +80,35 @@ def test_an_altered_sign_up_link_is_refused() -> None:
     altered = confirm.replace("/signup/confirm/", "/signup/confirm/x")
     assert client.get(altered).status_code == 404
     assert client.post(altered, {"password": PASSWORD}).status_code == 404
+    assert not User.objects.exists()
+
+
+def test_the_sign_up_link_moves_its_token_into_the_session_so_no_later_url_or_referer_carries_it() -> None:
+    client = Client()
+    client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "pat@coolair.example"})
+    confirm = link_in(mail.outbox[0].body)
+    token = confirm.removeprefix("/signup/confirm/").strip("/")
+
+    opened = client.get(confirm)
+
+    assert (opened.status_code, opened["Location"]) == (302, SET_PASSWORD)  # a fixed address, as Django's reset
+    assert opened["Referrer-Policy"] == "no-referrer"
+    page = client.get(SET_PASSWORD)
+    assert page.status_code == 200 and "Cool Air LLC" in page.content.decode()
+    assert token not in page.content.decode()  # the form posts to the page's own, token-free address
+    created = client.post(SET_PASSWORD, {"password": PASSWORD})
+    assert created.status_code == 302 and token not in created["Location"]
+    assert User.objects.filter(email="pat@coolair.example").exists()
+    assert client.get(SET_PASSWORD).status_code == 404  # used up: the session no longer holds it
+
+
+def test_the_set_password_address_without_a_link_opened_in_this_session_is_refused() -> None:
+    client = Client()
+    client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "pat@coolair.example"})
+    Client().get(link_in(mail.outbox[0].body))  # opened in another browser
+
+    assert client.get(SET_PASSWORD).status_code == 404
+    assert client.post(SET_PASSWORD, {"password": PASSWORD}).status_code == 404
     assert not User.objects.exists()
 
 

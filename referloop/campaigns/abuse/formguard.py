@@ -9,6 +9,10 @@ The refusal is a 400 that shows the form again, with what was typed and a fresh 
 ("please check your details and send the form again"). We don't pretend success to the bot: a person who trips
 the check (browser autofill and an instant click) would then lose their lead without knowing, and the join page
 can't fake a success without inventing a referral link. Resending a few seconds later always works.
+
+When a deployment configures a CAPTCHA (`captcha.py`), a post that passed these checks must also carry a token
+the provider accepts; it is refused the same way otherwise ("Please complete the check…"), and when the provider
+can't be asked, refused with "We couldn't check the form just now" (fail closed: `captcha.py` says why).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest
 
+from referloop.campaigns.abuse import captcha
 from referloop.campaigns.abuse.client import client_ip
 from referloop.campaigns.models import Campaign
 
@@ -47,11 +52,17 @@ class Refusal(StrEnum):
     OTHER_FORM = "timestamp of another form"
     EXPIRED = "timestamp too old"
     TOO_FAST = "sent too soon after the form was served"
+    CAPTCHA_FAILED = "CAPTCHA missing or not passed"
+    CAPTCHA_UNAVAILABLE = "CAPTCHA could not be checked"
 
     @property
     def message(self) -> str:
         if self is Refusal.EXPIRED:
             return "This page was open for a long time. Please check your details and send the form again."
+        if self is Refusal.CAPTCHA_FAILED:
+            return "Please complete the check that shows you're not a robot, then send the form again."
+        if self is Refusal.CAPTCHA_UNAVAILABLE:
+            return "We couldn't check the form just now. Please send it again in a moment."
         return "Please check your details and send the form again."
 
 
@@ -65,9 +76,7 @@ def issue_token(campaign: Campaign, kind: FormKind, served_at: float | None = No
     return signing.dumps({"form": _form_id(campaign, kind), "ms": served_ms}, salt=_SALT)
 
 
-def check_post(
-    data: Mapping[str, Any], campaign: Campaign, kind: FormKind, now: float | None = None
-) -> Refusal | None:
+def check_post(data: Mapping[str, Any], campaign: Campaign, kind: FormKind, now: float | None = None) -> Refusal | None:
     """Why this posted form looks like a bot's, or None for a form a person filled in."""
     if str(data.get(HONEYPOT_FIELD, "")).strip():
         return Refusal.HONEYPOT
@@ -94,14 +103,27 @@ def log_refusal(refusal: Refusal, campaign: Campaign, kind: FormKind, client_ip:
     logger.info("refused a %s post on campaign %s from %s: %s", kind, campaign.pk, client_ip or "?", refusal)
 
 
+def captcha_refusal(verdict: captcha.Verdict | None) -> Refusal | None:
+    """The refusal for a CAPTCHA verdict (None: passed, or no CAPTCHA configured)."""
+    if verdict is None or verdict.outcome is captcha.Outcome.PASSED:
+        return None
+    if verdict.outcome is captcha.Outcome.UNAVAILABLE:
+        return Refusal.CAPTCHA_UNAVAILABLE
+    return Refusal.CAPTCHA_FAILED
+
+
 def admit_form(request: HttpRequest, form: forms.Form, campaign: Campaign, kind: FormKind) -> bool:
     """True when the posted `form` may be processed; otherwise the refusal is logged and shown on the form.
 
-    The form is then shown again (400) with what was typed, a fresh token and `Refusal.message`.
+    The form is then shown again (400) with what was typed, a fresh token and `Refusal.message`. The CAPTCHA,
+    when configured, is asked only about a post that passed the checks above (a bot's junk costs no verify call).
     """
+    ip = client_ip(request)
     refusal = check_post(request.POST, campaign, kind)
     if refusal is None:
+        refusal = captcha_refusal(captcha.check(request.POST, ip))
+    if refusal is None:
         return True
-    log_refusal(refusal, campaign, kind, client_ip(request))
+    log_refusal(refusal, campaign, kind, ip)
     form.add_error(None, refusal.message)
     return False

@@ -36,11 +36,18 @@ class Limited:
     retry_after: int  # seconds until the window that refused it ends
 
 
-def ip_key(address: str) -> str:
+def client_network(address: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network one client owns: an IPv4 address on its own, an IPv6 address's /64. The one definition of "one
+    client" for the rate limits, the login lockout (accounts/throttling.py) and "Suspicious" (suspicious.py)."""
     ip = ipaddress.ip_address(address)
     if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False).network_address)
-    return str(ip)
+        return ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False)
+    return ipaddress.ip_network(ip)
+
+
+def ip_key(address: str) -> str:
+    """The client's network as a counter key: the IPv4 address, or the IPv6 /64's first address."""
+    return str(client_network(address).network_address)
 
 
 def consume(request: HttpRequest, campaign: Campaign, kind: FormKind) -> Limited | None:

@@ -1,54 +1,149 @@
-"""Which leads look like abuse: a lead from its referrer's own IP, or one of more than N leads from one IP.
+"""Which leads look like abuse: a lead from its referrer's own network, or one of more than N leads from one network.
 
-Computed for a page of leads with one query (the per-IP counts of the addresses on the page), and as a
-queryset filter for the lead list's "Suspicious" filter. Leads from the API, CSV imports and the admin have no
-client IP, so they are never flagged.
+"Network" is one client as the rate limits count it (`limits.client_network`, the one definition): an IPv4
+address on its own, an IPv6 address's /64, which one host owns whole. Comparing exact IPv6 addresses would let a
+farmer rotate through their /64 and never be flagged.
+
+The database holds exact addresses, and neither SQLite nor PostgreSQL can group them by that key portably, so the
+leads are counted per address in SQL and the counts added up per network here:
+- a page of leads (`flag_suspicious`): one query, the per-address counts of the page's exact addresses and (when
+  the page has a lead from a network wider than one address, i.e. IPv6) of the campaign's addresses of that
+  family; "same network as the referrer" needs no query (the referrer is select_related);
+- the "Suspicious" filter (`only_suspicious`): the campaign's per-address counts become a list of the exact
+  addresses in crowded networks; "same network as the referrer" is a column comparison for the same address,
+  plus the ids of the leads (IPv6 ones only) whose address differs from their referrer's inside one /64.
+  Both lists are as long as what they flag, which the rate limits keep small.
+Leads from the API, CSV imports and the admin have no client IP, so they are never flagged.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import operator
+from collections import Counter
 from collections.abc import Iterable
+from functools import reduce
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
 
+from referloop.campaigns.abuse.limits import client_network
 from referloop.campaigns.models import Campaign, Lead
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An address of each IP version (documentation ranges), to ask `client_network` which versions span many addresses.
+_PROBES = {4: "192.0.2.1", 6: "2001:db8::1"}
 
 
 def _threshold() -> int:
     return int(settings.SUSPICIOUS_LEADS_PER_IP)
 
 
-def crowded_ips(campaign: Campaign, among: Iterable[str] | None = None) -> QuerySet[Lead, dict[str, object]]:
-    """(client_ip, n) rows for the campaign's addresses with more than SUSPICIOUS_LEADS_PER_IP leads."""
+def network_of(address: object) -> Network | None:
+    """The client network of a stored address, or None (no address, or one that doesn't parse)."""
+    if not address:
+        return None
+    try:
+        return client_network(str(address))
+    except ValueError:
+        return None
+
+
+def _address_counts(campaign: Campaign, where: Q | None = None) -> list[tuple[str, int]]:
+    """(address, leads) for the campaign's leads with a client IP (and matching `where`), counted in SQL."""
     leads = Lead.objects.filter(campaign=campaign, client_ip__isnull=False)
-    if among is not None:
-        leads = leads.filter(client_ip__in=list(among))
-    return leads.values("client_ip").annotate(n=Count("pk")).filter(n__gt=_threshold()).order_by()
+    if where is not None:
+        leads = leads.filter(where)
+    rows = leads.values_list("client_ip").annotate(n=Count("pk")).order_by()
+    return [(str(address), int(n)) for address, n in rows]
 
 
-def suspicion_reasons(lead: Lead, crowded: dict[str, int]) -> list[str]:
+def _per_network(rows: Iterable[tuple[str, int]]) -> Counter[Network]:
+    counts: Counter[Network] = Counter()
+    for address, n in rows:
+        network = network_of(address)
+        if network is not None:
+            counts[network] += n
+    return counts
+
+
+def _family(version: int) -> Q:
+    """Leads whose address is of this IP version (the stored text of an IPv6 address has a colon, IPv4's none)."""
+    ipv6 = Q(client_ip__contains=":")
+    return ipv6 if version == 6 else ~ipv6
+
+
+def _same_network_reason(lead: Lead) -> str | None:
+    referrer_ip = lead.referrer.client_ip
+    if not lead.client_ip or not referrer_ip:
+        return None
+    if lead.client_ip == referrer_ip:
+        return "Same IP address as the referrer"
+    network = network_of(lead.client_ip)
+    if network is not None and network == network_of(referrer_ip):
+        return f"Same network as the referrer ({network})"
+    return None
+
+
+def suspicion_reasons(lead: Lead, crowded: dict[Network, int]) -> list[str]:
+    """Why `lead` looks like abuse; `crowded` holds the campaign's networks with more than N leads, and how many."""
     reasons = []
-    if lead.client_ip and lead.client_ip == lead.referrer.client_ip:
-        reasons.append("Same IP address as the referrer")
-    if lead.client_ip in crowded:
-        reasons.append(f"{crowded[lead.client_ip]} leads from this IP address in this campaign")
+    if (same := _same_network_reason(lead)) is not None:
+        reasons.append(same)
+    network = network_of(lead.client_ip)
+    if network is not None and network in crowded:
+        where = "IP address" if network.num_addresses == 1 else "network"
+        reasons.append(f"{crowded[network]} leads from this {where} in this campaign")
     return reasons
+
+
+def crowded_networks(campaign: Campaign, among: Iterable[Network] | None = None) -> dict[Network, int]:
+    """The campaign's networks with more than SUSPICIOUS_LEADS_PER_IP leads (of `among` only, if given): one query."""
+    if among is None:
+        counts = _per_network(_address_counts(campaign))
+    else:
+        wanted = set(among)
+        if not wanted:
+            return {}
+        # A network of one address is found by that address; a wider one (an IPv6 /64) can't be matched in SQL
+        # on both databases, so its family's addresses are counted and added up here.
+        where = Q(client_ip__in=[str(net.network_address) for net in wanted if net.num_addresses == 1])
+        for version in {net.version for net in wanted if net.num_addresses > 1}:
+            where |= _family(version)
+        counts = _per_network(_address_counts(campaign, where))
+        counts = Counter({net: n for net, n in counts.items() if net in wanted})
+    return {network: n for network, n in counts.items() if n > _threshold()}
 
 
 def flag_suspicious(leads: Iterable[Lead], campaign: Campaign) -> None:
     """Set `lead.suspicion` (the reasons, "; "-joined, or "") on each lead; `referrer` should be select_related."""
     leads = list(leads)
-    ips = {lead.client_ip for lead in leads if lead.client_ip}
-    crowded: dict[str, int] = {}
-    if ips:
-        crowded = {str(row["client_ip"]): int(str(row["n"])) for row in crowded_ips(campaign, ips)}
+    networks = {network for lead in leads if (network := network_of(lead.client_ip)) is not None}
+    crowded = crowded_networks(campaign, networks) if networks else {}
     for lead in leads:
         lead.suspicion = "; ".join(suspicion_reasons(lead, crowded))
 
 
 def only_suspicious(leads: QuerySet[Lead], campaign: Campaign) -> QuerySet[Lead]:
-    """The leads of `leads` that `flag_suspicious` would flag, as one query."""
+    """The leads of `leads` that `flag_suspicious` would flag."""
+    rows = _address_counts(campaign)
+    crowded = {network for network, n in _per_network(rows).items() if n > _threshold()}
+    crowded_addresses = [address for address, _n in rows if network_of(address) in crowded]
+    # Same network as the referrer: the same address is a column comparison; a different address in the same
+    # network (an IPv6 /64) is found here, among the leads whose address differs from their referrer's.
+    same_network_ids: list[int] = []
+    wide = [version for version, probe in _PROBES.items() if client_network(probe).num_addresses > 1]
+    if wide:
+        differing = (
+            Lead.objects.filter(campaign=campaign, client_ip__isnull=False, referrer__client_ip__isnull=False)
+            .filter(reduce(operator.or_, (_family(version) for version in wide)))
+            .exclude(client_ip=F("referrer__client_ip"))
+            .values_list("pk", "client_ip", "referrer__client_ip")
+        )
+        same_network_ids = [
+            pk
+            for pk, address, referrer_address in differing
+            if (network := network_of(address)) is not None and network == network_of(referrer_address)
+        ]
     same_ip_as_referrer = Q(client_ip__isnull=False, client_ip=F("referrer__client_ip"))
-    many_from_one_ip = Q(client_ip__in=crowded_ips(campaign).values("client_ip"))
-    return leads.filter(same_ip_as_referrer | many_from_one_ip)
+    return leads.filter(same_ip_as_referrer | Q(pk__in=same_network_ids) | Q(client_ip__in=crowded_addresses))
