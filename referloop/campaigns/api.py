@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 from referloop.accounts.http import ApiRequest
 from referloop.accounts.models import Account
-from referloop.campaigns import verification
+from referloop.campaigns import outcomes, verification
 from referloop.campaigns.codes import normalize_code
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
@@ -156,6 +156,16 @@ class LeadOut(Schema):
     code: str
     status: str
     source: str
+    status_reason: str = Field(description="Why the lead is Not qualified, or the reason given for a change by hand.")
+    stage: str = Field(
+        description="Where the friend got in ServiceTitan: '' (not booked), booked, job, completed, paid, dismissed, "
+        "canceled."
+    )
+    qualified_at: datetime | None = Field(description="When the lead first qualified; set once, never moved.")
+    qualified_by_rule: str = Field(
+        description="The rule that qualified it (job, job_status, invoice_paid), by_hand, or '' if never qualified."
+    )
+    job_number: str = Field(description="The ServiceTitan job number its booking became, or ''.")
     email_verification: str = Field(
         description="not_asked, unverified (waiting for the friend to click the emailed link), verified, or expired "
         "(not confirmed within 7 days; never sent to your integrations)."
@@ -165,6 +175,11 @@ class LeadOut(Schema):
     @staticmethod
     def resolve_referrer_code(lead: Lead) -> str:
         return lead.referrer.code
+
+    @staticmethod
+    def resolve_job_number(lead: Lead) -> str:
+        follow = getattr(lead, "follow", None)  # the related Follow, or None when the lead was never booked
+        return follow.job_number if follow is not None else ""
 
     @staticmethod
     def resolve_email_verification(lead: Lead) -> str:
@@ -300,7 +315,7 @@ def api_field_name(form_field: str) -> str:
 def list_leads(request: ApiRequest, filters: Query[LeadFilters]) -> QuerySet[Lead]:
     leads = (
         Lead.objects.filter(campaign__account=account_of(request))
-        .select_related("referrer")
+        .select_related("referrer", "follow")
         .order_by("-created_at", "-pk")
     )
     if filters.campaign_id is not None:
@@ -316,7 +331,36 @@ def list_leads(request: ApiRequest, filters: Query[LeadFilters]) -> QuerySet[Lea
 
 @router.get("/leads/{lead_id}", response=LeadOut, tags=["leads"])
 def get_lead(request: ApiRequest, lead_id: int) -> Lead:
-    lead = Lead.objects.select_related("referrer").filter(pk=lead_id, campaign__account=account_of(request)).first()
+    return account_lead(request, lead_id)
+
+
+def account_lead(request: ApiRequest, lead_id: int) -> Lead:
+    lead = (
+        Lead.objects.select_related("referrer", "follow")
+        .filter(pk=lead_id, campaign__account=account_of(request))
+        .first()
+    )
     if lead is None:
         raise Http404(f"No lead with id {lead_id} in this account.")
     return lead
+
+
+class OutcomeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    reason: Text = Field(description="Why; kept on the lead's timeline.")
+
+
+@router.post("/leads/{lead_id}/qualify", response=LeadOut, tags=["leads"])
+def qualify_lead(request: ApiRequest, lead_id: int, payload: OutcomeIn) -> Lead:
+    """Qualify the lead by hand (its referrer earns the reward). A lead already qualified answers 422."""
+    lead = account_lead(request, lead_id)
+    outcomes.qualify_by_hand(lead, None, payload.reason)
+    return account_lead(request, lead_id)
+
+
+@router.post("/leads/{lead_id}/unqualify", response=LeadOut, tags=["leads"])
+def unqualify_lead(request: ApiRequest, lead_id: int, payload: OutcomeIn) -> Lead:
+    """Mark the lead Not qualified by hand. A lead already not qualified answers 422."""
+    lead = account_lead(request, lead_id)
+    outcomes.unqualify_by_hand(lead, None, payload.reason)
+    return account_lead(request, lead_id)

@@ -137,10 +137,24 @@ class Referrer(models.Model):
 
 
 class LeadStatus(models.TextChoices):
+    """Where the referral stands for the referrer: earns a reward (Qualified) or not (Not qualified)."""
+
     PENDING = "pending", "Pending"
     QUALIFIED = "qualified", "Qualified"
     REWARDED = "rewarded", "Rewarded"
-    DISQUALIFIED = "disqualified", "Disqualified"
+    NOT_QUALIFIED = "not_qualified", "Not qualified"
+
+
+class LeadStage(models.TextChoices):
+    """How far the friend got in the business's CRM, as the follower last saw it (qualification/)."""
+
+    NOT_BOOKED = "", "Not booked"
+    BOOKED = "booked", "Booked"
+    JOB = "job", "Job"
+    COMPLETED = "completed", "Completed"
+    PAID = "paid", "Paid"
+    DISMISSED = "dismissed", "Booking dismissed"
+    CANCELED = "canceled", "Job canceled"
 
 
 class EmailVerification(models.TextChoices):
@@ -178,6 +192,12 @@ class Lead(models.Model):
     # The lead's own referral code: leads may refer too, and a CRM mapping uses it as External Id.
     code = models.CharField(max_length=16, unique=True, editable=False)
     status = models.CharField(max_length=15, choices=LeadStatus.choices, default=LeadStatus.PENDING)
+    status_reason = models.CharField(max_length=300, blank=True)  # why Not qualified, or a by-hand change's reason
+    stage = models.CharField(max_length=10, choices=LeadStage.choices, default=LeadStage.NOT_BOOKED, blank=True)
+    # Set once, the first time the lead qualifies, never again (a re-opened job does not qualify it twice).
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    qualified_by_rule = models.CharField(max_length=20, blank=True)  # a QualificationRule value, or "by_hand"
+    qualification_facts = models.JSONField(default=dict, blank=True)  # what met the rule: job number, status, total
     source = models.CharField(max_length=10, choices=LeadSource.choices, default=LeadSource.FORM)
     # Who posted the referral form (abuse/client.py); leads from the API, CSV and admin have none.
     client_ip = models.GenericIPAddressField("IP address", null=True, blank=True)
@@ -203,6 +223,7 @@ class Lead(models.Model):
             models.Index(fields=["email"]),
             models.Index(fields=["campaign", "client_ip"], name="lead_campaign_client_ip"),
             models.Index(fields=["campaign", "email_verification"], name="lead_campaign_verification"),
+            models.Index(fields=["campaign", "stage"], name="lead_campaign_stage"),
         ]
 
     def __str__(self) -> str:
@@ -216,6 +237,26 @@ class Lead(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class LeadEvent(models.Model):
+    """One change in a lead's story, written once, with who made it (None: referloop's follower): the audit
+    trail of its stage and status, shown on the lead's timeline."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20)  # a LeadStage value, "qualified", "not_qualified", "pending", "stopped"
+    title = models.CharField(max_length=200)
+    detail = models.CharField(max_length=500, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["lead", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.at:%Y-%m-%d %H:%M})"
 
 
 def code_is_taken(code: str) -> bool:

@@ -22,6 +22,7 @@ urlpatterns = [
     path("<int:campaign_id>/leads/add/", views.lead_add, name="lead_add"),
     path("<int:campaign_id>/leads/<int:lead_id>/", views.lead_detail, name="lead_detail"),
     path("<int:campaign_id>/leads/<int:lead_id>/verification/", views.lead_verification, name="lead_verification"),
+    path("<int:campaign_id>/leads/<int:lead_id>/outcome/", views.lead_outcome, name="lead_outcome"),
     path("<int:campaign_id>/import/<slug:kind>/", views.csv_import, name="csv_import"),
     path("<int:campaign_id>/imports/<int:job_id>/", views.csv_import_progress, name="csv_import_progress"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
-from referloop.campaigns import verification
+from referloop.campaigns import outcomes, verification
 from referloop.campaigns.abuse.suspicious import flag_suspicious, only_suspicious
 from referloop.campaigns.csv_import import import_chunk, start_import
 from referloop.campaigns.errors import InputRejected
@@ -34,11 +35,13 @@ from referloop.campaigns.models import (
     ImportKind,
     Lead,
     LeadSource,
+    LeadStage,
     LeadStatus,
     Referrer,
 )
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
+from referloop.integrations.models import Follow
 from referloop.integrations.timeline import lead_timeline
 from referloop.security.ids import id_from
 
@@ -232,6 +235,10 @@ def referrer_detail(request: AccountRequest, campaign_id: int, referrer_id: int)
     )
 
 
+# The lead list's stage filter: LeadStage values, with "not_booked" standing for the empty one.
+STAGE_FILTERS = {value or "not_booked": value for value in LeadStage.values}
+
+
 @account_required
 def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
@@ -240,6 +247,9 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     leads = campaign.leads.select_related("referrer").order_by("-created_at")
     if status in LeadStatus.values:
         leads = leads.filter(status=status)
+    stage = request.GET.get("stage", "")
+    if stage in STAGE_FILTERS:
+        leads = leads.filter(stage=STAGE_FILTERS[stage])
     wanted = request.GET.get("verification", "")
     if wanted in list(verification.State):
         leads = leads.filter(verification.state_filter(verification.State(wanted)))
@@ -259,6 +269,8 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
             "status": status,
             "q": query,
             "statuses": LeadStatus.choices,
+            "stage": stage,
+            "stages": [(key, LeadStage(value).label) for key, value in STAGE_FILTERS.items()],
             "verification": wanted,
             "verifications": [(state.value, state.label) for state in verification.State],
             "suspicious": suspicious,
@@ -314,11 +326,42 @@ def lead_detail(request: AccountRequest, campaign_id: int, lead_id: int) -> Http
             "lead": lead,
             "custom": custom,
             "timeline": lead_timeline(lead),
+            "follow": Follow.objects.filter(lead=lead).first(),
+            "outcome_form": OutcomeForm(),
             "verification_state": verification.state(lead),
             "verification_reason": verification.reason(lead),
             "verification_deadline": verification.deadline(lead),
         },
     )
+
+
+class OutcomeForm(forms.Form):
+    reason = forms.CharField(
+        max_length=outcomes.REASON_LIMIT, label="Reason", help_text="Kept on the lead's timeline with your name."
+    )
+
+
+@manager_required  # a qualified referral earns its referrer a reward: an owner's or admin's call
+@require_POST
+def lead_outcome(request: AccountRequest, campaign_id: int, lead_id: int) -> HttpResponse:
+    """Qualify or unqualify by hand, with a reason."""
+    campaign = account_campaign(request, campaign_id)
+    lead = get_object_or_404(Lead, pk=lead_id, campaign=campaign)
+    change = {"qualify": outcomes.qualify_by_hand, "unqualify": outcomes.unqualify_by_hand}.get(
+        request.POST.get("action", "")
+    )
+    if change is None:
+        messages.error(request, "Choose Qualify or Not qualified.")
+        return redirect("lead_detail", campaign.pk, lead.pk)
+    try:
+        change(lead, request.user, request.POST.get("reason", ""))
+    except InputRejected as rejected:
+        for problems in rejected.errors.values():
+            for problem in problems:
+                messages.error(request, problem)
+    else:
+        messages.success(request, f"{lead.full_name} is now {lead.get_status_display()}.")
+    return redirect("lead_detail", campaign.pk, lead.pk)
 
 
 @account_required

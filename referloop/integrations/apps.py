@@ -10,6 +10,7 @@ class IntegrationsConfig(AppConfig):
         from referloop.campaigns.referrers import on_referrer_joined
         from referloop.integrations import destinations
         from referloop.integrations.servicetitan.destination import NAME, ServiceTitanKind
+        from referloop.integrations.servicetitan.follower.runner import Follower
         from referloop.integrations.servicetitan.outbox import create_deliveries
         from referloop.integrations.webhooks import events as webhook_events
         from referloop.integrations.webhooks.destination import WebhookKind
@@ -21,3 +22,5 @@ class IntegrationsConfig(AppConfig):
         # The destinations the engine delivers to; it reaches each by its connector's name.
         destinations.register(NAME, ServiceTitanKind)
         destinations.register(WebhookKind.name, WebhookKind)
+        # What became of each booking (job, completed, paid), beside the deliveries in every worker.
+        destinations.register_background("servicetitan-follower", Follower.in_worker)

@@ -9,13 +9,15 @@ by name and imports no destination's code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from referloop.integrations.engine.queries import LockedRow
+from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.providers.base import Connector
 
 if TYPE_CHECKING:
@@ -76,7 +78,36 @@ class DestinationKind(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BackgroundContext:
+    """What the worker lends a background job: its lease owner, its database thread, its paced HTTP pool."""
+
+    owner: str
+    in_db: Callable[..., Awaitable[Any]]
+    sender: Any  # the worker's PacedSender: `for_key(rate_key)` gives a rate key's sender
+    rate: RateLimit
+    tick: float
+    lease_seconds: float
+    timeout: httpx.Timeout | None
+    token_cache: object | None
+
+
+class BackgroundJob(Protocol):
+    """Work a destination does beside its deliveries (ServiceTitan's follower), run by every worker."""
+
+    async def run(self, stopping: asyncio.Event) -> None: ...
+
+
 _FACTORIES: dict[str, Callable[[], DestinationKind]] = {}
+_BACKGROUND: dict[str, Callable[[BackgroundContext], BackgroundJob]] = {}
+
+
+def register_background(name: str, factory: Callable[[BackgroundContext], BackgroundJob]) -> None:
+    _BACKGROUND[name] = factory
+
+
+def background_jobs() -> dict[str, Callable[[BackgroundContext], BackgroundJob]]:
+    return dict(_BACKGROUND)
 
 
 def register(name: str, factory: Callable[[], DestinationKind]) -> None:
@@ -86,4 +117,3 @@ def register(name: str, factory: Callable[[], DestinationKind]) -> None:
 def fresh_kinds() -> dict[str, DestinationKind]:
     """One new instance of every kind (its caches empty): a worker keeps one set for its whole run."""
     return {name: factory() for name, factory in _FACTORIES.items()}
-

@@ -38,6 +38,25 @@ class LeadAction(models.TextChoices):
     CREATE_BOOKING = "create_booking", "Create New Booking In ServiceTitan"
 
 
+class QualificationRule(models.TextChoices):
+    """When a referral qualifies, from what ServiceTitan says about its booking (Leads tab)."""
+
+    NONE = "none", "Do not qualify my referrals"
+    JOB = "job", "Booking becomes a job"
+    JOB_STATUS = "job_status", "The job reaches a status"
+    INVOICE_PAID = "invoice_paid", "The job's invoice is paid"
+
+
+class JobStatus(models.TextChoices):
+    """The job statuses a rule can wait for: jpm-v2's JobStatus without Canceled, which never qualifies."""
+
+    SCHEDULED = "Scheduled", "Scheduled"
+    DISPATCHED = "Dispatched", "Dispatched"
+    IN_PROGRESS = "InProgress", "In progress"
+    HOLD = "Hold", "Hold"
+    COMPLETED = "Completed", "Completed"
+
+
 class Integration(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.SERVICETITAN)
@@ -54,6 +73,21 @@ class Integration(models.Model):
     needs_attention = models.BooleanField(default=False)
     attention_reason = models.CharField(max_length=500, blank=True)
     connected_at = models.DateTimeField(null=True, blank=True)
+    qualification_rule = models.CharField(
+        max_length=20, choices=QualificationRule.choices, default=QualificationRule.NONE
+    )
+    qualifying_job_status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.COMPLETED)
+    minimum_job_total = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Optional: only jobs whose invoice total is at least this much qualify.",
+    )
+    follow_days = models.PositiveIntegerField(
+        default=90,
+        help_text="How long referloop follows a booking in ServiceTitan; after that it stops and says why.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -141,12 +175,8 @@ class Delivery(models.Model):
 
     connector = models.CharField(max_length=20, default="servicetitan")
     # Null on webhook rows only: the check constraint below pairs integration with lead, endpoint with event.
-    integration = models.ForeignKey(
-        Integration, on_delete=models.CASCADE, related_name="deliveries", null=True
-    )
-    lead = models.ForeignKey(
-        Lead, on_delete=models.CASCADE, related_name="deliveries", null=True
-    )
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="deliveries", null=True)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries", null=True)
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", null=True)
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries", null=True)
     state = models.CharField(max_length=10, choices=DeliveryState.choices)
@@ -261,3 +291,58 @@ class WorkerHeartbeat(models.Model):
 
     def as_dict(self) -> dict[str, Any]:
         return {"worker_id": self.worker_id, "seen_at": self.seen_at.isoformat(), "in_flight": self.in_flight}
+
+
+class Follow(models.Model):
+    """One booking the follower tracks in ServiceTitan, from delivered until settled: the facts as last read.
+
+    Settled means nothing more can change the referral's outcome: the invoice is paid, the booking was dismissed,
+    the job canceled, or the follow window ended (`settled_reason` says which).
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="follows")
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="follow")
+    booking_id = models.BigIntegerField()
+    booking_status = models.CharField(max_length=20, blank=True)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    job_number = models.CharField(max_length=40, blank=True)
+    job_status = models.CharField(max_length=20, blank=True)
+    completed_on = models.DateTimeField(null=True, blank=True)
+    invoice_id = models.BigIntegerField(null=True, blank=True)
+    invoice_total = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    invoice_balance = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    paid_on = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    follow_until = models.DateTimeField()
+    checked_at = models.DateTimeField(null=True, blank=True)  # the last time ServiceTitan answered about it
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settled_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["integration", "settled_at"], name="follow_open"),
+            models.Index(fields=["integration", "booking_id"], name="follow_booking"),
+        ]
+
+    def __str__(self) -> str:
+        return f"booking {self.booking_id} of lead {self.lead_id}"
+
+
+class FollowSync(models.Model):
+    """The follower's place per integration: cursors, when the next cycle is due and who runs it (a lease, so
+    two workers never follow one tenant at once), and how the last cycle went (Diagnose shows it)."""
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="follow_sync")
+    bookings_since = models.DateTimeField(null=True, blank=True)
+    jobs_since = models.DateTimeField(null=True, blank=True)
+    invoices_since = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(default=timezone.now)
+    leased_by = models.CharField(max_length=80, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_calls = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"follower of {self.integration_id}"

@@ -22,6 +22,16 @@ class Event:
 
 
 _GOOD = {AttemptOutcome.DELIVERED, AttemptOutcome.FOUND_EXISTING}
+# A LeadEvent's kind as the timeline colours it.
+_OUTCOME_KINDS = {
+    "qualified": "delivered",
+    "paid": "delivered",
+    "completed": "attempt-ok",
+    "not_qualified": "failed",
+    "dismissed": "failed",
+    "canceled": "failed",
+    "stopped": "skipped",
+}
 _RETRY = {AttemptOutcome.TRANSIENT, AttemptOutcome.AMBIGUOUS}
 
 
@@ -38,7 +48,17 @@ def lead_timeline(lead: Lead) -> list[Event]:
     deliveries = Delivery.objects.filter(lead=lead).select_related("integration").prefetch_related("attempts")
     for delivery in deliveries:
         events.extend(delivery_events(delivery, lead.campaign_id))
-    return events
+    return events + outcome_events(lead)
+
+
+def outcome_events(lead: Lead) -> list[Event]:
+    """What the follower saw in ServiceTitan and every qualification change, with who made it (audit rows)."""
+    found = []
+    for event in lead.events.select_related("user").order_by("at", "pk"):
+        by = f" · by {event.user.get_full_name() or event.user.email}" if event.user else ""
+        detail = f"{event.detail}{by}" if event.detail else by.removeprefix(" · ")
+        found.append(Event(event.at, _OUTCOME_KINDS.get(event.kind, "pending"), event.title, detail))
+    return found
 
 
 def verification_events(lead: Lead) -> list[Event]:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:provider>/disconnect/", connection.disconnect_view, name="integration_disconnect"),
     path("<slug:provider>/leads/", leads.leads_tab, name="integration_leads"),
     path("<slug:provider>/leads/check/", leads.leads_check, name="integration_leads_check"),
+    path("<slug:provider>/leads/qualification/", leads.qualification_rules, name="integration_qualification"),
     path("<slug:provider>/leads/row/", leads.mapping_row, name="integration_mapping_row"),
     path("<slug:provider>/activity/", activity.activity, name="integration_activity"),
     path("<slug:provider>/activity/<int:delivery_id>/", activity.delivery_detail, name="integration_delivery"),

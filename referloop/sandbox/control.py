@@ -1,4 +1,5 @@
-"""/_sandbox/: knobs, tenants, inspection and the CSR's side of the story (book a job, complete it, pay it).
+"""/_sandbox/: knobs, tenants, inspection, the call log, and the CSR's side of a booking's life (book it into a
+job or dismiss it, move the job through its statuses, set its total, pay its invoice).
 
 No authentication: the sandbox is for a developer's machine and CI only, never a shared network (and
 `referloop serve` starts it with DEBUG off only when asked with --sandbox). Still, a web page the developer
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -22,9 +24,17 @@ from starlette.routing import Route
 from referloop.sandbox import wire
 from referloop.sandbox.config import TenantConfig
 from referloop.sandbox.runtime import sandbox_of
-from referloop.sandbox.state import Booking, Conflict, NotFound, counts_by_external_id
-
-DEFAULT_JOB_TOTAL = Decimal("250.00")
+from referloop.sandbox.state import (
+    DEFAULT_DISMISSING_REASON_ID,
+    DEFAULT_JOB_TOTAL,
+    Booking,
+    Conflict,
+    Invoice,
+    Job,
+    NotFound,
+    counts_by_external_id,
+    money,
+)
 
 
 def _control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
@@ -118,13 +128,53 @@ def booking_summary(booking: Booking) -> dict[str, Any]:
     }
 
 
-async def book_job(request: Request) -> dict[str, Any]:
-    body = await _json_object(request)
+def _fields(body: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    """The body, refused whole if it names anything else (a typo must not pass as "use the default")."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}; this endpoint takes {', '.join(sorted(allowed))}")
+    return body
+
+
+def _amount(body: dict[str, Any], name: str) -> Decimal | None:
+    """The amount under `name` (checked by state.money), as a string or a number; None when absent."""
+    value = body.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise ValueError(f'{name} must be an amount such as "250.00"')
+    return None if value is None else money(value)
+
+
+def _when(body: dict[str, Any], name: str) -> datetime | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be an ISO 8601 date-time string")
     try:
-        total = Decimal(str(body.get("total", DEFAULT_JOB_TOTAL))).quantize(Decimal("0.01"))
-    except InvalidOperation as exc:
-        raise ValueError('total must be a decimal amount such as "250.00"') from exc
-    booking, job, invoice = sandbox_of(request).state.convert_to_job(request.path_params["id"], total)
+        return wire.parse_dt(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an ISO 8601 date-time string, not {value!r}") from exc
+
+
+def _job_and_invoice(request: Request, job: Job) -> dict[str, Any]:
+    state = sandbox_of(request).state
+    with state.lock:
+        return {"job": wire.job_to_api(job), "invoice": wire.invoice_to_api(state.invoices[job.invoice_id])}
+
+
+def _invoice_answer(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "invoice": wire.invoice_to_api(invoice),
+        "payments": [{"amount": f"{p.amount:.2f}", "paidOn": wire.format_dt(p.paid_on)} for p in invoice.payments],
+    }
+
+
+async def book_job(request: Request) -> dict[str, Any]:
+    body = _fields(await _json_object(request), {"total"})
+    total = _amount(body, "total")
+    booking, job, invoice = sandbox_of(request).state.convert_to_job(
+        request.path_params["id"], DEFAULT_JOB_TOTAL if total is None else total
+    )
     return {
         "booking": wire.booking_to_api(booking),
         "job": wire.job_to_api(job),
@@ -132,12 +182,64 @@ async def book_job(request: Request) -> dict[str, Any]:
     }
 
 
+async def dismiss_booking(request: Request) -> dict[str, Any]:
+    body = _fields(await _json_object(request), {"dismissingReasonId"})
+    reason_id = body.get("dismissingReasonId", DEFAULT_DISMISSING_REASON_ID)
+    booking = sandbox_of(request).state.dismiss_booking(request.path_params["id"], reason_id)
+    return {"booking": wire.booking_to_api(booking)}
+
+
+async def set_job_status(request: Request) -> dict[str, Any]:
+    body = _fields(await _json_object(request), {"jobStatus", "total", "completedOn"})
+    if not isinstance(body.get("jobStatus"), str):
+        raise ValueError("jobStatus is required: one of Scheduled, Dispatched, InProgress, Hold, Completed, Canceled")
+    job = sandbox_of(request).state.set_job_status(
+        request.path_params["id"],
+        body["jobStatus"],
+        total=_amount(body, "total"),
+        completed_on=_when(body, "completedOn"),
+    )
+    return _job_and_invoice(request, job)
+
+
 async def complete_job(request: Request) -> dict[str, Any]:
-    return wire.job_to_api(sandbox_of(request).state.complete_job(request.path_params["id"]))
+    body = _fields(await _json_object(request), {"total", "completedOn"})
+    job = sandbox_of(request).state.complete_job(
+        request.path_params["id"], total=_amount(body, "total"), completed_on=_when(body, "completedOn")
+    )
+    return _job_and_invoice(request, job)
+
+
+async def set_job_total(request: Request) -> dict[str, Any]:
+    body = _fields(await _json_object(request), {"total"})
+    total = _amount(body, "total")
+    if total is None:
+        raise ValueError('total is required, e.g. {"total": "480.00"}')
+    job = sandbox_of(request).state.set_job_total(request.path_params["id"], total)
+    return _job_and_invoice(request, job)
 
 
 async def pay_invoice(request: Request) -> dict[str, Any]:
-    return wire.invoice_to_api(sandbox_of(request).state.pay_invoice(request.path_params["id"]))
+    body = _fields(await _json_object(request), {"amount"})
+    invoice = sandbox_of(request).state.pay_invoice(request.path_params["id"], _amount(body, "amount"))
+    return _invoice_answer(invoice)
+
+
+async def calls(request: Request) -> dict[str, Any]:
+    params = request.query_params
+    since, tenant = params.get("since", "0"), params.get("tenant")
+    if not since.isdigit():
+        raise ValueError("since must be a mark (a whole number from /_sandbox/calls/mark)")
+    if tenant is not None and not tenant.isdigit():
+        raise ValueError("tenant must be a tenant id")
+    mark, found = sandbox_of(request).stats.calls_and_mark(
+        int(since), params.get("operation"), int(tenant) if tenant else None
+    )
+    return {"mark": mark, "calls": [call.to_dict() for call in found]}
+
+
+async def calls_mark(request: Request) -> dict[str, Any]:
+    return {"mark": sandbox_of(request).stats.mark()}
 
 
 async def expire_tokens(request: Request) -> dict[str, Any]:
@@ -159,9 +261,14 @@ routes = [
     Route("/_sandbox/tenants", _control(put_tenant), methods=["POST"]),
     Route("/_sandbox/bookings", _control(list_bookings), methods=["GET"]),
     Route("/_sandbox/bookings/{id:int}/job", _control(book_job), methods=["POST"]),
+    Route("/_sandbox/bookings/{id:int}/dismiss", _control(dismiss_booking), methods=["POST"]),
+    Route("/_sandbox/jobs/{id:int}/status", _control(set_job_status), methods=["POST"]),
     Route("/_sandbox/jobs/{id:int}/complete", _control(complete_job), methods=["POST"]),
+    Route("/_sandbox/jobs/{id:int}/total", _control(set_job_total), methods=["POST"]),
     Route("/_sandbox/invoices/{id:int}/pay", _control(pay_invoice), methods=["POST"]),
     Route("/_sandbox/tokens/expire", _control(expire_tokens), methods=["POST"]),
     Route("/_sandbox/reset", _control(reset), methods=["POST"]),
     Route("/_sandbox/stats", _control(stats), methods=["GET"]),
+    Route("/_sandbox/calls", _control(calls), methods=["GET"]),
+    Route("/_sandbox/calls/mark", _control(calls_mark), methods=["GET"]),
 ]

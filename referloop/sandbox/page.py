@@ -11,12 +11,28 @@ from starlette.routing import Route
 from referloop.sandbox.runtime import sandbox_of
 from referloop.sandbox.wire import format_dt
 
-_COLUMNS = ("Tenant", "Provider", "Booking", "External id", "Name", "Summary", "Status", "Job", "Created")
+_COLUMNS = (
+    "Tenant",
+    "Provider",
+    "Booking",
+    "External id",
+    "Name",
+    "Summary",
+    "Status",
+    "Job",
+    "Job status",
+    "Balance",
+    "Created",
+)
 
 
 async def bookings_page(request: Request) -> HTMLResponse:
     sandbox = sandbox_of(request)
-    bookings = sorted(sandbox.state.list_bookings(), key=lambda b: b.id, reverse=True)
+    state = sandbox.state
+    with state.lock:
+        bookings = sorted(state.list_bookings(), key=lambda b: b.id, reverse=True)
+        jobs = {b.id: state.jobs[b.job_id] for b in bookings if b.job_id is not None}
+        balances = {booking_id: state.invoices[job.invoice_id].balance for booking_id, job in jobs.items()}
     rows = "\n".join(
         "<tr>"
         + "".join(
@@ -30,6 +46,8 @@ async def bookings_page(request: Request) -> HTMLResponse:
                 b.summary or "",
                 b.status,
                 b.job_id or "",
+                jobs[b.id].job_status if b.id in jobs else "",
+                balances.get(b.id, ""),
                 format_dt(b.created_on),
             )
         )

@@ -171,14 +171,14 @@ def raise_injected_error(sandbox: Sandbox) -> None:
 async def finish(
     request: Request, sandbox: Sandbox, operation: str, tenant_id: int | None, response: Response
 ) -> Response:
-    """Apply latency, jitter and hangs, then count the outcome."""
+    """Apply latency, jitter and hangs, then count the outcome and log the call."""
     delay = sandbox.chaos.delay_seconds()
     if sandbox.chaos.hangs():
         delay += sandbox.config.hang_seconds
     if delay > 0:
         await pause(request, delay)
     outcome = "dropped" if isinstance(response, DroppedResponse) else str(response.status_code)
-    sandbox.stats.record(operation, tenant_id, outcome)
+    sandbox.stats.record(operation, tenant_id, outcome, request.method, request.url.path, request.url.query)
     return response
 
 

@@ -24,7 +24,22 @@ class Dated(Protocol):
 
 
 T = TypeVar("T")
-D = TypeVar("D", bound=Dated)
+
+
+@dataclass(frozen=True)
+class DateFilter:
+    created_before: datetime | None
+    created_from: datetime | None
+    modified_before: datetime | None
+    modified_from: datetime | None
+
+    def __call__(self, item: Dated) -> bool:
+        return (
+            (self.created_before is None or item.created_on < self.created_before)
+            and (self.created_from is None or item.created_on >= self.created_from)
+            and (self.modified_before is None or item.modified_on < self.modified_before)
+            and (self.modified_from is None or item.modified_on >= self.modified_from)
+        )
 
 
 @dataclass(frozen=True)
@@ -51,10 +66,20 @@ class Query:
     def date_time(self, name: str) -> datetime | None:
         return self._parse(name, parse_dt)
 
+    def choice(self, name: str, allowed: Sequence[str]) -> str | None:
+        """An enum value, matched regardless of case as .NET binds enums; anything else is a 400."""
+        raw = self._params.get(name)
+        if raw is None or raw == "":
+            return None
+        match = next((value for value in allowed if value.lower() == raw.lower()), None)
+        if match is None:
+            self.errors[name] = [f"The value '{raw}' is not valid."]
+        return match
+
     def ids(self, name: str = "ids") -> set[int] | None:
         """A comma-separated id list (at most 50), as every ServiceTitan list endpoint takes it."""
         raw = self._params.get(name)
-        if raw is None:
+        if raw is None or not raw.strip():
             return None
         try:
             ids = {int(part) for part in raw.split(",") if part.strip()}
@@ -74,20 +99,14 @@ class Query:
             self.errors["pageSize"] = [f"The pageSize must be between 1 and {MAX_PAGE_SIZE}."]
         return Page(number or 1, size or DEFAULT_PAGE_SIZE, bool(self.boolean("includeTotal")))
 
-    def dated(self, items: Sequence[D]) -> list[D]:
-        """Apply the created/modified date filters every list endpoint shares."""
-        created_before = self.date_time("createdBefore")
-        created_from = self.date_time("createdOnOrAfter")
-        modified_before = self.date_time("modifiedBefore")
-        modified_from = self.date_time("modifiedOnOrAfter")
-        return [
-            item
-            for item in items
-            if (created_before is None or item.created_on < created_before)
-            and (created_from is None or item.created_on >= created_from)
-            and (modified_before is None or item.modified_on < modified_before)
-            and (modified_from is None or item.modified_on >= modified_from)
-        ]
+    def dates(self) -> DateFilter:
+        """The created/modified date filters every list endpoint shares (bounds: before is exclusive)."""
+        return DateFilter(
+            created_before=self.date_time("createdBefore"),
+            created_from=self.date_time("createdOnOrAfter"),
+            modified_before=self.date_time("modifiedBefore"),
+            modified_from=self.date_time("modifiedOnOrAfter"),
+        )
 
     def check(self) -> None:
         if self.errors:

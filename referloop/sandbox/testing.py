@@ -6,6 +6,15 @@ Real HTTP matters: timeouts, hangs and dropped connections only happen on a sock
         httpx.post(f"{sandbox.base_url}/connect/token", data={...})
         sandbox.set(error_rate=0.2)
         assert sandbox.bookings()
+
+        mark = sandbox.mark()
+        ...                                                    # the code under test polls the sandbox
+        assert len(sandbox.calls(since=mark, operation="Jobs_GetList", tenant_id=1234567)) <= 3
+
+        _, job, invoice = sandbox.book_job(booking_id, total="480.00")   # the CSR's side of a booking's life
+        sandbox.set_job_status(job.id, "InProgress")
+        sandbox.complete_job(job.id)
+        sandbox.pay_invoice(invoice.id, amount="240.00")
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import uvicorn
@@ -23,7 +34,15 @@ import uvicorn
 from referloop.sandbox.app import create_app
 from referloop.sandbox.config import DEMO_APP_KEY, DEMO_TENANT_ID, SandboxConfig
 from referloop.sandbox.runtime import Sandbox
-from referloop.sandbox.state import Booking, SandboxState
+from referloop.sandbox.state import (
+    DEFAULT_DISMISSING_REASON_ID,
+    DEFAULT_JOB_TOTAL,
+    Booking,
+    Invoice,
+    Job,
+    SandboxState,
+)
+from referloop.sandbox.stats import Call
 
 _START_TIMEOUT_SECONDS = 10.0
 
@@ -48,8 +67,58 @@ class SandboxHandle:
     def bookings(self, tenant_id: int | None = None) -> list[Booking]:
         return sorted(self.state.list_bookings(tenant_id), key=lambda b: b.id)
 
+    def jobs(self, tenant_id: int | None = None) -> list[Job]:
+        return sorted(self.state.list_jobs(tenant_id), key=lambda j: j.id)
+
+    def invoices(self, tenant_id: int | None = None) -> list[Invoice]:
+        return sorted(self.state.list_invoices(tenant_id), key=lambda i: i.id)
+
     def stats(self) -> dict[str, Any]:
         return self.sandbox.stats.snapshot()
+
+    # The request log: how many calls of which operation a client made since a moment of the test.
+
+    def mark(self) -> int:
+        """A point in the request log: `calls(since=mark)` lists only the calls answered after it."""
+        return self.sandbox.stats.mark()
+
+    def calls(self, since: int = 0, operation: str | None = None, tenant_id: int | None = None) -> list[Call]:
+        """Calls answered after `since`, oldest first, by operation id ("Jobs_GetList", "Token", ...) and/or
+        tenant; each has `.query` (as sent) and `.params`. Raises CallLogOverflow if the log (the last
+        CALL_LOG_SIZE calls) no longer holds them all."""
+        return self.sandbox.stats.calls(since, operation, tenant_id)
+
+    # The CSR's side of a booking's life (the /_sandbox/ control endpoints do the same over HTTP).
+
+    def book_job(self, booking_id: int, total: Decimal | str = DEFAULT_JOB_TOTAL) -> tuple[Booking, Job, Invoice]:
+        """Book the booking into a Scheduled job with an unpaid invoice of `total`."""
+        return self.state.convert_to_job(booking_id, total)
+
+    def dismiss_booking(self, booking_id: int, reason_id: int = DEFAULT_DISMISSING_REASON_ID) -> Booking:
+        return self.state.dismiss_booking(booking_id, reason_id)
+
+    def set_job_status(
+        self,
+        job_id: int,
+        status: str,
+        *,
+        total: Decimal | str | None = None,
+        completed_on: datetime | None = None,
+    ) -> Job:
+        """Move the job to any JobStatus (Canceled included); leaving Completed clears completedOn."""
+        return self.state.set_job_status(job_id, status, total=total, completed_on=completed_on)
+
+    def complete_job(
+        self, job_id: int, *, total: Decimal | str | None = None, completed_on: datetime | None = None
+    ) -> Job:
+        return self.state.complete_job(job_id, total=total, completed_on=completed_on)
+
+    def set_job_total(self, job_id: int, total: Decimal | str) -> Job:
+        return self.state.set_job_total(job_id, total)
+
+    def pay_invoice(self, invoice_id: int, amount: Decimal | str | None = None) -> Invoice:
+        """Pay `amount` (default: the whole balance); paidOn is set when the balance reaches 0.00."""
+        return self.state.pay_invoice(invoice_id, amount)
 
     def reset(self) -> None:
         self.sandbox.reset()

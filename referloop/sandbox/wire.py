@@ -144,10 +144,24 @@ def tag_to_api(provider: BookingProvider) -> dict[str, Any]:
     }
 
 
+def job_number(job: Job) -> str:
+    """The sandbox numbers a job with its id (ServiceTitan's job numbers are strings, often the id too)."""
+    return str(job.id)
+
+
+def invoice_number(invoice: Invoice) -> str:
+    """The invoice's `referenceNumber`: its id."""
+    return str(invoice.id)
+
+
+def invoice_job_number(invoice: Invoice) -> str:
+    return str(invoice.job_id)
+
+
 def job_to_api(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
-        "jobNumber": str(job.id),
+        "jobNumber": job_number(job),
         "projectId": None,
         "customerId": job.customer_id,
         "locationId": job.location_id,
@@ -188,7 +202,7 @@ def job_to_api(job: Job) -> dict[str, Any]:
 def invoice_to_api(invoice: Invoice) -> dict[str, Any]:
     return {
         "id": invoice.id,
-        "referenceNumber": str(invoice.id),
+        "referenceNumber": invoice_number(invoice),
         "invoiceDate": format_dt(invoice.created_on),
         "subTotal": _money(invoice.total),
         "salesTax": "0.00",
@@ -197,7 +211,7 @@ def invoice_to_api(invoice: Invoice) -> dict[str, Any]:
         "customer": {"id": invoice.customer_id, "name": invoice.customer_name},
         "createdOn": format_dt(invoice.created_on),
         "modifiedOn": format_dt(invoice.modified_on),
-        "job": {"id": invoice.job_id, "number": str(invoice.job_id), "type": None},
+        "job": {"id": invoice.job_id, "number": invoice_job_number(invoice), "type": None},
         "sentStatus": "NotSent",
         "reviewStatus": "NeedsReview",
         "active": True,

@@ -16,7 +16,8 @@ from tests.conftest import Tenant
 
 LEAD_KEYS = {
     "id", "campaign_id", "referrer_id", "referrer_code", "first_name", "last_name", "email", "phone", "street",
-    "city", "state", "zip_code", "notes", "custom_fields", "code", "status", "source", "email_verification", "created_at",
+    "city", "state", "zip_code", "notes", "custom_fields", "code", "status", "source", "email_verification",
+    "created_at", "status_reason", "stage", "qualified_at", "qualified_by_rule", "job_number",
 }
 
 

@@ -48,7 +48,7 @@ def open_tab(page: Page, name: str) -> None:
 
 
 def save_mapping(page: Page) -> None:
-    page.get_by_role("button", name="Save Changes").click()
+    page.get_by_role("form", name="Map your fields").get_by_role("button", name="Save Changes").click()
     expect(page.locator(".messages")).to_be_visible()
 
 

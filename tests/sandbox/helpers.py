@@ -47,3 +47,31 @@ def api_headers(
     response = fetch_token(client, client_id, secret)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}", "ST-App-Key": DEMO_APP_KEY}
+
+
+TENANT_BOOKINGS = f"/crm/v2/tenant/{DEMO_TENANT_ID}/bookings"
+JOBS = f"/jpm/v2/tenant/{DEMO_TENANT_ID}/jobs"
+INVOICES = f"/accounting/v2/tenant/{DEMO_TENANT_ID}/invoices"
+
+
+def new_booking(client: httpx.Client, headers: dict[str, str], external_id: str = "lead-1") -> dict[str, Any]:
+    response = client.post(BOOKINGS, json=booking_body(externalId=external_id), headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def control(client: httpx.Client, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """POST a /_sandbox/ control endpoint with a JSON body and return its answer, which must be a 200."""
+    response = client.post(f"/_sandbox/{path}", json=body or {})
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def listed(client: httpx.Client, path: str, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    """The `data` of a list call, which must be a 200."""
+    response = client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data

@@ -163,6 +163,20 @@ def test_the_bookings_page_lists_bookings_with_their_values_escaped(
     assert "lead-1" in page.text
 
 
+def test_the_bookings_page_shows_each_bookings_job_status_and_balance(
+    sandbox: SandboxHandle, client: httpx.Client, headers: dict[str, str]
+) -> None:
+    booking_id = client.post(BOOKINGS, json=booking_body(), headers=headers).json()["id"]
+    _, job, invoice = sandbox.book_job(booking_id, total="480.00")
+    sandbox.set_job_status(job.id, "InProgress")
+    sandbox.pay_invoice(invoice.id, amount="80.00")
+
+    page = client.get("/").text
+
+    assert "<th>Job status</th>" in page
+    assert f"<td>{job.id}</td><td>InProgress</td><td>400.00</td>" in page
+
+
 def test_a_cross_origin_simple_post_is_refused_and_changes_nothing(client: httpx.Client) -> None:
     """What a web page the developer visits could send: a form post, with the page's Origin."""
     before = client.get("/_sandbox/config").json()

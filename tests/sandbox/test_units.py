@@ -1,6 +1,10 @@
-"""The sandbox's small parts on their own: config checks, the rate window, seeded chaos, the command line."""
+"""The sandbox's small parts on their own: config checks, the rate window, seeded chaos, the command line, the
+state's clock and amounts."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -9,6 +13,7 @@ from referloop.sandbox import server as server_module
 from referloop.sandbox.chaos import Chaos
 from referloop.sandbox.ratelimit import SlidingWindowLimiter
 from referloop.sandbox.runtime import Sandbox
+from referloop.sandbox.state import JOB_STATUSES, Booking, SandboxState, job_status, money
 
 
 def test_demo_config_has_the_documented_credentials() -> None:
@@ -99,3 +104,56 @@ def test_the_command_line_refuses_a_bad_knob(capsys: pytest.CaptureFixture[str])
         server_module.main(["--error-rate", "3"])
 
     assert "error_rate must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_changes_get_later_modified_on_even_when_the_wall_clock_stands_still_or_steps_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = SandboxState()
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    booking = Booking(
+        tenant_id=1,
+        booking_provider_id=1,
+        source="referloop",
+        name="Ann",
+        summary=None,
+        external_id="lead-1",
+        is_first_time_client=True,
+        start=now,
+        created_on=now,
+        modified_on=now,
+    )
+    state.add_booking(booking, [])
+    clock = iter([now, now, now - timedelta(hours=1), now - timedelta(hours=1)])
+    monkeypatch.setattr("referloop.sandbox.state.utc_now", lambda: next(clock))
+
+    _, job, invoice = state.convert_to_job(booking.id, "10")
+    stamps = [job.modified_on]
+    state.set_job_status(job.id, "InProgress")
+    stamps.append(job.modified_on)
+    state.pay_invoice(invoice.id, "4")
+    stamps.append(invoice.modified_on)
+    state.set_job_total(job.id, "12")
+    stamps.append(job.modified_on)
+
+    assert stamps == sorted(set(stamps))
+    assert stamps[0] > now
+
+
+@pytest.mark.parametrize(
+    ("value", "amount"), [("480.5", "480.50"), (12, "12.00"), (0.1, "0.10"), (Decimal("3.456"), "3.46")]
+)
+def test_amounts_of_money_are_kept_to_the_cent(value: object, amount: str) -> None:
+    assert money(value) == Decimal(amount)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "NaN", "Infinity", "1e99999", True])
+def test_what_is_not_an_amount_of_money_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="amount of money"):
+        money(value)  # type: ignore[arg-type]
+
+
+def test_job_statuses_match_regardless_of_case_and_nothing_else_does() -> None:
+    assert [job_status(s.upper()) for s in JOB_STATUSES] == list(JOB_STATUSES)
+    with pytest.raises(ValueError, match="not a job status"):
+        job_status("Done")

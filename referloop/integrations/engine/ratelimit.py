@@ -120,3 +120,22 @@ def pause(rate_key: str, seconds: float, now: datetime) -> None:
         pauses=F("pauses") + 1,
         next_slot_at=Greatest(F("next_slot_at"), until.timestamp()),
     )
+
+
+def take_spare_slot(rate_key: str, owner: str, epoch: float, now: datetime, limit: RateLimit) -> float | None:
+    """One send time for a low-priority call (the follower), only when the tenant has nothing planned: no
+    delivery is waiting for a slot, no other worker serves it, no 429 pause. None: busy, ask again later.
+
+    Deliveries planned after it wait at most this one slot; a tenant busy with deliveries gives the follower
+    nothing until it is idle, so a new booking is never queued behind the follower's calls.
+    """
+    bucket = lock_buckets([rate_key]).get(rate_key)
+    if bucket is None or is_paused(bucket, now) or owned_by_other(bucket, owner, epoch):
+        return None
+    if bucket.next_slot_at > epoch + limit.interval:
+        return None  # deliveries hold the slots ahead
+    slot = max(bucket.next_slot_at, epoch)
+    TenantBucket.objects.filter(pk=bucket.pk).update(
+        next_slot_at=slot + limit.interval, owner=owner, owned_until=slot + OWNERSHIP_SECONDS
+    )
+    return slot

@@ -40,7 +40,7 @@ from django.db import close_old_connections, connections, reset_queries
 from django.utils import timezone
 
 from referloop.integrations import destinations
-from referloop.integrations.destinations import ConnectorOptions
+from referloop.integrations.destinations import BackgroundContext, ConnectorOptions
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.claim import ClaimResult, claim_due
 from referloop.integrations.engine.pacing import paced_sender
@@ -76,6 +76,8 @@ class WorkerOptions:
     retry: RetryPolicy = DEFAULT_POLICY
     rate: RateLimit | None = None  # default: RateLimit.from_settings()
     token_cache: object | None = None  # a connector's token cache (ServiceTitan's); default: the process-wide one
+    follow: bool = True  # also run the background jobs (the ServiceTitan follower: what became of each booking)
+    follow_tick: float = 1.0  # how often they look for due work (the follower's interval is a setting)
 
 
 @dataclass
@@ -178,6 +180,7 @@ class Worker:
         try:
             await self._in_db(self._beat, 0, 0, started=True)
             flusher = asyncio.create_task(self._flush_loop())
+            follower = asyncio.create_task(self._follow()) if self.options.follow else None
             try:
                 await self._claim_loop()
                 await self._drain()
@@ -185,6 +188,8 @@ class Worker:
                 self._drained.set()
                 self._flush_now.set()
                 await flusher
+                if follower is not None:
+                    await follower
             await self._in_db(ratelimit.release_ownership, self.owner)
             await self._in_db(self._beat, 0, self.report.finished, stopped=True)
         finally:
@@ -305,6 +310,23 @@ class Worker:
         for task in list(self._claims):
             task.cancel()
         await asyncio.gather(*self._claims, return_exceptions=True)
+
+    # -- following ---------------------------------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        """The registered background jobs (the ServiceTitan follower), until the worker stops."""
+        context = BackgroundContext(
+            owner=self.owner,
+            in_db=self._in_db,
+            sender=self._sender,
+            rate=self.rate,
+            tick=self.options.follow_tick,
+            lease_seconds=self.options.lease_seconds,
+            timeout=self.options.timeout,
+            token_cache=self.options.token_cache,
+        )
+        self.background = {name: factory(context) for name, factory in destinations.background_jobs().items()}
+        await asyncio.gather(*(job.run(self._stopping) for job in self.background.values()))
 
     # -- writing -----------------------------------------------------------------------------------------------
 

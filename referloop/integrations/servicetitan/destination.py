@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from django.utils import timezone
+
 from referloop.integrations import alerts
 from referloop.integrations.destinations import ConnectorOptions, Destined, Row
 from referloop.integrations.engine import queries
@@ -20,6 +22,7 @@ from referloop.integrations.models import Delivery, DeliveryState, Integration, 
 from referloop.integrations.records import custom_fields_of, load_records
 from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.credentials import credentials_for
+from referloop.integrations.servicetitan.follower import store as follower_store
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON, readiness
 from referloop.integrations.webhooks import events as webhook_events
 from referloop.providers.base import Connector, Outcome
@@ -112,6 +115,7 @@ class ServiceTitanKind:
 
     def after_results(self, applied: Sequence[tuple[Result, str]]) -> list[object]:
         webhook_events.on_deliveries_written(applied)  # lead.booked / lead.delivery_failed, in this transaction
+        follow_bookings([result.claim.delivery_id for result, state in applied if state == DeliveryState.DELIVERED])
         return list(_integration_health(applied))
 
     def release_ready(self) -> int:
@@ -122,6 +126,23 @@ class ServiceTitanKind:
 
     def send_notices(self, notices: Sequence[object]) -> None:
         alerts.send_alerts([notice for notice in notices if isinstance(notice, alerts.Alert)])
+
+
+def follow_bookings(delivery_ids: Sequence[int]) -> None:
+    """Delivered rows become followed bookings (follower/), in the results' transaction."""
+    if not delivery_ids:
+        return
+    rows = Delivery.objects.filter(pk__in=delivery_ids, remote_id__isnull=False, lead__isnull=False)
+    now = timezone.now()
+    follower_store.start(
+        [
+            follower_store.Booked(integration_id, lead_id, booking_id, at or now)
+            for integration_id, lead_id, booking_id, at in rows.values_list(
+                "integration_id", "lead_id", "remote_id", "delivered_at"
+            )
+            if booking_id is not None
+        ]
+    )
 
 
 def _integration_health(applied: Sequence[tuple[Result, str]]) -> list[alerts.Alert]:

@@ -81,6 +81,7 @@ class Cause(StrEnum):
 
 
 CONNECTION_CAUSES = frozenset({Cause.NOT_CONNECTED, Cause.DISCONNECTED, Cause.CREDENTIALS_REJECTED})
+MAPPING_CAUSES = frozenset({Cause.UNMAPPED_FIELDS, Cause.INVALID_MAPPING})
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,12 @@ class Readiness:
     def can_send(self) -> bool:
         """Whether a lead sent now (a new one, a resend, a release) would go, whatever the lead action."""
         return not self.problems
+
+    @property
+    def can_read(self) -> bool:
+        """Whether referloop can read from ServiceTitan (the follower): connected with usable credentials; the
+        lead mapping's gaps don't matter for reading."""
+        return all(problem.cause in MAPPING_CAUSES for problem in self.problems)
 
     @property
     def causes(self) -> tuple[Cause, ...]:

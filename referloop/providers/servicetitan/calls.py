@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import httpx
@@ -31,6 +32,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
 # The lists we read are small by nature (tags of a tenant, jobs of a booking, invoices of a job,
 # bookings with one externalId), so one page of this size holds them all.
 PAGE_SIZE = 200
+# The follower's change lists (`list_changed`): `ids=` takes at most 50 (all three documents say so); a page of
+# changes since a cursor holds up to this many records.
+MAX_IDS = 50
+CHANGES_PAGE_SIZE = 500
 USER_AGENT = "referloop-servicetitan/1"
 
 
@@ -42,6 +47,33 @@ class ApiCall(Generic[T]):
     parse: Callable[[object], T]
     params: Mapping[str, str | int] = field(default_factory=dict)
     json: Mapping[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a paginated list, and whether another follows."""
+
+    items: list[T]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Which records of a list to read: these ids (at most MAX_IDS), and/or those modified on or after `since`."""
+
+    ids: tuple[int, ...] = ()
+    since: datetime | None = None
+    page: int = 1
+
+    def params(self) -> dict[str, str | int]:
+        if len(self.ids) > MAX_IDS:
+            raise ValueError(f"at most {MAX_IDS} ids per call, not {len(self.ids)}")
+        params: dict[str, str | int] = {"page": self.page, "pageSize": CHANGES_PAGE_SIZE if not self.ids else MAX_IDS}
+        if self.ids:
+            params["ids"] = ",".join(str(i) for i in self.ids)
+        if self.since is not None:
+            params["modifiedOnOrAfter"] = self.since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return params
 
 
 def outgoing(call: ApiCall[T], credentials: Credentials, access_token: str, timeout: httpx.Timeout) -> Outgoing:
@@ -58,7 +90,6 @@ def outgoing(call: ApiCall[T], credentials: Credentials, access_token: str, time
         },
         timeout=timeout,
     )
-
 
 
 def needs_fresh_token(response: Answer) -> bool:
@@ -117,7 +148,6 @@ def token_outgoing(credentials: Credentials, timeout: httpx.Timeout) -> Outgoing
     )
 
 
-
 def read_token(credentials: Credentials, response: Answer, issued_at: float) -> Token:
     """`issued_at` is taken before the request was sent, so the token is never trusted too long."""
     context = token_context(credentials)
@@ -141,6 +171,11 @@ def _object(data: object) -> Mapping[str, object]:
     if not isinstance(data, Mapping):
         raise ValueError("expected a JSON object")
     return data
+
+
+def _page(data: object, read: Callable[[Mapping[str, object]], T]) -> Page[T]:
+    has_more = _object(data).get("hasMore")
+    return Page([read(item) for item in _items(data)], has_more is True)
 
 
 def _items(data: object) -> list[Mapping[str, object]]:
@@ -258,4 +293,40 @@ def list_invoices_by_job(credentials: Credentials, job_id: int) -> ApiCall[list[
         _context(credentials, f"list the invoices of job {job_id}"),
         lambda data: [Invoice.from_api(item) for item in _items(data)],
         params={"jobId": job_id, "pageSize": PAGE_SIZE},
+    )
+
+
+# -- the follower's change lists -----------------------------------------------------------------------------------
+
+
+def list_changed_bookings(
+    credentials: Credentials, booking_provider_id: int, changes: Changes
+) -> ApiCall[Page[Booking]]:
+    """The booking provider's bookings among `changes` (its own bookings only: the provider scope)."""
+    return ApiCall(
+        "GET",
+        _bookings(credentials, booking_provider_id),
+        _context(credentials, "list changed bookings", booking_provider_id=booking_provider_id),
+        lambda data: _page(data, Booking.from_api),
+        params=changes.params(),
+    )
+
+
+def list_changed_jobs(credentials: Credentials, changes: Changes) -> ApiCall[Page[Job]]:
+    return ApiCall(
+        "GET",
+        f"/jpm/v2/tenant/{credentials.tenant_id}/jobs",
+        _context(credentials, "list changed jobs"),
+        lambda data: _page(data, Job.from_api),
+        params=changes.params(),
+    )
+
+
+def list_changed_invoices(credentials: Credentials, changes: Changes) -> ApiCall[Page[Invoice]]:
+    return ApiCall(
+        "GET",
+        f"/accounting/v2/tenant/{credentials.tenant_id}/invoices",
+        _context(credentials, "list changed invoices"),
+        lambda data: _page(data, Invoice.from_api),
+        params=changes.params(),
     )

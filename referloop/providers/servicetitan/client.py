@@ -16,7 +16,7 @@ import httpx
 from ..transport import Answer, AsyncSender, HttpxSender, Outgoing, TransportFailure, send_with_httpx
 from . import calls
 from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, token_key
-from .calls import ApiCall
+from .calls import ApiCall, Changes, Page
 from .errors import RequestContext, error_from_transport
 from .models import Booking, BookingProviderTag, Invoice, Job
 
@@ -177,6 +177,15 @@ class AsyncServiceTitanClient(_Base):
 
     async def list_invoices_by_job(self, job_id: int) -> list[Invoice]:
         return await self._send(calls.list_invoices_by_job(self.credentials, job_id))
+
+    async def list_changed_bookings(self, booking_provider_id: int, changes: Changes) -> Page[Booking]:
+        return await self._send(calls.list_changed_bookings(self.credentials, booking_provider_id, changes))
+
+    async def list_changed_jobs(self, changes: Changes) -> Page[Job]:
+        return await self._send(calls.list_changed_jobs(self.credentials, changes))
+
+    async def list_changed_invoices(self, changes: Changes) -> Page[Invoice]:
+        return await self._send(calls.list_changed_invoices(self.credentials, changes))
 
     async def _send(self, call: ApiCall[T]) -> T:
         token = await self._token()

@@ -37,19 +37,21 @@ async def list_bookings(call: ApiCall) -> Response:
     ids = query.ids()
     external_id = query.text("externalId")
     page = query.page()
-    bookings = query.dated(call.state.list_bookings(call.tenant_id, provider_id))
+    dates = query.dates()
     query.check()
-    matching = [
-        b
-        for b in sorted(bookings, key=lambda b: b.id)
-        if (ids is None or b.id in ids) and (external_id is None or b.external_id == external_id)
-    ]
-    return JSONResponse(paginate(matching, page, wire.booking_to_api))
+    with call.state.lock:  # a consistent answer even while a test changes records from its own thread
+        matching = [
+            b
+            for b in sorted(call.state.list_bookings(call.tenant_id, provider_id), key=lambda b: b.id)
+            if (ids is None or b.id in ids) and (external_id is None or b.external_id == external_id) and dates(b)
+        ]
+        return JSONResponse(paginate(matching, page, wire.booking_to_api))
 
 
 async def get_booking(call: ApiCall) -> Response:
     booking = call.state.booking(call.tenant_id, call.path_id(), _provider_id(call))
-    return JSONResponse(wire.booking_to_api(booking))
+    with call.state.lock:
+        return JSONResponse(wire.booking_to_api(booking))
 
 
 async def update_booking(call: ApiCall) -> Response:

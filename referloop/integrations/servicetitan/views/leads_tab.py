@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required
@@ -26,6 +27,7 @@ from referloop.integrations.servicetitan.mapping_form import (
     source_groups,
 )
 from referloop.integrations.servicetitan.preview import preview_for
+from referloop.integrations.servicetitan.qualification_setup import QualificationForm, save_qualification
 from referloop.integrations.servicetitan.readiness import readiness
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
 from referloop.providers.mapping import FieldMapping
@@ -46,6 +48,7 @@ def _mapping_context(integration: Integration, lead_action: str, rows: list[Row]
         "problem_count": len(problems),
         "preview": preview_for(integration, mapping),
         "hold_reason": readiness(integration).hold_reason,
+        "qualification_form": QualificationForm(instance=integration),
     }
 
 
@@ -93,6 +96,33 @@ def leads_tab(request: AccountRequest, campaign_id: int, provider: str) -> HttpR
     else:
         messages.success(request, "Changes saved.")
     return redirect("integration_leads", campaign.pk, provider)
+
+
+@account_required
+@require_POST
+def qualification_rules(request: AccountRequest, campaign_id: int, provider: str) -> HttpResponse:
+    """Qualification Rules' own Save Changes (a form of its own below Map your fields)."""
+    integration = scoped_integration(request, campaign_id, provider)
+    require_manager(request)
+    form = QualificationForm(request.POST, instance=integration)
+    if not form.is_valid():
+        context = _mapping_context(integration, integration.lead_action, _stored_rows(integration))
+        context["qualification_form"] = form
+        return render_tab(
+            request,
+            "integrations/servicetitan/leads.html",
+            integration.campaign,
+            provider,
+            integration,
+            "leads",
+            context,
+            status=400,
+        )
+    qualified = save_qualification(form, request.user)
+    leads = f"{qualified} lead{'s' if qualified != 1 else ''}"
+    note = f" {leads} already met the rule and qualified." if qualified else ""
+    messages.success(request, f"Qualification Rules saved.{note}")
+    return redirect(reverse("integration_leads", args=[integration.campaign.pk, provider]) + "#qualification-title")
 
 
 @account_required

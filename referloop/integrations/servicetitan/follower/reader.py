@@ -1,0 +1,91 @@
+"""The follower's ServiceTitan side: read what changed for one integration's followed bookings, in few calls.
+
+Bookings, then jobs, then invoices, each asked for in one of two ways, whichever costs fewer calls: the ids we
+follow (`ids=`, one call for up to 50), or, when more than 50 are open, everything of the tenant modified since
+the cursor (`modifiedOnOrAfter`, one call per page of changes), kept only where it is ours. A job found through
+its booking in this cycle, and its invoice, are read in the same cycle. So a cycle costs at most three calls
+plus one per extra page of changes, and never one call per lead.
+
+No database here: the plan says what to read (store.claim), the answer goes to store.apply.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from referloop.integrations.servicetitan.follower.store import Plan, Seen
+from referloop.providers.servicetitan.calls import MAX_IDS, Changes, Page
+from referloop.providers.servicetitan.client import AsyncServiceTitanClient
+
+
+class Record(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+T = TypeVar("T", bound=Record)
+Lister = Callable[[Changes], Awaitable[Page[T]]]
+
+
+async def read(plan: Plan, client: AsyncServiceTitanClient) -> Seen:
+    seen = Seen()
+    bookings = functools.partial(client.list_changed_bookings, plan.booking_provider_id)
+    for booking in await _read(bookings, set(plan.bookings), plan.bookings_since, seen):
+        if booking.id in plan.bookings:
+            seen.bookings[booking.id] = booking
+
+    booked_jobs = {b.job_id for b in seen.bookings.values() if b.job_id is not None}
+    job_ids = set(plan.jobs) | booked_jobs
+    followed_bookings = set(plan.bookings)
+    for job in await _read(client.list_changed_jobs, job_ids, plan.jobs_since, seen, must_read=booked_jobs):
+        if job.id in job_ids or job.booking_id in followed_bookings:
+            seen.jobs[job.id] = job
+
+    new_invoices = {
+        job.invoice_id
+        for job in seen.jobs.values()
+        if job.invoice_id is not None and job.invoice_id not in plan.invoices
+    }
+    invoice_ids = set(plan.invoices) | new_invoices
+    for invoice in await _read(
+        client.list_changed_invoices, invoice_ids, plan.invoices_since, seen, must_read=new_invoices
+    ):
+        if invoice.id in invoice_ids:
+            seen.invoices[invoice.id] = invoice
+    return seen
+
+
+async def _read(
+    lister: Lister[T], ids: set[int], since: datetime, seen: Seen, must_read: set[int] | None = None
+) -> list[T]:
+    """The records among `ids`: by id when they fit in one call, else the changes since `since` plus, by id, those
+    in `must_read` (just discovered: the changes may predate the cursor) that the changes did not include."""
+    if not ids:
+        return []
+    if len(ids) <= MAX_IDS:
+        return await _all_pages(lister, Changes(ids=tuple(sorted(ids))), seen)
+    found = await _all_pages(lister, Changes(since=since), seen)
+    missing = sorted((must_read or set()) - {item.id for item in found})
+    for batch in _batches(missing):
+        found += await _all_pages(lister, Changes(ids=batch), seen)
+    return found
+
+
+async def _all_pages(lister: Lister[T], changes: Changes, seen: Seen) -> list[T]:
+    items: list[T] = []
+    page = changes
+    while True:
+        answer = await lister(page)
+        seen.calls += 1
+        items += answer.items
+        if not answer.has_more or not answer.items:
+            return items
+        page = Changes(ids=page.ids, since=page.since, page=page.page + 1)
+
+
+def _batches(ids: Iterable[int]) -> list[tuple[int, ...]]:
+    ordered = list(ids)
+    return [tuple(ordered[i : i + MAX_IDS]) for i in range(0, len(ordered), MAX_IDS)]

@@ -1,0 +1,146 @@
+"""The follower inside the worker: every few seconds, run the cycles that are due, beside the deliveries.
+
+It shares the worker's database thread and its paced HTTP pool. Each of its calls first takes a spare slot of
+the tenant's budget (`ratelimit.take_spare_slot`): while a tenant has deliveries waiting, the follower waits for
+it, so bookings keep their full rate and the follower only uses what they leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from django.db import transaction
+from django.utils import timezone
+
+from referloop.integrations.destinations import BackgroundContext
+from referloop.integrations.engine import ratelimit
+from referloop.integrations.engine.ratelimit import RateLimit
+from referloop.integrations.servicetitan.follower import reader, store
+from referloop.providers.servicetitan import TokenCache
+from referloop.providers.servicetitan.client import AsyncServiceTitanClient
+from referloop.providers.servicetitan.errors import ServiceTitanError
+from referloop.providers.transport import Answer, AsyncSender, Outgoing, TransportFailure
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+InDb = Callable[..., Awaitable[Any]]
+
+
+class TenantBusy(TransportFailure):
+    """The tenant's deliveries kept every slot for longer than a cycle may wait: try the cycle later."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            "The tenant was busy with bookings the whole time; following it later.", url=url, reached=False
+        )
+
+
+@dataclass(frozen=True)
+class FollowerOptions:
+    tick: float = 1.0  # how often due cycles are looked for
+    lease_seconds: float = 120.0  # a cycle not finished by then is another worker's to run
+    wait_for_slot: float = 30.0  # the most a cycle waits for a tenant busy with deliveries
+    slot_poll: float = 0.05
+    timeout: httpx.Timeout | None = None
+    token_cache: TokenCache | None = None
+
+    @classmethod
+    def of(cls, context: BackgroundContext) -> FollowerOptions:
+        cache = context.token_cache if isinstance(context.token_cache, TokenCache) else None
+        return cls(tick=context.tick, lease_seconds=context.lease_seconds, timeout=context.timeout, token_cache=cache)
+
+
+@dataclass
+class FollowerReport:
+    cycles: int = 0
+    calls: int = 0
+    failed: int = 0
+    stale: int = 0
+    changed: int = 0
+    qualified: int = 0
+
+
+class Follower:
+    """The follower as the worker runs it (registered as a background job in integrations/apps.py)."""
+
+    @classmethod
+    def in_worker(cls, context: BackgroundContext) -> Follower:
+        return cls(context.owner, context.in_db, context.sender, context.rate, FollowerOptions.of(context))
+
+    def __init__(
+        self, owner: str, in_db: InDb, sender: Any, rate: RateLimit, options: FollowerOptions | None = None
+    ) -> None:
+        self.owner = owner
+        self.in_db = in_db
+        self.sender = sender  # the worker's PacedSender
+        self.rate = rate
+        self.options = options or FollowerOptions()
+        self.report = FollowerReport()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                plans = await self.in_db(store.claim, self.owner, timezone.now(), self.options.lease_seconds)
+            except Exception:  # the database was unreachable: try again next tick, nothing was leased
+                logger.exception("planning follow cycles failed; trying again shortly")
+                plans = []
+            if plans:
+                await asyncio.gather(*(self.cycle(plan) for plan in plans))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.options.tick)
+
+    async def cycle(self, plan: store.Plan) -> None:
+        sender = _SpareSlotSender(self.sender.for_key(plan.rate_key), self._spare_slot(plan.rate_key), self.options)
+        client = AsyncServiceTitanClient(
+            plan.credentials, timeout=self.options.timeout, sender=sender, token_cache=self.options.token_cache
+        )
+        try:
+            seen = await reader.read(plan, client)
+        except (ServiceTitanError, TransportFailure) as exc:
+            self.report.failed += 1
+            logger.warning("following integration %s: %s", plan.integration_id, exc)
+            await self.in_db(store.failed, self.owner, plan, str(exc), timezone.now())
+            return
+        applied = await self.in_db(store.apply, self.owner, plan, seen, timezone.now())
+        self.report.cycles += 1
+        self.report.calls += seen.calls
+        self.report.stale += int(applied.stale)
+        self.report.changed += applied.changed
+        self.report.qualified += applied.qualified
+
+    def _spare_slot(self, rate_key: str) -> Callable[[], Awaitable[float | None]]:
+        def take() -> float | None:
+            with transaction.atomic():
+                return ratelimit.take_spare_slot(rate_key, self.owner, time.time(), timezone.now(), self.rate)
+
+        return lambda: self.in_db(take)
+
+
+class _SpareSlotSender:
+    """A rate key's paced sender whose paced requests first wait for a spare slot of the tenant's budget."""
+
+    def __init__(self, inner: AsyncSender, take: Callable[[], Awaitable[float | None]], options: FollowerOptions):
+        self._inner = inner
+        self._take = take
+        self._options = options
+
+    async def send(self, request: Outgoing) -> Answer:
+        if request.paced:
+            give_up = time.monotonic() + self._options.wait_for_slot
+            while (slot := await self._take()) is None:
+                if time.monotonic() >= give_up:
+                    raise TenantBusy(request.url)
+                await asyncio.sleep(self._options.slot_poll)
+            if slot > time.time():
+                await asyncio.sleep(slot - time.time())
+        return await self._inner.send(request)
+
+    async def aclose(self) -> None:
+        pass
