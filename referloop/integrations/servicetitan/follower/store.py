@@ -98,11 +98,12 @@ def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 20) -> l
     """Lease up to `limit` integrations whose cycle is due and plan their cycles. Follows past their window are
     settled here, so an unreachable ServiceTitan does not keep a lead Pending forever."""
     plans: list[Plan] = []
+    due_now = FollowSync.objects.filter(due_at__lte=now).filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+    if not due_now.exists():  # the usual answer, read without a write transaction (SQLite has one writer)
+        return plans
     with transaction.atomic():
         due = list(
-            FollowSync.objects.select_for_update(skip_locked=True)
-            .filter(due_at__lte=now)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            due_now.select_for_update(skip_locked=True, of=("self",))
             .select_related("integration__campaign")
             .order_by("due_at")[:limit]
         )
