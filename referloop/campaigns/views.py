@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
-from referloop.campaigns import outcomes, verification
+from referloop.campaigns import funnel, outcomes, verification
 from referloop.campaigns.abuse.suspicious import flag_suspicious, only_suspicious
 from referloop.campaigns.csv_import import import_chunk, start_import
 from referloop.campaigns.errors import InputRejected
@@ -41,7 +41,7 @@ from referloop.campaigns.models import (
 )
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
-from referloop.integrations.models import Follow
+from referloop.integrations.models import Delivery, Follow
 from referloop.integrations.timeline import lead_timeline
 from referloop.security.ids import id_from
 
@@ -103,6 +103,8 @@ def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
             "stats": stats,
             "referrer_count": campaign.referrers.count(),
             "recent_leads": campaign.leads.select_related("referrer").order_by("-created_at")[:10],
+            "funnel": funnel.funnel(campaign, funnel.period_from(request.GET.get("days"))),
+            "funnel_periods": funnel.PERIODS,
         },
     )
 
@@ -327,6 +329,7 @@ def lead_detail(request: AccountRequest, campaign_id: int, lead_id: int) -> Http
             "custom": custom,
             "timeline": lead_timeline(lead),
             "follow": Follow.objects.filter(lead=lead).first(),
+            "booking_delivery": Delivery.objects.filter(lead=lead, remote_id__isnull=False).first(),
             "outcome_form": OutcomeForm(),
             "verification_state": verification.state(lead),
             "verification_reason": verification.reason(lead),
