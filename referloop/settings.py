@@ -254,8 +254,9 @@ SERVICETITAN_SANDBOX_URL = os.environ.get("REFERLOOP_SERVICETITAN_SANDBOX_URL", 
 SERVICETITAN_ALLOW_SANDBOX = env_bool("REFERLOOP_SERVICETITAN_ALLOW_SANDBOX", DEBUG)
 # ServiceTitan allows 60 calls per second per app per tenant; the worker stays under it (see engine/ratelimit.py).
 SERVICETITAN_RATE_LIMIT_PER_SECOND = float(os.environ.get("REFERLOOP_SERVICETITAN_RATE_LIMIT", "60"))
-# How often the worker asks ServiceTitan what became of each integration's bookings (follower/).
-FOLLOW_INTERVAL_SECONDS = float(os.environ.get("REFERLOOP_FOLLOW_INTERVAL_SECONDS", "300"))
+# How often the worker asks ServiceTitan what became of each integration's bookings (follower/). In development
+# (the demo against the sandbox) every 30 s, so a job completed in the sandbox shows within a minute.
+FOLLOW_INTERVAL_SECONDS = float(os.environ.get("REFERLOOP_FOLLOW_INTERVAL_SECONDS", "30" if DEBUG else "300"))
 
 # /metrics (Prometheus) answers staff users, or a scraper sending "Authorization: Bearer <this token>".
 # Empty (the default) means no token is accepted: the metrics are never public by accident.

@@ -18,6 +18,7 @@ from referloop.integrations.models import (
     IntegrationChange,
     LeadAction,
     Provider,
+    QualificationRule,
 )
 from referloop.providers.servicetitan import default_mapping
 from referloop.sandbox.config import (
@@ -102,6 +103,7 @@ def connect_demo_integration(campaign: Campaign) -> Integration:
         booking_provider_id=DEMO_BOOKING_PROVIDER_ID,
         state=ConnectionState.CONNECTED,
         lead_action=LeadAction.CREATE_BOOKING,
+        qualification_rule=QualificationRule.JOB_STATUS,  # a job completed in the sandbox qualifies its referral
         connected_at=timezone.now(),
     )
     integration.client_secret = DEMO_CLIENT_SECRET
