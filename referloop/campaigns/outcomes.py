@@ -8,7 +8,7 @@ always needs a reason and records who made it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from django.db import transaction
@@ -20,6 +20,29 @@ from referloop.campaigns.models import Lead, LeadEvent, LeadStatus
 
 BY_HAND = "by_hand"
 REASON_LIMIT = 300
+
+OutcomeHook = Callable[[int, datetime], object]  # (lead id, when), in the transaction that made the change
+_qualified_hooks: list[OutcomeHook] = []
+_unqualified_hooks: list[OutcomeHook] = []
+
+
+def on_qualified(hook: OutcomeHook) -> OutcomeHook:
+    """Run `hook` whenever a lead becomes Qualified (by a rule or by hand), in that change's transaction."""
+    if hook not in _qualified_hooks:
+        _qualified_hooks.append(hook)
+    return hook
+
+
+def on_unqualified(hook: OutcomeHook) -> OutcomeHook:
+    """Run `hook` whenever a Qualified lead becomes Not qualified (by hand), in that change's transaction."""
+    if hook not in _unqualified_hooks:
+        _unqualified_hooks.append(hook)
+    return hook
+
+
+def _run(hooks: list[OutcomeHook], lead_id: int, at: datetime) -> None:
+    for hook in hooks:
+        hook(lead_id, at)
 
 
 def qualify_by_rule(lead_id: int, rule: str, rule_text: str, evidence: Mapping[str, object], at: datetime) -> bool:
@@ -33,6 +56,7 @@ def qualify_by_rule(lead_id: int, rule: str, rule_text: str, evidence: Mapping[s
     )
     if done:
         LeadEvent.objects.create(lead_id=lead_id, at=at, kind="qualified", title="Qualified", detail=_said(evidence))
+        _run(_qualified_hooks, lead_id, at)
     return bool(done)
 
 
@@ -69,6 +93,7 @@ def qualify_by_hand(lead: Lead, user: User | None, reason: str) -> None:
             detail=reason,
             user=user,
         )
+        _run(_qualified_hooks, lead.pk, now)
     lead.refresh_from_db()
 
 
@@ -79,6 +104,7 @@ def unqualify_by_hand(lead: Lead, user: User | None, reason: str) -> None:
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
         if locked.status == LeadStatus.NOT_QUALIFIED:
             raise InputRejected({"status": ["This lead is not qualified already."]})
+        was_qualified = locked.status in (LeadStatus.QUALIFIED, LeadStatus.REWARDED)
         Lead.objects.filter(pk=lead.pk).update(status=LeadStatus.NOT_QUALIFIED, status_reason=reason)
         LeadEvent.objects.create(
             lead_id=lead.pk,
@@ -88,6 +114,8 @@ def unqualify_by_hand(lead: Lead, user: User | None, reason: str) -> None:
             detail=reason,
             user=user,
         )
+        if was_qualified:
+            _run(_unqualified_hooks, lead.pk, now)
     lead.refresh_from_db()
 
 

@@ -4,6 +4,7 @@ rule."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -107,3 +108,25 @@ def test_the_api_names_a_missing_reason_and_another_accounts_lead_is_not_found(
     assert foreign.status_code == 404
     other_tenant.lead.refresh_from_db()
     assert other_tenant.lead.status == LeadStatus.PENDING
+
+
+@pytest.fixture
+def outcome_calls() -> Iterator[list[tuple[str, int]]]:
+    calls: list[tuple[str, int]] = []
+    saved = list(outcomes._qualified_hooks), list(outcomes._unqualified_hooks)
+    outcomes.on_qualified(lambda lead_id, at: calls.append(("qualified", lead_id)))
+    outcomes.on_unqualified(lambda lead_id, at: calls.append(("unqualified", lead_id)))
+    yield calls
+    outcomes._qualified_hooks[:], outcomes._unqualified_hooks[:] = saved
+
+
+def test_the_outcome_hooks_run_once_per_change_and_only_for_a_real_change(
+    tenant: Tenant, outcome_calls: list[tuple[str, int]]
+) -> None:
+    lead_id = tenant.lead.pk
+    outcomes.qualify_by_rule(lead_id, "job", "Booking becomes a job", {}, timezone.now())
+    outcomes.qualify_by_rule(lead_id, "job", "Booking becomes a job", {}, timezone.now())  # already qualified
+    outcomes.unqualify_by_hand(tenant.lead, tenant.user, "Refunded")
+    outcomes.not_qualified_by_fact(lead_id, "The booking was dismissed in ServiceTitan.", timezone.now())  # not pending
+    outcomes.qualify_by_hand(tenant.lead, tenant.user, "Checked again")
+    assert outcome_calls == [("qualified", lead_id), ("unqualified", lead_id), ("qualified", lead_id)]
