@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "referloop.campaigns",
     "referloop.integrations",
     "referloop.diagnostics",
+    "referloop.rewards",
+    "referloop.notifications",
     "referloop.runtime",
     "referloop.security",
     "csp",
