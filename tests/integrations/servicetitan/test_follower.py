@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db.models import Q
 from django.utils import timezone
 
 from referloop.campaigns.models import Lead, LeadEvent, LeadStage, LeadStatus
@@ -20,6 +19,7 @@ from referloop.integrations.models import Follow, FollowSync, Integration, JobSt
 from referloop.sandbox.testing import SandboxHandle
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import add_lead, connect, drain, start_worker, stop_worker, wait_for
+from tests.integrations.servicetitan.following import follow_cycle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,20 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def quick_follower(settings: Any) -> None:
     settings.FOLLOW_INTERVAL_SECONDS = 1.0
-
-
-def follow_cycle() -> None:
-    """Make every integration's cycle due now and run a worker until each one has finished a cycle after that."""
-    started = timezone.now()
-    FollowSync.objects.update(due_at=started)
-
-    def done() -> bool:
-        behind = Q(last_success_at__isnull=True) | Q(last_success_at__lt=started)
-        failed = Q(last_error_at__gte=started)
-        return not FollowSync.objects.filter(behind & ~failed).exists()
-
-    drain(stop=lambda: done(), follow_tick=0.05)
-    assert done(), "the follower did not finish a cycle in time"
 
 
 def booked_lead(tenant: Tenant, rule: str = QualificationRule.JOB_STATUS, **rule_fields: Any) -> Lead:
