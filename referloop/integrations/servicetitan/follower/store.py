@@ -220,7 +220,9 @@ def _follow_up(
     after = read_facts(before, follow.booking_id, seen)
     if after != before:
         applied.changed += 1
-        events.extend(_changes(lead.pk, before, after, now))
+        job = seen.jobs.get(after.job_id) if after.job_id is not None else None
+        booked_at = job.created_on if job is not None and job.created_on is not None else now
+        events.extend(_changes(lead.pk, before, after, now, min(booked_at, now)))
         for name in qualification.FACT_FIELDS:
             setattr(follow, name, getattr(after, name))
         follow.checked_at = now
@@ -267,8 +269,9 @@ def read_facts(before: Facts, booking_id: int, seen: Seen) -> Facts:
     return facts
 
 
-def _changes(lead_id: int, before: Facts, after: Facts, now: datetime) -> Iterable[LeadEvent]:
-    """One timeline entry per change a person would care about, dated when ServiceTitan says it happened."""
+def _changes(lead_id: int, before: Facts, after: Facts, now: datetime, booked_at: datetime) -> Iterable[LeadEvent]:
+    """One timeline entry per change a person would care about, dated when ServiceTitan says it happened (the job's
+    creation, its completion, the payment) or, where it doesn't say, when the follower saw it."""
     job = after.job_number or str(after.job_id)
     if after.booking_status != before.booking_status and after.booking_status == qualification.BOOKING_DISMISSED:
         yield LeadEvent(lead_id=lead_id, at=now, kind=LeadStage.DISMISSED, title="Booking dismissed in ServiceTitan")
@@ -276,7 +279,11 @@ def _changes(lead_id: int, before: Facts, after: Facts, now: datetime) -> Iterab
     if found_job:
         status = f"Status: {after.job_status}." if after.job_status else ""
         yield LeadEvent(
-            lead_id=lead_id, at=now, kind=LeadStage.JOB, title=f"Booked as job {job} in ServiceTitan", detail=status
+            lead_id=lead_id,
+            at=booked_at,
+            kind=LeadStage.JOB,
+            title=f"Booked as job {job} in ServiceTitan",
+            detail=status,
         )
     # A job found this cycle has its status in the entry above, unless it already ended (completed, canceled).
     ended = after.job_status in ("Completed", qualification.JOB_CANCELED)
