@@ -1,7 +1,8 @@
 """The Diagnose checks, in the order a person would work through them, each with one sentence and the fix.
 
 1. lead action  2. required fields mapped  3. the mapping on recent real leads  4. credentials  5. App Key
-6. Booking Provider Value  7. deliveries in the last 24 hours  8. held leads  9. the worker  10. the queue.
+6. Booking Provider Value  7. deliveries in the last 24 hours  8. held leads  9. the worker  10. the queue
+11. the follower (following each booking in ServiceTitan after it was created).
 
 Checks 4 to 6 talk to ServiceTitan (see `live.py`); the rest only read the database, so `cheap_checks` can run on
 every page view (the banner). No check raises: an unexpected error becomes a problem result that says so.
@@ -20,11 +21,21 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from referloop.campaigns.models import Campaign, CustomField, Lead
+from referloop.campaigns.outcomes import BY_HAND
 from referloop.diagnostics import fixes, live
 from referloop.diagnostics.result import CheckResult, Status
 from referloop.diagnostics.text import ago, and_join, duration, percent, plural
-from referloop.integrations.models import Delivery, DeliveryState, Integration, LeadAction, WorkerHeartbeat
+from referloop.integrations.models import (
+    Delivery,
+    DeliveryState,
+    Follow,
+    FollowSync,
+    Integration,
+    LeadAction,
+    WorkerHeartbeat,
+)
 from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.integrations.servicetitan.follower import store as follower
 from referloop.integrations.servicetitan.readiness import LEADS_TAB, Readiness, State, readiness
 from referloop.providers.mapping import DATA_TYPE_LABELS, CustomSource, FieldMapping, SourceField, source_catalog
 from referloop.providers.servicetitan import (
@@ -42,6 +53,10 @@ HEARTBEAT_STALE_AFTER = timedelta(seconds=30)
 QUEUE_WARNING_AFTER = timedelta(minutes=2)
 QUEUE_PROBLEM_AFTER = timedelta(minutes=15)
 MAX_GROUPS = 10
+# The follower is behind when its last successful cycle is older than this many poll intervals.
+FOLLOW_STALE_INTERVALS = 2
+QUALIFIED_WINDOW = timedelta(days=30)
+FOLLOWER = "Following bookings in ServiceTitan"
 
 LABELS = {field.key: field.label for field in TARGET_FIELDS}
 CREATE_BOOKING = LeadAction.CREATE_BOOKING.label
@@ -523,9 +538,126 @@ def check_queue(ctx: Context) -> CheckResult:
     )
 
 
+# 11 ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_follower(ctx: Context) -> CheckResult:
+    """Whether the worker's follower keeps up with this integration (one tenant): its last successful cycle against
+    two poll intervals, and the followed bookings that have waited longer than that. Reads the database only."""
+    integration = ctx.integration
+    every = follower.interval()
+    limit = FOLLOW_STALE_INTERVALS * every
+    follows = Follow.objects.filter(integration=integration)
+    open_follows = follows.filter(settled_at__isnull=True)
+    summary = open_follows.aggregate(count=Count("pk"), oldest=Min("started_at"))
+    open_count: int = summary["count"]
+    qualified = (
+        Lead.objects.filter(follow__integration=integration, qualified_at__gte=ctx.now - QUALIFIED_WINDOW)
+        .exclude(qualified_by_rule=BY_HAND)
+        .count()
+    )
+    sync = FollowSync.objects.filter(integration=integration).first()
+    last_success = sync.last_success_at if sync else None
+    # Every successful cycle clears the error, so an error means the tries since the last success failed.
+    error = sync.last_error if sync else ""
+    error_at = sync.last_error_at if sync else None
+    # A cycle reads every open follow; one started after the last success waits from its own start.
+    fresh = last_success is not None and last_success >= ctx.now - limit
+    waiting = 0 if fresh else open_follows.filter(started_at__lt=ctx.now - limit).count()
+    data = {
+        "open_follows": open_count,
+        "waiting": waiting,
+        "qualified_last_30_days": qualified,
+        "interval_seconds": every.total_seconds(),
+        "last_success_at": last_success.isoformat() if last_success else None,
+        "last_calls": sync.last_calls if sync else 0,
+        "last_error": error,
+        "last_error_at": error_at.isoformat() if error_at else None,
+    }
+    tally = f"{plural(qualified, 'lead')} qualified by the rule in the last 30 days"
+    if not open_count:
+        settled = follows.count()
+        sentence = (
+            f"No booking to follow now: {'the' if settled == 1 else 'all'} "
+            f"{plural(settled, 'followed booking is', 'followed bookings are')} settled (paid, dismissed, canceled or "
+            f"past the follow window); {tally}."
+            if settled
+            else "No booking to follow yet: the follower starts with the first booking created in ServiceTitan."
+        )
+        return CheckResult("follower", FOLLOWER, Status.OK, sentence, data=data)
+    followed = f"{plural(open_count, 'booking')} followed"
+    failure = _last_failure(error, error_at, ctx.now)
+    if waiting:
+        behind = (
+            f"the last successful check was {ago(last_success, ctx.now)}"
+            if last_success
+            else f"no check has succeeded yet and the oldest booking has waited {duration(ctx.now - summary['oldest'])}"
+        )
+        result = CheckResult(
+            "follower",
+            FOLLOWER,
+            Status.PROBLEM,
+            f"The follower is behind: {behind}, longer than two poll intervals ({duration(limit)}); "
+            f"{plural(waiting, 'lead has', 'leads have')} waited longer than that for news from ServiceTitan "
+            f"({followed}, {tally}).{failure}",
+            fix=_follower_fix(ctx, bool(error)),
+            data=data,
+        )
+        tab = _follower_tab(ctx, bool(error))
+        return result.link_to(fixes.tab_link(integration, tab)) if tab else result
+    checked = (
+        f"last checked {ago(last_success, ctx.now)}"
+        if last_success
+        else f"not checked yet (the first check comes within {duration(every)} of a booking)"
+    )
+    if error:
+        return CheckResult(
+            "follower",
+            FOLLOWER,
+            Status.WARNING,
+            f"{followed}, {checked}, but the latest try did not finish.{failure}",
+            fix=(
+                "Nothing to do if it passes: the follower tries again within a minute and then reads every change "
+                "since its last success, so nothing is missed. If the same error stays, fix its cause (Run checks "
+                "tests the connection)."
+            ),
+            data=data,
+        )
+    return CheckResult("follower", FOLLOWER, Status.OK, f"{followed}, {checked}; {tally}.", data=data)
+
+
+def _last_failure(error: str, at: datetime | None, now: datetime) -> str:
+    """` The last try failed 2 minutes ago (…): <error>.`, or "" without an error."""
+    if not error:
+        return ""
+    when = f" {ago(at, now)}" if at else ""
+    return f" The last try failed{when}: {error}{'' if error.endswith(('.', '!', '?')) else '.'}"
+
+
+def _follower_fix(ctx: Context, failed: bool) -> str:
+    if not ctx.readiness.can_read:
+        return ctx.readiness.hold_reason or "Reconnect ServiceTitan on the Connection tab."
+    if failed:
+        return (
+            "Fix the cause ServiceTitan gave: if it names the credentials, the App Key or the Booking Provider Value, "
+            "fix them on the Connection tab (Run checks tests them). The follower retries every minute and then reads "
+            "every change since its last success, so nothing is missed."
+        )
+    return (
+        "Is a worker running? The follower runs inside it: start `referloop worker` (or `referloop serve`, which "
+        "starts one) and keep it running (see the Worker check). It catches up on its own, reading every change "
+        "since its last success."
+    )
+
+
+def _follower_tab(ctx: Context, failed: bool) -> str:
+    """Where the follower's problem is fixed, or "" (a worker is started on the server, not on a screen)."""
+    if not ctx.readiness.can_read:
+        return fixes.LEADS if ctx.readiness.fix_tab == LEADS_TAB else fixes.CONNECTION
+    return fixes.CONNECTION if failed else ""
+
+
 # ────────────────────────────────────────────────────────────────────────────────────────────────────────────
 DB_BEFORE_LIVE: list[Check] = [check_lead_action, check_required_fields, check_mapping_on_leads]
-DB_AFTER_LIVE: list[Check] = [check_deliveries, check_held, check_worker, check_queue]
+DB_AFTER_LIVE: list[Check] = [check_deliveries, check_held, check_worker, check_queue, check_follower]
 TITLES: dict[Check, str] = {
     check_lead_action: "Lead action",
     check_required_fields: "Required fields",
@@ -534,6 +666,7 @@ TITLES: dict[Check, str] = {
     check_held: "Held leads",
     check_worker: "Worker",
     check_queue: "Queue",
+    check_follower: FOLLOWER,
 }
 
 

@@ -189,8 +189,6 @@ def _check_token(integration: Integration, credentials: Credentials, client: Ser
     )
 
 
-
-
 def _check_app_and_provider(integration: Integration, client: ServiceTitanClient) -> tuple[CheckResult, CheckResult]:
     """One authenticated read answers both: 401 after a fresh token → App Key; 404 → Booking Provider Value."""
     tenant = integration.tenant_id

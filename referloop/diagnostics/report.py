@@ -1,7 +1,9 @@
 """Check results as plain text (the terminal, the support bundle) and as JSON-ready data.
 
 The text form reads top to bottom like the Diagnose tab: one line per check with its status, then the
-details and the fix indented under it. Colour is the caller's choice (a function per status).
+details and the fix indented under it. A title longer than its column ("Following bookings in ServiceTitan")
+has the line to itself and its sentence starts the next one, in the sentence column. Colour is the caller's
+choice (a function per status).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ def render_text(results: list[CheckResult], paint: Paint = no_paint, base_url: s
     indent = " " * (STATUS_WIDTH + 1 + TITLE_WIDTH + 1)
     for result in results:
         status = paint(result.status, f"{result.status.value:<{STATUS_WIDTH}}")
-        lines.append(f"{status} {result.title:<{TITLE_WIDTH}} {result.sentence}")
+        if len(result.title) > TITLE_WIDTH:  # a long title keeps the column: the sentence starts under it
+            lines.append(f"{status} {result.title}")
+            lines.append(f"{indent}{result.sentence}")
+        else:
+            lines.append(f"{status} {result.title:<{TITLE_WIDTH}} {result.sentence}")
         lines.extend(f"{indent}· {detail}" for detail in result.details)
         if result.fix:
             lines.append(f"{indent}Fix: {result.fix}")

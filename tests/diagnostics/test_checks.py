@@ -40,6 +40,7 @@ ORDER = [
     "held",
     "worker",
     "queue",
+    "follower",
 ]
 
 

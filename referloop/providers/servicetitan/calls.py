@@ -32,8 +32,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
 # The lists we read are small by nature (tags of a tenant, jobs of a booking, invoices of a job,
 # bookings with one externalId), so one page of this size holds them all.
 PAGE_SIZE = 200
-# The follower's change lists (`list_changed`): `ids=` takes at most 50 (all three documents say so); a page of
-# changes since a cursor holds up to this many records.
+# The follower's change lists (`list_changed_*`): `ids=` takes at most 50 (crm-v2 and jpm-v2 say so; accounting-v2
+# gives no maximum, and we keep to 50 there too). A page of changes since a cursor asks for this many records (the
+# largest pageSize ServiceTitan accepts is not documented; API-NOTES lists it as unconfirmed).
 MAX_IDS = 50
 CHANGES_PAGE_SIZE = 500
 USER_AGENT = "referloop-servicetitan/1"
@@ -65,9 +66,13 @@ class Changes:
     since: datetime | None = None
     page: int = 1
 
-    def params(self) -> dict[str, str | int]:
+    def __post_init__(self) -> None:
         if len(self.ids) > MAX_IDS:
             raise ValueError(f"at most {MAX_IDS} ids per call, not {len(self.ids)}")
+        if self.page < 1:
+            raise ValueError(f"pages start at 1, not {self.page}")
+
+    def params(self) -> dict[str, str | int]:
         params: dict[str, str | int] = {"page": self.page, "pageSize": CHANGES_PAGE_SIZE if not self.ids else MAX_IDS}
         if self.ids:
             params["ids"] = ",".join(str(i) for i in self.ids)
