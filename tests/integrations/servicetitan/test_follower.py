@@ -16,6 +16,9 @@ from django.utils import timezone
 
 from referloop.campaigns.models import Lead, LeadEvent, LeadStage, LeadStatus
 from referloop.integrations.models import Follow, FollowSync, Integration, JobStatus, QualificationRule
+from referloop.integrations.servicetitan.credentials import credentials_for
+from referloop.integrations.servicetitan.follower import store
+from referloop.providers.servicetitan.models import Booking
 from referloop.sandbox.testing import SandboxHandle
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import add_lead, connect, drain, start_worker, stop_worker, wait_for
@@ -272,3 +275,23 @@ def test_a_worker_killed_mid_cycle_writes_nothing_and_the_next_worker_writes_eac
         "Qualified",
     ]
     assert sorted(titles(lead)) == sorted(expected)
+
+
+@pytest.mark.parametrize("followed", [5, 60])
+def test_writing_a_cycle_loads_only_the_bookings_it_read_about_however_many_are_followed(
+    tenant: Tenant, followed: int, django_assert_max_num_queries: Any
+) -> None:
+    integration = connect(tenant.campaign)
+    now = timezone.now()
+    for n in range(followed):
+        lead = tenant.campaign.leads.create(referrer=tenant.referrer, first_name="F", email=f"f{n}@example.com")
+        Follow.objects.create(
+            integration=integration, lead=lead, booking_id=10_000_000 + n, follow_until=now + timedelta(days=9)
+        )
+    FollowSync.objects.create(integration=integration, leased_by="me", lease_until=now + timedelta(minutes=1))
+    plan = store.Plan(integration.pk, "k", credentials_for(integration), 42, (), (), (), now, now, now, started_at=now)
+    seen = store.Seen(bookings={10_000_003: Booking.from_api({"id": 10_000_003, "status": "Dismissed"})}, calls=1)
+    assert [follow.booking_id for follow in store.touched(integration.pk, seen)] == [10_000_003]
+    with django_assert_max_num_queries(12):
+        applied = store.apply("me", plan, seen, now)
+    assert (applied.changed, applied.settled) == (1, 1)

@@ -37,39 +37,36 @@ async def read(plan: Plan, client: AsyncServiceTitanClient) -> Seen:
         if booking.id in plan.bookings:
             seen.bookings[booking.id] = booking
 
-    booked_jobs = {b.job_id for b in seen.bookings.values() if b.job_id is not None}
-    job_ids = set(plan.jobs) | booked_jobs
+    new_jobs = {b.job_id for b in seen.bookings.values() if b.job_id is not None} - set(plan.jobs)
+    job_ids = set(plan.jobs) | new_jobs
     followed_bookings = set(plan.bookings)
-    for job in await _read(client.list_changed_jobs, job_ids, plan.jobs_since, seen, must_read=booked_jobs):
+    for job in await _read(client.list_changed_jobs, set(plan.jobs), plan.jobs_since, seen, new=new_jobs):
         if job.id in job_ids or job.booking_id in followed_bookings:
             seen.jobs[job.id] = job
 
-    new_invoices = {
-        job.invoice_id
-        for job in seen.jobs.values()
-        if job.invoice_id is not None and job.invoice_id not in plan.invoices
-    }
+    new_invoices = {j.invoice_id for j in seen.jobs.values() if j.invoice_id is not None} - set(plan.invoices)
     invoice_ids = set(plan.invoices) | new_invoices
-    for invoice in await _read(
-        client.list_changed_invoices, invoice_ids, plan.invoices_since, seen, must_read=new_invoices
-    ):
+    invoices = client.list_changed_invoices
+    for invoice in await _read(invoices, set(plan.invoices), plan.invoices_since, seen, new=new_invoices):
         if invoice.id in invoice_ids:
             seen.invoices[invoice.id] = invoice
     return seen
 
 
 async def _read(
-    lister: Lister[T], ids: set[int], since: datetime, seen: Seen, must_read: set[int] | None = None
+    lister: Lister[T], known: set[int], since: datetime, seen: Seen, new: set[int] | None = None
 ) -> list[T]:
-    """The records among `ids`: by id when they fit in one call, else the changes since `since` plus, by id, those
-    in `must_read` (just discovered: the changes may predate the cursor) that the changes did not include."""
-    if not ids:
+    """The `known` records changed since `since`, and the `new` ones (just discovered) whole, in the fewest calls:
+    one call by id when all fit in it (only the changed known ones when nothing is new), else every change of the
+    tenant since `since`, plus by id the new ones the changes did not list (they may have changed before it)."""
+    new = (new or set()) - known
+    every = known | new
+    if not every:
         return []
-    if len(ids) <= MAX_IDS:
-        return await _all_pages(lister, Changes(ids=tuple(sorted(ids))), seen)
+    if len(every) <= MAX_IDS:
+        return await _all_pages(lister, Changes(ids=tuple(sorted(every)), since=None if new else since), seen)
     found = await _all_pages(lister, Changes(since=since), seen)
-    missing = sorted((must_read or set()) - {item.id for item in found})
-    for batch in _batches(missing):
+    for batch in _batches(sorted(new - {item.id for item in found})):
         found += await _all_pages(lister, Changes(ids=batch), seen)
     return found
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from referloop.campaigns import outcomes
 from referloop.campaigns.models import Lead, LeadEvent, LeadStage, LeadStatus
@@ -110,7 +111,11 @@ def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 20) -> l
         for sync in due:
             integration = sync.integration
             expire(integration, now)
-            follows = list(Follow.objects.filter(integration=integration, settled_at__isnull=True))
+            follows: list[Any] = list(
+                Follow.objects.filter(integration=integration, settled_at__isnull=True).values_list(
+                    "booking_id", "job_id", "invoice_id", "paid_on", "started_at", named=True
+                )
+            )
             ready = readiness(integration)
             if not follows:  # nothing to ask ServiceTitan: up to date without a call
                 FollowSync.objects.filter(pk=sync.pk).update(
@@ -129,7 +134,8 @@ def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 20) -> l
     return plans
 
 
-def _plan(sync: FollowSync, integration: Integration, follows: Sequence[Follow], now: datetime) -> Plan:
+def _plan(sync: FollowSync, integration: Integration, follows: Sequence[Any], now: datetime) -> Plan:
+    """`follows`: the open follows' ids and dates (named rows, not models: an integration may follow thousands)."""
     assert integration.booking_provider_id is not None  # claim checked it
     earliest = min(follow.started_at for follow in follows) - CURSOR_OVERLAP
     return Plan(
@@ -182,11 +188,9 @@ def apply(owner: str, plan: Plan, seen: Seen, now: datetime) -> Applied:
             return applied
         integration = Integration.objects.get(pk=plan.integration_id)
         rule = Rule.of(integration)
-        follows = Follow.objects.filter(integration_id=plan.integration_id, settled_at__isnull=True)
-        leads = {lead.pk: lead for lead in Lead.objects.filter(follow__in=follows)}
         events: list[LeadEvent] = []
-        for follow in follows:
-            _follow_up(follow, leads[follow.lead_id], seen, rule, now, events, applied)
+        for follow in touched(plan.integration_id, seen).select_related("lead"):
+            _follow_up(follow, follow.lead, seen, rule, now, events, applied)
         LeadEvent.objects.bulk_create(events)
         applied.events += len(events)
         cursor = plan.started_at - CURSOR_OVERLAP
@@ -194,7 +198,7 @@ def apply(owner: str, plan: Plan, seen: Seen, now: datetime) -> Applied:
             bookings_since=cursor,
             jobs_since=cursor,
             invoices_since=cursor,
-            due_at=now + interval(),
+            due_at=plan.started_at + interval(),  # a steady cadence, however long this cycle took
             leased_by="",
             lease_until=None,
             last_success_at=now,
@@ -202,6 +206,15 @@ def apply(owner: str, plan: Plan, seen: Seen, now: datetime) -> Applied:
             last_error="",
         )
     return applied
+
+
+def touched(integration_id: int, seen: Seen) -> QuerySet[Follow]:
+    """The open follows that what the cycle read is about: only they can change (a new rule is applied to the
+    others when it is saved, qualification_setup.py), so a cycle's writes cost what changed, not what is followed."""
+    bookings = set(seen.bookings) | {job.booking_id for job in seen.jobs.values() if job.booking_id is not None}
+    return Follow.objects.filter(integration_id=integration_id, settled_at__isnull=True).filter(
+        Q(booking_id__in=bookings) | Q(job_id__in=set(seen.jobs)) | Q(invoice_id__in=set(seen.invoices))
+    )
 
 
 def failed(owner: str, plan: Plan, error: str, now: datetime) -> None:
