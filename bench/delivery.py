@@ -10,6 +10,14 @@ result. Progress goes to stderr. Run on demand only: never from the test suite o
     plain-loop     the baseline alone: one booking at a time with ServiceTitanClient.create_booking
     latency        leads through submit_lead at --rate for 30 s: join-to-booking p50/p95/p99 (p99 < 1 s + latency)
     backlog        drain 1,000 then 100,000 with one worker: rate per booking (within 20%) and worker RSS (flat)
+    follow         issue 13: deliver 10,000 bookings, then --cycles rounds each changing --change of them in the
+                   sandbox (book a job, complete it, pay the invoice): the follower's ServiceTitan calls and worker
+                   CPU per cycle (≤ 3 per tenant + 1 per later page, ≤ 1 per 50 followed) and job completed →
+                   lead qualified (≤ interval + 2 s); follow interval 10 s unless --follow-interval
+
+fifty-tenants and latency take --followed N (issue 13, target 2): N bookings are delivered and followed first, and
+the measured worker runs the follower at --follow-interval (default 10 s) over them; bench/follow_load.py runs
+the with/without comparison.
 """
 
 from __future__ import annotations
@@ -30,8 +38,16 @@ import harness
 if TYPE_CHECKING:
     from scenarios import Context, Row, Settings
 
-SCENARIO_NAMES = ("one-tenant", "fifty-tenants", "plain-loop", "latency", "backlog")
-DEFAULT_LEADS = {"one-tenant": 1_500, "fifty-tenants": 20_000, "plain-loop": 50, "latency": 0, "backlog": 0}
+SCENARIO_NAMES = ("one-tenant", "fifty-tenants", "plain-loop", "latency", "backlog", "follow")
+DEFAULT_LEADS = {
+    "one-tenant": 1_500,
+    "fifty-tenants": 20_000,
+    "plain-loop": 50,
+    "latency": 0,
+    "backlog": 0,
+    "follow": 10_000,
+}
+FOLLOW_INTERVAL = 10.0  # seconds: the follow scenario's, and --followed's, unless --follow-interval
 DEFAULT_TENANTS = {"one-tenant": 1, "plain-loop": 1}
 HEADER = "| date | scenario | db | setup | measured | target | result |\n|---|---|---|---|---|---|---|"
 
@@ -42,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("scenario", choices=SCENARIO_NAMES)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--leads", type=int, help="backlog size (one-tenant 1500, fifty-tenants 20000)")
+    parser.add_argument("--leads", type=int, help="backlog size (one-tenant 1500, fifty-tenants 20000, follow 10000)")
     parser.add_argument("--tenants", type=int, help="sandbox tenants (default 50; 1 for one-tenant)")
     parser.add_argument("--latency-ms", type=float, default=100.0, help="sandbox latency (default 100)")
     parser.add_argument("--rate-limit", type=int, default=60, help="sandbox calls/s per tenant (default 60)")
@@ -61,6 +77,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="latency: how long to feed (default 30)")
     parser.add_argument("--sizes", default="1000,100000", help="backlog: sizes drained in turn (default 1000,100000)")
     parser.add_argument("--plain-count", type=int, default=50, help="bookings the plain loop sends (default 50)")
+    parser.add_argument(
+        "--followed",
+        type=int,
+        default=0,
+        help="fifty-tenants, latency: deliver and follow this many bookings first (issue 13 target 2: 10000)",
+    )
+    parser.add_argument(
+        "--follow-interval",
+        type=float,
+        help="REFERLOOP_FOLLOW_INTERVAL_SECONDS for the worker (follow and --followed: default 10; else the "
+        "worker's default, 300)",
+    )
+    parser.add_argument("--cycles", type=int, default=10, help="follow: rounds of changes (default 10)")
+    parser.add_argument(
+        "--change", type=float, default=0.01, help="follow: share of followed bookings changed per round (0.01)"
+    )
+    parser.add_argument("--seed", type=int, default=13, help="follow: random seed for which bookings change")
     parser.add_argument("--timeout", type=float, default=540.0, help="give up on a drain after this many seconds")
     parser.add_argument("--json", type=Path, help="also append the results as JSON lines to this file")
     parser.add_argument("--profile", type=Path, help="run the worker under cProfile, write here, print the top")
@@ -98,12 +131,32 @@ def settings_from(args: argparse.Namespace) -> Settings:
         direct_intake=args.intake == "direct",
         worker_script=args.worker_script.resolve() if args.worker_script else None,
         profile=args.profile.resolve() if args.profile else None,
+        followed=args.followed,
+        follow_interval=follow_interval(args),
+        cycles=args.cycles,
+        change=args.change,
+        seed=args.seed,
     )
 
 
-def start_django(db: harness.Database, sandbox_url: str) -> None:
+def follow_interval(args: argparse.Namespace) -> float | None:
+    if args.follow_interval is not None:
+        return float(args.follow_interval)
+    return FOLLOW_INTERVAL if args.scenario == "follow" or args.followed else None
+
+
+def bench_environment(db: harness.Database, sandbox_url: str, args: argparse.Namespace) -> dict[str, str]:
+    """The harness's environment, plus the follower's interval when the run sets one (the worker reads it)."""
+    env = harness.environment(db, sandbox_url)
+    interval = follow_interval(args)
+    if interval is not None:
+        env["REFERLOOP_FOLLOW_INTERVAL_SECONDS"] = f"{interval:g}"
+    return env
+
+
+def start_django(env: dict[str, str]) -> None:
     """Point this process at the bench database and sandbox, then start Django and migrate."""
-    os.environ.update(harness.environment(db, sandbox_url))
+    os.environ.update(env)
     import django
     from django.core.management import call_command
 
@@ -118,13 +171,15 @@ def run(args: argparse.Namespace) -> list[Row]:
     harness.progress(f"{args.scenario} on {args.db}: logs in {db.var_dir}")
     sandbox = None
     ctx: Context | None = None
+    env = bench_environment(db, base_url, args)
     try:
-        start_django(db, base_url)
-        from scenarios import SCENARIOS, Context  # only now: it imports Django models
+        start_django(env)
+        from following import follow  # only now: these import Django models
+        from scenarios import SCENARIOS, Context
 
         sandbox = harness.start_sandbox(port, args.latency_ms, args.rate_limit, db.var_dir / "sandbox.log")
-        ctx = Context(settings_from(args), harness.environment(db, base_url), base_url, sandbox, db.var_dir)
-        return SCENARIOS[args.scenario](ctx)
+        ctx = Context(settings_from(args), env, base_url, sandbox, db.var_dir)
+        return {**SCENARIOS, "follow": follow}[args.scenario](ctx)
     finally:
         if ctx is not None and ctx.worker is not None:
             harness.stop(ctx.worker)
@@ -176,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         with args.json.open("a") as out:
             for row in rows:
-                out.write(json.dumps({"date": day, "db": args.db, "code": version, **asdict(row)}) + "\n")
+                record = {"date": day, "db": args.db, "code": version, "followed": args.followed, **asdict(row)}
+                out.write(json.dumps(record) + "\n")
     return 0 if all(row.verdict == "pass" for row in rows if row.verdict != "—") else 1
 
 

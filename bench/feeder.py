@@ -30,11 +30,13 @@ def feed(
     stride: int = 1,
     start: float = 0.0,
     direct: bool = False,
+    first: int = 0,
 ) -> tuple[int, float]:
     """Add leads at `rate` per second for `seconds` from `start` (epoch; default now); (leads, seconds taken).
 
     Through `submit_lead`, or with `direct` as bare lead + delivery rows (what is due at each moment in one
-    transaction). This feeder's leads are numbered index, index + stride, ... so parallel feeders never collide.
+    transaction). This feeder's leads are numbered first + index, first + index + stride, ... so parallel feeders
+    never collide, nor with leads already there (`first`: the number of leads before feeding, e.g. followed ones).
     """
     import seed
 
@@ -42,7 +44,7 @@ def feed(
     time.sleep(max(0.0, begin - time.time()))
     fed = 0
     while (elapsed := time.time() - begin) < seconds:
-        due = [index + n * stride for n in range(fed, int(elapsed * rate) + 1)]
+        due = [first + index + n * stride for n in range(fed, int(elapsed * rate) + 1)]
         if direct:
             seed.insert_due([(number, tenants[number % len(tenants)]) for number in due])
         else:
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--direct", action="store_true")
+    parser.add_argument("--first", type=int, default=0, help="number the leads from here (leads already there)")
     args = parser.parse_args()
     import django
 
@@ -75,6 +78,7 @@ def main() -> None:
         stride=args.stride,
         start=args.start_at,
         direct=args.direct,
+        first=args.first,
     )
     print(f"fed {fed} in {seconds:.3f}", flush=True)
 

@@ -122,10 +122,18 @@ def start_worker(
 
 
 def start_feeder(
-    env: dict[str, str], rate: float, seconds: float, start: float, index: int, stride: int, direct: bool, log: Path
+    env: dict[str, str],
+    rate: float,
+    seconds: float,
+    start: float,
+    index: int,
+    stride: int,
+    direct: bool,
+    log: Path,
+    first: int = 0,
 ) -> subprocess.Popen[bytes]:
     script = str(Path(__file__).with_name("feeder.py"))
-    args = ["--rate", str(rate), "--seconds", str(seconds), "--start-at", str(start)]
+    args = ["--rate", str(rate), "--seconds", str(seconds), "--start-at", str(start), "--first", str(first)]
     args += ["--index", str(index), "--stride", str(stride), *(["--direct"] if direct else [])]
     return _spawn([sys.executable, script, *args], {**os.environ, **env}, log)
 
@@ -261,6 +269,7 @@ class Watch:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
 
 # -- referloop serve over HTTP (the public-form and CSV-import benchmarks) --------------------------------------
 

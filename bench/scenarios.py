@@ -45,6 +45,11 @@ class Settings:
     feeders: int = 1
     worker_script: Path | None = None
     direct_intake: bool = False
+    followed: int = 0  # fifty-tenants, latency: bookings delivered and followed before measuring (issue 13)
+    follow_interval: float | None = None  # REFERLOOP_FOLLOW_INTERVAL_SECONDS for the worker; None: its default
+    cycles: int = 10  # follow: rounds of changes
+    change: float = 0.01  # follow: share of the followed bookings changed per round
+    seed: int = 13  # follow: which bookings change
 
 
 @dataclass
@@ -235,9 +240,10 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 def worker_setup(s: Settings) -> str:
+    interval = f", follow interval {s.follow_interval:g} s" if s.follow_interval is not None else ""
     if s.worker_script is not None:
-        return f"EXPERIMENT {s.worker_script.name} worker --concurrency {s.concurrency} --batch {s.batch}"
-    return f"worker --concurrency {s.concurrency} --batch {s.batch} --poll-interval {s.poll_interval:g}"
+        return f"EXPERIMENT {s.worker_script.name} worker --concurrency {s.concurrency} --batch {s.batch}{interval}"
+    return f"worker --concurrency {s.concurrency} --batch {s.batch} --poll-interval {s.poll_interval:g}{interval}"
 
 
 def verdict(ok: bool) -> str:
@@ -286,9 +292,12 @@ def fifty_tenants(ctx: Context) -> list[Row]:
     s = ctx.settings
     baseline = _baseline(ctx)
     tenants = tenants_in_sandbox(ctx, s.tenants)
+    followed = _follow_first(ctx, tenants)
     seed.park_backlog(tenants, s.leads)
     watch = start_worker(ctx)
+    activity = _follower_watch(ctx, tenants)
     result = drain(ctx, watch, "fifty-tenants")
+    following = activity() if activity else ""
     stop_worker(ctx)
     checks = integrity(ctx, tenants)
     ratio = result.steady_rate / baseline.rate
@@ -296,9 +305,11 @@ def fifty_tenants(ctx: Context) -> list[Row]:
         f"{result.steady_rate:.1f} bookings/s steady ({result.overall_rate:.1f} overall) vs plain loop "
         f"{baseline.rate:.2f}/s = **{ratio:.1f}x**; worker {result.worker_cpu_ms:.2f} CPU ms/booking, "
         f"(event loop {result.loop_cpu_ms:.2f}), sandbox {result.sandbox_cpu_ms:.2f}; {checks.describe()}"
+        + (f"; {following}" if following else "")
     )
-    setup = f"{s.tenants} tenants, {s.leads} leads, latency {s.latency_ms:g} ms, {worker_setup(s)}"
+    setup = f"{s.tenants} tenants, {s.leads} leads, latency {s.latency_ms:g} ms, {worker_setup(s)}" + followed
     numbers = {**result.numbers(), "plain_rate": round(baseline.rate, 3), "ratio": round(ratio, 1)}
+    numbers |= {"followed": s.followed, "follow_interval": s.follow_interval}
     numbers |= {"429": checks.too_many_requests, "duplicates": checks.duplicates}
     ok = ratio >= 50 and checks.duplicates == 0
     return [Row("fifty-tenants", setup, measured, "≥ 50x the plain loop", verdict(ok), numbers)]
@@ -309,12 +320,16 @@ def latency(ctx: Context) -> list[Row]:
     if s.feed_rate is None:
         raise SystemExit("latency needs --rate: half of the fifty-tenants steady rate (see docs/performance.md)")
     tenants = tenants_in_sandbox(ctx, s.tenants)
+    followed = _follow_first(ctx, tenants)
     watch = start_worker(ctx)
+    activity = _follower_watch(ctx, tenants)
+    before = seed.delivered_count()  # the followed bookings delivered first, if any
     since = datetime.now(UTC)
     fed = feed_leads(ctx, tenants, s.feed_rate, s.feed_seconds)
     rate = seed.intake_rate(since)
     harness.progress(f"latency: fed {fed} leads at {rate:.1f}/s")
-    _sample_until(ctx, watch, lambda n: n >= fed, "latency: finishing", fed)
+    _sample_until(ctx, watch, lambda n: n >= before + fed, "latency: finishing", before + fed)
+    following = activity() if activity else ""
     stop_worker(ctx)
     waits = seed.join_to_booking_seconds(since)
     checks = integrity(ctx, tenants)
@@ -327,14 +342,16 @@ def latency(ctx: Context) -> list[Row]:
         f"over {len(waits)} leads fed at {rate:.1f}/s; parts p50/p99 ms: "
         + ", ".join(f"{name} {p}" for name, p in parts.items())
         + f"; {checks.describe()}"
+        + (f"; {following}" if following else "")
     )
     intake = "lead + delivery rows (--intake direct)" if s.direct_intake else "submit_lead"
     feeders = f"{s.feeders} feeder process{'es' if s.feeders > 1 else ''}" if s.feeders > 1 else "the bench process"
     setup = (
         f"{s.tenants} tenants, {intake} at {s.feed_rate:g}/s for {s.feed_seconds:g} s from {feeders}, "
         f"latency {s.latency_ms:g} ms, {worker_setup(s)}"
-    )
-    numbers = {"fed": fed, "fed_rate": round(rate, 1), "delivered": len(waits)}
+    ) + followed
+    numbers: dict[str, Any] = {"fed": fed, "fed_rate": round(rate, 1), "delivered": len(waits)}
+    numbers |= {"followed": s.followed, "follow_interval": s.follow_interval}
     numbers |= {"p50_ms": round(p50 * 1000), "p95_ms": round(p95 * 1000), "p99_ms": round(p99 * 1000)}
     numbers["parts_p50_p99_ms"] = parts
     ok = p99 < limit and len(waits) == fed
@@ -344,6 +361,25 @@ def latency(ctx: Context) -> list[Row]:
     return [Row("latency", setup, measured, f"p99 < {limit * 1000:.0f} ms at {s.feed_rate:g}/s", result, numbers)]
 
 
+def _follow_first(ctx: Context, tenants: Sequence[BenchTenant]) -> str:
+    """With --followed N: deliver and follow N bookings first (issue 13, target 2); the setup's extra words."""
+    if not ctx.settings.followed:
+        return ""
+    from following import prepare_followed  # it imports this module
+
+    return "; " + prepare_followed(ctx, tenants, ctx.settings.followed)
+
+
+def _follower_watch(ctx: Context, tenants: Sequence[BenchTenant]) -> Callable[[], str] | None:
+    """With --followed: a function that says what the follower did from now on (reads, cycles, failing)."""
+    if not ctx.settings.followed:
+        return None
+    from following import follower_activity, follower_reads
+
+    reads, since = follower_reads(ctx.base_url), datetime.now(UTC)
+    return lambda: follower_activity(tenants, reads, ctx.base_url, since).describe()
+
+
 def _ms(values: Sequence[float]) -> str:
     return f"{percentile(values, 50) * 1000:.0f}/{percentile(values, 99) * 1000:.0f}"
 
@@ -351,12 +387,13 @@ def _ms(values: Sequence[float]) -> str:
 def feed_leads(ctx: Context, tenants: Sequence[BenchTenant], rate: float, seconds: float) -> int:
     """Leads fed, in this process or split over `feeders` processes that start together."""
     count, direct = ctx.settings.feeders, ctx.settings.direct_intake
+    first = seed.lead_count()  # leads already there (followed ones) keep their numbers, and their emails
     if count <= 1:
-        return feeder.feed(tenants, rate, seconds, direct=direct)[0]
+        return feeder.feed(tenants, rate, seconds, direct=direct, first=first)[0]
     start = time.time() + 3.0  # time for the feeders to start Django
     children = [
         harness.start_feeder(
-            ctx.env, rate / count, seconds, start, index, count, direct, ctx.log_dir / f"feeder{index}.log"
+            ctx.env, rate / count, seconds, start, index, count, direct, ctx.log_dir / f"feeder{index}.log", first
         )
         for index in range(count)
     ]

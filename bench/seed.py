@@ -184,6 +184,10 @@ def submit(tenant: BenchTenant, n: int) -> Lead:
     return submit_lead(tenant.integration.campaign, tenant.referrer, data, source=LeadSource.API).lead
 
 
+def lead_count() -> int:
+    return Lead.objects.count()
+
+
 def delivered_count() -> int:
     return Delivery.objects.filter(state=DeliveryState.DELIVERED).count()
 
