@@ -87,7 +87,7 @@ class ReferloopApi(NinjaAPI):
 api = ReferloopApi(
     title="referloop API",
     version="1",
-    description="Campaigns, referrers and leads of one referloop account. Authenticate with "
+    description="Campaigns, referrers, leads and rewards of one referloop account. Authenticate with "
     "`Authorization: Bearer <API key>`; create keys under Account → API keys.",
     auth=ApiKeyAuth(),
     urls_namespace="api-v1",
@@ -153,6 +153,7 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 api.add_router("/", "referloop.campaigns.api.router")
+api.add_router("/", "referloop.rewards.api.router")
 
 fallback = Router(auth=None)
 

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from referloop.api import api
 from referloop.campaigns import public_views, views
 from referloop.integrations.metrics import metrics_view
+from referloop.notifications import views as notification_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,9 +15,12 @@ urlpatterns = [
     path("campaigns/", include("referloop.campaigns.urls")),
     path("", include("referloop.diagnostics.urls")),
     path("campaigns/<int:campaign_id>/integrations/", include("referloop.integrations.urls")),
+    path("campaigns/<int:campaign_id>/emails/", include("referloop.notifications.urls")),
+    path("campaigns/<int:campaign_id>/rewards/", include("referloop.rewards.urls")),
     path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),
     path("r/<str:code>/", public_views.referral_page, name="referral_page"),
     path("v/<str:token>/", public_views.verify_email, name="verify_email"),
+    path("u/<str:token>/", notification_views.unsubscribe_page, name="unsubscribe"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

@@ -23,9 +23,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from referloop.accounts.models import Role
 from referloop.accounts.services import create_invitation
 from referloop.campaigns.models import ImportJob
+from referloop.campaigns.outcomes import qualify_by_hand
 from referloop.integrations.models import Delivery, Integration
 from referloop.integrations.webhooks import service as webhooks
 from referloop.integrations.webhooks.models import WebhookEndpoint
+from referloop.rewards.models import Reward, RewardRule
 from tests.conftest import Tenant
 
 HOSTILE = {
@@ -42,7 +44,8 @@ FIELD_NAMES = [
     "zip_code", "notes", "url", "events", "description", "environment", "tenant_id", "client_id", "client_secret",
     "booking_provider_id", "app_key", "lead_action", "password", "password1", "password2", "new_password1",
     "new_password2", "username", "role", "label", "field_type", "choices", "required", "offer_text",
-    "reward_description", "ids", "delivery", "next", "code", "account_name",
+    "reward_description", "ids", "delivery", "next", "code", "account_name", "note", "reason", "amount", "reward",
+    "codes", "hold_days", "referrer_kind", "referrer_amount", "referrer_currency", "milestone_every",
 ]  # fmt: skip
 
 # "<int:campaign_id>", or a regex pattern's group "(?P<app_label>auth|accounts)" (the admin's).
@@ -53,7 +56,7 @@ VALID_FORM = {
 }  # fmt: skip
 ID_FIELDS = [
     "account_id", "referrer", "lead", "campaign", "tenant_id", "booking_provider_id", "page", "delivery", "ids",
-    "key", "step", "state", "status", "held", "action", "role", "environment", "lead_action",
+    "key", "step", "state", "status", "held", "action", "role", "environment", "lead_action", "reward",
 ]  # fmt: skip
 
 PARAM = re.compile(r"\(\?P<(?P<group>[^>]+)>[^)]*\)|<(?:[^>:]+:)?(?P<name>[^>]+)>")
@@ -111,13 +114,19 @@ def world(tenant: Tenant) -> Fixtures:
     )
     field = tenant.campaign.custom_fields.get()
     key = tenant.account.api_keys.get()
+    RewardRule.objects.create(
+        campaign=tenant.campaign, recipient="referrer", trigger="qualified", kind="fixed", amount=50
+    )
+    qualify_by_hand(tenant.lead, tenant.user, "walk")  # the referrer earns a reward for the reward pages
     values = {
+        "reward_id": str(Reward.objects.get(lead=tenant.lead).pk),
         "campaign_id": str(tenant.campaign.pk),
         "referrer_id": str(tenant.referrer.pk),
         "lead_id": str(tenant.lead.pk),
         "field_id": str(field.pk),
         "key_id": str(key.pk),
         "endpoint_id": str(endpoint.pk),
+        "email_id": "1",  # an email that may not exist: its views answer 404
         "delivery_id": str(delivery.pk if delivery else 1),
         "job_id": str(job.pk),
         "provider": integration.provider,

@@ -48,6 +48,14 @@ class Account(models.Model):
     """A business using referloop. Every row a user can see belongs to exactly one account."""
 
     name = models.CharField(max_length=120)
+    # In the footer of every email sent in the account's name (notifications/): the law on marketing mail
+    # (CAN-SPAM) asks for the sender's physical postal address, so referrer emails wait until it is set.
+    postal_address = models.CharField(
+        "Business postal address",
+        max_length=300,
+        blank=True,
+        help_text="Street, city, state and zip, as one line or several. Shown at the foot of every email.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ the namespace of its own `paginate` wrapper, where `Query[LeadFilters]` is unkno
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from django.db.models import QuerySet
@@ -24,6 +25,7 @@ from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.lead_form import CUSTOM_PREFIX
 from referloop.campaigns.models import Campaign, Lead, LeadSource, LeadStatus, Referrer
 from referloop.campaigns.referrers import add_referrer
+from referloop.rewards import listing as reward_listing
 
 router = Router()
 
@@ -106,6 +108,23 @@ class ReferrerIn(Schema):
     phone: Text = ""
 
 
+class RewardAmountsOut(Schema):
+    currency: str
+    pending: Decimal
+    due: Decimal
+    issued: Decimal
+
+
+class ReferrerRewardsOut(Schema):
+    pending: int = Field(description="Rewards in their hold period.")
+    due: int
+    issued: int
+    canceled: int
+    amounts: list[RewardAmountsOut] = Field(
+        description="Amounts per currency (pending, due, issued); codes and custom rewards have none."
+    )
+
+
 class ReferrerOut(Schema):
     id: int
     campaign_id: int
@@ -116,6 +135,14 @@ class ReferrerOut(Schema):
     code: str
     referral_url: str
     created_at: datetime
+    lead_count: int = Field(description="Leads credited to this referrer.")
+    qualified_count: int = Field(description="Of those, leads qualified (rewarded included).")
+    rewards: ReferrerRewardsOut = Field(description="The rewards this referrer earned, by state.")
+
+    @staticmethod
+    def resolve_rewards(referrer: Referrer) -> dict[str, Any]:
+        summary = reward_listing.summary_of(referrer)
+        return {**summary.counts, "amounts": [vars(total) for total in summary.amounts]}
 
 
 class LeadIn(Schema):
@@ -236,13 +263,18 @@ def create_referrer(request: ApiRequest, payload: ReferrerIn) -> tuple[int, Refe
         referrer, created = add_referrer(campaign, payload.dict(exclude={"campaign_id"}), source=LeadSource.API)
     except InputRejected as rejected:
         raise InputRejected({api_field_name(field): problems for field, problems in rejected.errors.items()}) from None
-    return (201 if created else 200), referrer
+    return (201 if created else 200), reward_listing.with_summaries(Referrer.objects.filter(pk=referrer.pk)).get()
+
+
+def account_referrers(request: ApiRequest) -> QuerySet[Referrer]:
+    """The account's referrers with their lead counts and rewards, in a fixed number of queries per page."""
+    return reward_listing.with_summaries(Referrer.objects.filter(campaign__account=account_of(request)))
 
 
 @router.get("/referrers", response=list[ReferrerOut], tags=["referrers"])
 @paginate(Pages, page_size=50)
 def list_referrers(request: ApiRequest, filters: Query[ReferrerFilters]) -> QuerySet[Referrer]:
-    referrers = Referrer.objects.filter(campaign__account=account_of(request)).order_by("-created_at", "-pk")
+    referrers = account_referrers(request).order_by("-created_at", "-pk")
     if filters.campaign_id is not None:
         referrers = referrers.filter(campaign_id=filters.campaign_id)
     if filters.email:
@@ -254,7 +286,7 @@ def list_referrers(request: ApiRequest, filters: Query[ReferrerFilters]) -> Quer
 
 @router.get("/referrers/{referrer_id}", response=ReferrerOut, tags=["referrers"])
 def get_referrer(request: ApiRequest, referrer_id: int) -> Referrer:
-    referrer = Referrer.objects.filter(pk=referrer_id, campaign__account=account_of(request)).first()
+    referrer = account_referrers(request).filter(pk=referrer_id).first()
     if referrer is None:
         raise Http404(f"No referrer with id {referrer_id} in this account.")
     return referrer

@@ -63,12 +63,6 @@ class ReferralPageForm(forms.ModelForm):
         widgets = {"page_intro": forms.Textarea(attrs={"rows": 3})}
 
 
-class RewardsForm(forms.ModelForm):
-    class Meta:
-        model = Campaign
-        fields = ["reward_description"]
-
-
 class CustomFieldForm(forms.ModelForm):
     class Meta:
         model = CustomField

@@ -22,7 +22,6 @@ from referloop.campaigns.forms import (
     CustomFieldForm,
     GeneralSettingsForm,
     ReferralPageForm,
-    RewardsForm,
     lock_owner_fields,
 )
 from referloop.campaigns.intake import submit_lead
@@ -43,6 +42,8 @@ from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
 from referloop.integrations.models import Delivery, Follow
 from referloop.integrations.timeline import lead_timeline
+from referloop.notifications import views as notifications_views
+from referloop.rewards import views as rewards_views
 from referloop.security.ids import id_from
 
 PAGE_SIZE = 50
@@ -123,12 +124,16 @@ def campaign_archive(request: AccountRequest, campaign_id: int) -> HttpResponse:
     return redirect("campaign_detail", campaign.pk)
 
 
-SETTINGS_TABS = {"general": GeneralSettingsForm, "referral-page": ReferralPageForm, "rewards": RewardsForm}
+SETTINGS_TABS = {"general": GeneralSettingsForm, "referral-page": ReferralPageForm}
 
 
 @account_required
 def campaign_settings(request: AccountRequest, campaign_id: int, tab: str = "general") -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
+    if tab == "rewards":  # the reward rules and code pools: the rewards app's own form (rewards/views.py)
+        return rewards_views.settings_tab(request, campaign)
+    if tab == "emails":  # the notifications' wordings, preview and footer (notifications/views.py)
+        return notifications_views.settings_tab(request, campaign)
     context: dict[str, object] = {"campaign": campaign, "tab": tab}
     form_class = SETTINGS_TABS.get(tab)
     if form_class is not None:

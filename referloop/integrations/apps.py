@@ -14,6 +14,7 @@ class IntegrationsConfig(AppConfig):
         from referloop.integrations.servicetitan.outbox import create_deliveries
         from referloop.integrations.webhooks import events as webhook_events
         from referloop.integrations.webhooks.destination import WebhookKind
+        from referloop.notifications.destination import EmailKind
 
         # Delivery rows and webhook events are written in the transaction that admits the lead (admission.py).
         on_lead_admitted(create_deliveries)
@@ -22,5 +23,6 @@ class IntegrationsConfig(AppConfig):
         # The destinations the engine delivers to; it reaches each by its connector's name.
         destinations.register(NAME, ServiceTitanKind)
         destinations.register(WebhookKind.name, WebhookKind)
+        destinations.register(EmailKind.name, EmailKind)
         # What became of each booking (job, completed, paid), beside the deliveries in every worker.
         destinations.register_background("servicetitan-follower", Follower.in_worker)

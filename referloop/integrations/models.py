@@ -170,7 +170,8 @@ class Delivery(models.Model):
     out (the worker died) makes the row claimable again. `ambiguous` means the last try may have reached the
     destination, so the next try settles that first (ServiceTitan: looks the booking up by externalId).
     `connector` names the destination kind that sends it (`integrations.destinations`). A ServiceTitan row has
-    an integration and a lead; a webhook row an endpoint and an event (`webhooks/`), never both.
+    an integration and a lead; a webhook row an endpoint and an event (`webhooks/`); an email row an email
+    (`notifications/`); never two of these.
     """
 
     connector = models.CharField(max_length=20, default="servicetitan")
@@ -179,6 +180,8 @@ class Delivery(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries", null=True)
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", null=True)
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries", null=True)
+    # An email row has only this (notifications/): the email says whom it goes to and about which lead.
+    email = models.OneToOneField("notifications.Email", on_delete=models.CASCADE, related_name="delivery", null=True)
     state = models.CharField(max_length=10, choices=DeliveryState.choices)
     reason = models.CharField(max_length=500, blank=True)
     rate_key = models.CharField(max_length=80, db_index=False)
@@ -205,8 +208,27 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["endpoint", "event"], name="one_delivery_per_endpoint_event"),
             models.CheckConstraint(
                 condition=(
-                    Q(integration__isnull=False, lead__isnull=False, endpoint__isnull=True, event__isnull=True)
-                    | Q(integration__isnull=True, lead__isnull=True, endpoint__isnull=False, event__isnull=False)
+                    Q(
+                        integration__isnull=False,
+                        lead__isnull=False,
+                        endpoint__isnull=True,
+                        event__isnull=True,
+                        email__isnull=True,
+                    )
+                    | Q(
+                        integration__isnull=True,
+                        lead__isnull=True,
+                        endpoint__isnull=False,
+                        event__isnull=False,
+                        email__isnull=True,
+                    )
+                    | Q(
+                        integration__isnull=True,
+                        lead__isnull=True,
+                        endpoint__isnull=True,
+                        event__isnull=True,
+                        email__isnull=False,
+                    )
                 ),
                 name="delivery_has_one_destination",
             ),
@@ -221,6 +243,8 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         if self.endpoint_id is not None:
             return f"Delivery of event {self.event_id} to webhook endpoint {self.endpoint_id} ({self.state})"
+        if self.email_id is not None:
+            return f"Delivery of email {self.email_id} ({self.state})"
         return f"Delivery of lead {self.lead_id} to integration {self.integration_id} ({self.state})"
 
 

@@ -13,6 +13,7 @@ from tests.conftest import Tenant
 
 REFERRER_KEYS = {
     "id", "campaign_id", "first_name", "last_name", "email", "phone", "code", "referral_url", "created_at",
+    "lead_count", "qualified_count", "rewards",
 }
 
 
