@@ -309,7 +309,8 @@ def test_every_request_of_a_large_cycle_validates_by_ids_by_cursor_and_on_later_
 
     seen = asyncio.run(reader.read(plan, tenant))  # type: ignore[arg-type]
 
-    assert (len(seen.bookings), len(seen.jobs), len(seen.invoices)) == (600, 120, 120)
+    # The 480 bookings still New with no job tell nothing and are left out; the 120 booked ones are kept.
+    assert (len(seen.bookings), len(seen.jobs), len(seen.invoices)) == (120, 120, 120)
     shapes = []
     for kind, call in tenant.sent:
         query = dict(validate(call, LISTS[kind][1]).query)

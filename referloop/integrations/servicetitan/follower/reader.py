@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 from referloop.integrations.servicetitan.follower.store import Plan, Seen
 from referloop.providers.servicetitan.calls import MAX_IDS, Changes, Page
 from referloop.providers.servicetitan.client import AsyncServiceTitanClient
+from referloop.providers.servicetitan.models import Booking
 
 
 class Record(Protocol):
@@ -34,7 +35,7 @@ async def read(plan: Plan, client: AsyncServiceTitanClient) -> Seen:
     seen = Seen()
     bookings = functools.partial(client.list_changed_bookings, plan.booking_provider_id)
     for booking in await _read(bookings, set(plan.bookings), plan.bookings_since, seen):
-        if booking.id in plan.bookings:
+        if booking.id in plan.bookings and _has_news(booking):
             seen.bookings[booking.id] = booking
 
     new_jobs = {b.job_id for b in seen.bookings.values() if b.job_id is not None} - set(plan.jobs)
@@ -51,6 +52,12 @@ async def read(plan: Plan, client: AsyncServiceTitanClient) -> Seen:
         if invoice.id in invoice_ids:
             seen.invoices[invoice.id] = invoice
     return seen
+
+
+def _has_news(booking: Booking) -> bool:
+    """A booking still New with no job tells nothing (a cursor lists every booking made since it): leaving it out
+    keeps a cycle's writes to what changed."""
+    return booking.job_id is not None or (booking.status or "New") != "New"
 
 
 async def _read(

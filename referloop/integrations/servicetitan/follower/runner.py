@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from referloop.integrations.destinations import BackgroundContext
@@ -72,7 +74,16 @@ class Follower:
 
     @classmethod
     def in_worker(cls, context: BackgroundContext) -> Follower:
-        return cls(context.owner, context.in_db, context.sender, context.rate, FollowerOptions.of(context))
+        """With its own database thread (and connection): planning and writing a cycle never holds up the
+        deliveries' claims and results, which have the worker's one database thread to themselves."""
+        database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-follower-db")
+
+        async def in_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+            return await asyncio.get_running_loop().run_in_executor(database, functools.partial(fn, *args, **kwargs))
+
+        follower = cls(context.owner, in_db, context.sender, context.rate, FollowerOptions.of(context))
+        follower._database = database
+        return follower
 
     def __init__(
         self, owner: str, in_db: InDb, sender: Any, rate: RateLimit, options: FollowerOptions | None = None
@@ -83,8 +94,17 @@ class Follower:
         self.rate = rate
         self.options = options or FollowerOptions()
         self.report = FollowerReport()
+        self._database: ThreadPoolExecutor | None = None  # its own database thread, closed when it stops
 
     async def run(self, stopping: asyncio.Event) -> None:
+        try:
+            await self._run(stopping)
+        finally:
+            if self._database is not None:
+                await self.in_db(connections.close_all)
+                self._database.shutdown(wait=True)
+
+    async def _run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
                 plans = await self.in_db(store.claim, self.owner, timezone.now(), self.options.lease_seconds)
