@@ -278,7 +278,7 @@ def list_referrers(request: ApiRequest, filters: Query[ReferrerFilters]) -> Quer
     if filters.campaign_id is not None:
         referrers = referrers.filter(campaign_id=filters.campaign_id)
     if filters.email:
-        referrers = referrers.filter(email__iexact=filters.email.strip())
+        referrers = referrers.filter(email__lower=filters.email.strip().lower())
     if filters.code:
         referrers = referrers.filter(code=normalize_code(filters.code))
     return referrers
@@ -353,7 +353,7 @@ def list_leads(request: ApiRequest, filters: Query[LeadFilters]) -> QuerySet[Lea
     if filters.campaign_id is not None:
         leads = leads.filter(campaign_id=filters.campaign_id)
     if filters.email:
-        leads = leads.filter(email__iexact=filters.email.strip())
+        leads = leads.filter(email__lower=filters.email.strip().lower())
     if filters.status:
         leads = leads.filter(status=filters.status)
     if filters.created_since:

@@ -298,7 +298,7 @@ def find_referrer(campaign: Campaign, row: dict[str, str]) -> Referrer:
     if code:
         referrer = referrers.filter(code=code.upper()).first()
     elif email:
-        referrer = referrers.filter(email__iexact=email).first()
+        referrer = referrers.filter(email__lower=email.lower()).first()
     if referrer is None:
         column = "referrer_code" if code else "referrer_email"
         raise InputRejected(

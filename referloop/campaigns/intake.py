@@ -54,7 +54,7 @@ def submit_lead(
     if email == referrer.email.lower():
         raise SelfReferral
 
-    existing = Lead.objects.filter(campaign=campaign, email__iexact=email).first()
+    existing = Lead.objects.filter(campaign=campaign, email__lower=email).first()
     if existing is not None:
         return IntakeResult(existing, created=False)
     unverified = verification.asks(campaign, source)
@@ -75,7 +75,7 @@ def submit_lead(
                 admit(lead)
     except IntegrityError:
         # Another request created the same email between our check and the insert.
-        winner = Lead.objects.filter(campaign=campaign, email__iexact=email).first()
+        winner = Lead.objects.filter(campaign=campaign, email__lower=email).first()
         if winner is None:
             raise
         return IntakeResult(winner, created=False)

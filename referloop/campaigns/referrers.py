@@ -53,7 +53,7 @@ def add_referrer(
     if not form.is_valid():
         raise InputRejected.from_form(form.errors)
     email = form.cleaned_data["email"]
-    existing = Referrer.objects.filter(campaign=campaign, email__iexact=email).first()
+    existing = Referrer.objects.filter(campaign=campaign, email__lower=email.lower()).first()
     if existing is not None:
         return existing, False
     try:
@@ -61,7 +61,7 @@ def add_referrer(
             extra = client.model_fields() if client else {}
             referrer = _joined(Referrer.objects.create(campaign=campaign, source=source, **form.cleaned_data, **extra))
     except IntegrityError:
-        winner = Referrer.objects.filter(campaign=campaign, email__iexact=email).first()
+        winner = Referrer.objects.filter(campaign=campaign, email__lower=email.lower()).first()
         if winner is None:
             raise
         return winner, False
@@ -76,7 +76,7 @@ def referrer_for_code(code: str) -> Referrer | None:
     lead = Lead.objects.select_related("campaign").filter(code=code).first()
     if lead is None:
         return None
-    existing = Referrer.objects.filter(campaign=lead.campaign, email__iexact=lead.email).first()
+    existing = Referrer.objects.filter(campaign=lead.campaign, email__lower=lead.email.lower()).first()
     if existing is not None:
         return existing
     try:

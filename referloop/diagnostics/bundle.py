@@ -78,7 +78,9 @@ def bundle_data(
         .order_by("-started_at", "-pk")[:FAILED_ATTEMPTS]
     )
     lead = (
-        Lead.objects.filter(campaign=integration.campaign, email__iexact=email).select_related("referrer").first()
+        Lead.objects.filter(campaign=integration.campaign, email__lower=email.lower())
+        .select_related("referrer")
+        .first()
         if email
         else None
     )
