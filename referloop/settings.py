@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "referloop.diagnostics",
     "referloop.rewards",
     "referloop.notifications",
+    "referloop.portal",
     "referloop.runtime",
     "referloop.security",
     "csp",

@@ -18,6 +18,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/emails/", include("referloop.notifications.urls")),
     path("campaigns/<int:campaign_id>/rewards/", include("referloop.rewards.urls")),
     path("c/<slug:slug>/join/", public_views.referrer_join, name="referrer_join"),
+    path("c/<slug:slug>/me/", include("referloop.portal.urls")),
     path("r/<str:code>/", public_views.referral_page, name="referral_page"),
     path("v/<str:token>/", public_views.verify_email, name="verify_email"),
     path("u/<str:token>/", notification_views.unsubscribe_page, name="unsubscribe"),

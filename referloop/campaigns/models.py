@@ -74,6 +74,11 @@ class Campaign(models.Model):
     def join_url(self) -> str:
         return settings.PUBLIC_BASE_URL + reverse("referrer_join", args=[self.slug])
 
+    @property
+    def referrer_page_url(self) -> str:
+        """Where a referrer signs in to see their friends' progress and rewards (referloop/portal)."""
+        return settings.PUBLIC_BASE_URL + reverse("portal", args=[self.slug])
+
 
 class CustomFieldType(models.TextChoices):
     TEXT = "text", "Text"

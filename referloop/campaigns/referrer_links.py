@@ -35,6 +35,7 @@ def referral_link_email(referrer: Referrer, created: bool) -> tuple[str, str]:
     ]
     if campaign.reward_description:
         lines += ["", campaign.reward_description]
+    lines += ["", "See how your friends are doing and your rewards on your referral page:", campaign.referrer_page_url]
     lines += ["", "If you didn't ask for this, you can ignore this email.", "", f"{business}"]
     return f"Your referral link for {business}", "\n".join(lines) + "\n"
 

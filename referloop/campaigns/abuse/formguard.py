@@ -43,6 +43,7 @@ _SALT = "referloop.campaigns.abuse.formguard"
 class FormKind(StrEnum):
     JOIN = "join"  # /c/<slug>/join/: a referrer signs up
     LEAD = "lead"  # /r/<code>/: a friend becomes a lead
+    PORTAL = "portal"  # /c/<slug>/me/: a referrer asks for a sign-in link to their page (referloop/portal)
 
 
 class Refusal(StrEnum):
