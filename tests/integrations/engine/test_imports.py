@@ -13,6 +13,8 @@ DESTINATIONS = (
     "referloop.integrations.servicetitan",
     "referloop.providers.webhooks",
     "referloop.integrations.webhooks",
+    "referloop.providers.email",
+    "referloop.notifications",
 )
 DATA_ONLY = ("referloop.integrations.webhooks.models",)
 
