@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from referloop.campaigns.models import Lead
+from referloop.campaigns.models import Lead, LeadSource
 
 LeadHook = Callable[[Lead], object]
 _lead_admitted_hooks: list[LeadHook] = []
@@ -20,6 +20,12 @@ def on_lead_admitted(hook: LeadHook) -> LeadHook:
     if hook not in _lead_admitted_hooks:
         _lead_admitted_hooks.append(hook)
     return hook
+
+
+def welcomes(lead: Lead) -> bool:
+    """Whether a lead's admission is a friend joining now, to be welcomed (the referrer's "friend joined" email and
+    thank-you reward, the friend's confirmation). A CSV import is not: it is usually past referrals."""
+    return lead.source != LeadSource.CSV
 
 
 def admit(lead: Lead) -> None:

@@ -32,7 +32,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from referloop.accounts.models import Account
-from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
+from referloop.campaigns.admission import welcomes
+from referloop.campaigns.models import Campaign, Lead, Referrer
 from referloop.integrations import deliveries
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.notifications.models import MARKETING, Email, EmailTemplate, Notification
@@ -169,7 +170,7 @@ def resend(email: Email, now: datetime | None = None) -> bool:
 
 def lead_admitted(lead: Lead) -> None:
     """Hook of `campaigns.admission.on_lead_admitted`: the referrer hears a friend joined; the friend a confirmation."""
-    if lead.source == LeadSource.CSV:
+    if not welcomes(lead):
         return
     queue(
         lead.campaign,
@@ -200,7 +201,7 @@ def reward_issued(reward: Reward) -> None:
         return
     referrer = reward.referrer
     lead = reward.lead
-    context = {"reward.summary": reward.summary, "reward.code": reward.code, "reward.note": reward.issue_note}
+    context = {"reward.summary": reward.payout, "reward.code": reward.code, "reward.note": reward.issue_note}
     key = f"{Notification.REWARD_ISSUED}:reward:{reward.pk}"
     wanted = Wanted(Notification.REWARD_ISSUED, referrer.email, key, context)
     queue(reward.campaign, referrer, lead, [wanted], reward.issued_at)

@@ -16,8 +16,9 @@ that referrer's email the link stops working.
 Used once: `use` sets `used_at` with one conditional UPDATE (unused and not expired), so two clicks or two tabs
 sign in once; the later one is told the link was used and is offered a new one.
 
-The token never reaches a log line: the URL that holds it only ever answers a redirect (views.py), which Django
-does not log, and our own lines name the referrer's id only.
+The token never reaches a log line or the session: the URL that holds it answers a redirect or, for a link that
+can't be used, a 200 page (views.py), neither of which Django logs; the session (database-backed) keeps only the
+link's id and hash; and our own lines name the referrer's id only.
 """
 
 from __future__ import annotations

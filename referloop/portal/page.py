@@ -132,7 +132,7 @@ def rewards(referrer: Referrer) -> list[RewardLine]:
         issued = state is RewardState.ISSUED
         lines.append(
             RewardLine(
-                what=reward.summary or reward.get_kind_display(),
+                what=reward.payout or reward.get_kind_display(),
                 occasion=reward.occasion,
                 friend_first_name=reward.lead.first_name,
                 state=state.value,

@@ -1,9 +1,12 @@
 """The referrer's page, `/c/<slug>/me/`, and signing in to it by an emailed one-time link (links.py, session.py).
 
-The emailed link's URL holds its token, so that URL does nothing but put the token in the session and redirect to
-`/c/<slug>/me/in/` (as the sign-up link does, accounts/signup.py): no later request, Referer header, history entry
-or "Not Found"/"Gone" log line carries it. That page shows a Sign in button and the POST signs in, because mail
-scanners open every link in an email and must not spend it.
+The emailed link's URL holds its token, so that URL looks the link up by the token's hash and, for a link that can
+still be used, puts only the link's id and hash in the session (sessions are stored in the database, which must
+open nobody's page: links.py) and redirects to `/c/<slug>/me/in/` (as the sign-up link does, accounts/signup.py):
+no later request, Referer header, history entry or log line carries the token. A used, expired or unknown link is
+answered there and then, with status 200 (Django logs the path of a 4xx answer) and without writing a session row,
+so a stranger trying tokens fills no table. The `in/` page shows a Sign in button and the POST signs in, because
+mail scanners open every link in an email and must not spend it.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ from referloop.campaigns.abuse.formguard import FormKind, admit_form
 from referloop.campaigns.models import Campaign, Referrer
 from referloop.portal import links, page, session
 from referloop.portal.links import LinkState
+from referloop.portal.models import SignInLink
 
 logger = logging.getLogger(__name__)
-
-SLUG_MAX_LENGTH = 60  # Campaign.slug's
 
 
 class SignInRequestForm(forms.Form):
@@ -63,7 +65,9 @@ def referrer_page(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, UNAVAILABLE)
             return render(request, "portal/sign_in.html", context, status=503)
         email = form.cleaned_data["email"].strip()
-        matching = Referrer.objects.select_related("campaign__account").filter(campaign=campaign, email__iexact=email)
+        matching = Referrer.objects.select_related("campaign__account").filter(
+            campaign=campaign, email__lower=email.lower()
+        )
         # Counted for every address, a referrer's or not, and answered the same either way: past the limit, or
         # when the send fails after the server was reached (logged), the page still says "Check your inbox".
         if email_allowed(request, "portal-sign-in", email) and (found := matching.first()) is not None:
@@ -92,15 +96,55 @@ def render_page(request: HttpRequest, campaign: Campaign, referrer: Referrer) ->
 @never_cache
 @require_GET
 def open_link(request: HttpRequest, slug: str, token: str) -> HttpResponse:
-    """The emailed link: its token goes into the session, the browser on to a URL without it."""
-    if len(slug) <= SLUG_MAX_LENGTH:
-        if len(token) <= links.TOKEN_MAX_LENGTH:
-            request.session[_pending_key(slug)] = token
-        else:
-            request.session.pop(_pending_key(slug), None)
-    response = redirect("portal_sign_in", slug)
+    """The emailed link: a usable link's id and hash go into the session, the browser on to a URL without the token.
+
+    Under a slug that is no campaign's it redirects, storing nothing, to `in/`, which answers 404 by a path with no
+    token in it."""
+    campaign = Campaign.objects.select_related("account").filter(slug=slug).first()
+    link = links.find(campaign, token) if campaign is not None else None
+    outcome = links.state(link)
+    response: HttpResponse
+    if campaign is None:
+        # Not found, but said by the token-free URL (Django's "Not Found" line names the path); nothing is stored.
+        response = redirect("portal_sign_in", slug)
+    elif outcome is not LinkState.VALID or link is None:
+        # Answered here, with no session written; 200 so that no "Not Found"/"Gone" log line holds the path.
+        response = render_link_page(request, campaign, outcome, None, status=200)
+    else:
+        request.session[_pending_key(slug)] = {"link": link.pk, "hash": link.token_hash}
+        response = redirect("portal_sign_in", slug)
     response["Referrer-Policy"] = "no-referrer"  # this URL holds the token: never pass it on
     return response
+
+
+def _pending_link(request: HttpRequest, campaign: Campaign) -> SignInLink | None:
+    """The link opened in this session under this campaign's URL (by id, checked against its hash), or None."""
+    pending = request.session.get(_pending_key(campaign.slug))
+    if not isinstance(pending, dict) or not isinstance(pending.get("link"), int):
+        return None
+    hashed = pending.get("hash")
+    if not isinstance(hashed, str):
+        return None
+    return (
+        SignInLink.objects.select_related("referrer")
+        .filter(pk=pending["link"], token_hash=hashed, referrer__campaign=campaign)
+        .first()
+    )
+
+
+def render_link_page(
+    request: HttpRequest, campaign: Campaign, outcome: LinkState, link: SignInLink | None, status: int | None = None
+) -> HttpResponse:
+    if status is None:
+        status = {LinkState.VALID: 200, LinkState.INVALID: 404}.get(outcome, 410)
+    context = {
+        "campaign": campaign,
+        "outcome": outcome.value,
+        "first_name": link.referrer.first_name if link is not None and outcome is LinkState.VALID else "",
+        "minutes": links.VALID_MINUTES,
+        "signed_in": session.signed_in_referrer(request, campaign) is not None,
+    }
+    return render(request, "portal/link.html", context, status=status)
 
 
 @never_cache
@@ -108,8 +152,7 @@ def open_link(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 def sign_in(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the Sign in button for the link opened in this session, or why it can't be used. POST: sign in."""
     campaign = _campaign(slug)
-    token = request.session.get(_pending_key(slug))
-    link = links.find(campaign, token) if isinstance(token, str) else None
+    link = _pending_link(request, campaign)
     if request.method == "POST":
         outcome = links.use(link) if link is not None else LinkState.INVALID
         if outcome is LinkState.VALID and link is not None:
@@ -119,15 +162,7 @@ def sign_in(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("portal", slug)
     else:
         outcome = links.state(link)
-    status = {LinkState.VALID: 200, LinkState.INVALID: 404}.get(outcome, 410)
-    context = {
-        "campaign": campaign,
-        "outcome": outcome.value,
-        "first_name": link.referrer.first_name if link is not None and outcome is LinkState.VALID else "",
-        "minutes": links.VALID_MINUTES,
-        "signed_in": session.signed_in_referrer(request, campaign) is not None,
-    }
-    return render(request, "portal/link.html", context, status=status)
+    return render_link_page(request, campaign, outcome, link)
 
 
 @require_POST

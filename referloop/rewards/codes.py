@@ -23,6 +23,7 @@ from referloop.rewards.models import CODE_LIMIT, Reward, RewardCode, RewardKind,
 EMPTY = "Code pool is empty: upload codes on Campaign Settings → Rewards."
 UPLOAD_LIMIT = 10_000  # codes in one upload
 UPLOAD_BYTES = 1024 * 1024
+NOT_CSV = "A line is too long or not valid CSV: put one code per line, or the codes in a CSV's first column."
 HEADERS = {"code", "codes", "coupon", "coupon code", "gift card", "voucher"}
 
 
@@ -92,7 +93,11 @@ def parse(text: str) -> list[str]:
     found: list[str] = []
     seen: set[str] = set()
     problems: list[str] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        rows = list(enumerate(csv.reader(io.StringIO(text)), start=1))
+    except csv.Error:  # a field past the csv module's limit (a very long line), or not CSV at all
+        raise InputRejected({"codes": [NOT_CSV]}) from None
+    for number, row in rows:
         cell = row[0].strip() if row else ""
         if not cell or (number == 1 and cell.lower() in HEADERS):
             continue

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from referloop.accounts.models import User
+from referloop.campaigns.admission import welcomes
 from referloop.campaigns.models import Lead, LeadEvent, LeadStatus, Referrer
 from referloop.integrations.models import Follow
 from referloop.rewards.models import (
@@ -79,9 +80,21 @@ def on_unqualified(lead_id: int, at: datetime) -> None:
     open_rewards = Reward.objects.select_for_update().filter(
         lead_id=lead_id, status=RewardStatus.OPEN, trigger__in=(Trigger.QUALIFIED, Trigger.MILESTONE)
     )
-    for reward in open_rewards:
+    # The referrer's row lock orders this against their referrals qualifying at once (as `on_qualified` does).
+    Referrer.objects.select_for_update().filter(pk=lead.referrer_id).first()
+    count = Lead.objects.filter(referrer_id=lead.referrer_id, status__in=COUNTED).count()
+    # A milestone bonus earned through another referral is no longer reached once this one stops counting.
+    beyond = Reward.objects.select_for_update().filter(
+        referrer_id=lead.referrer_id, trigger=Trigger.MILESTONE, status=RewardStatus.OPEN, milestone__gt=count
+    )
+    for reward in [*open_rewards, *beyond.exclude(lead_id=lead_id)]:
         when = "during the hold" if reward.due_at > at else "before the reward was issued"
         text = f"The referral was unqualified {when}: {reason}"
+        if reward.lead_id != lead_id:
+            text = (
+                f"A referral was unqualified {when}, so the referrer has {count} qualified referrals, fewer than "
+                f"the milestone's {reward.milestone}: {reason}"
+            )
         done = Reward.objects.filter(pk=reward.pk, status=RewardStatus.OPEN).update(
             status=RewardStatus.CANCELED,
             canceled_at=at,
@@ -98,7 +111,7 @@ def on_lead_admitted(lead: Lead) -> None:
     """A friend joined (entered the pipeline): the referrer's thank-you, if the campaign gives one. No hold: it
     is not money, and the friend has joined whatever happens next."""
     rule = active_rules(lead.campaign_id)[(Recipient.REFERRER, Trigger.JOINED)]
-    if rule is not None:
+    if rule is not None and welcomes(lead):
         now = timezone.now()
         grant(rule, lead, now, now)
 

@@ -248,6 +248,7 @@ class CodeUploadForm(forms.Form):
     codes = forms.CharField(
         label="Codes, one per line",
         required=False,
+        max_length=codes.UPLOAD_BYTES,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Or upload a file: one code per line, or a CSV with the codes in its first column.",
     )

@@ -172,6 +172,13 @@ class ReferrerSummary:
     amounts: list[AmountTotal] = field(default_factory=list)
 
 
+def summary_rewards() -> QuerySet[Reward]:
+    """The rewards a referrer's summary counts: their own (recipient referrer), not their friends'."""
+    return Reward.objects.filter(recipient=Recipient.REFERRER).only(
+        "pk", "referrer_id", "status", "due_at", "amount", "currency"
+    )
+
+
 def with_summaries(referrers: QuerySet[Referrer]) -> QuerySet[Referrer]:
     """Referrers with their lead counts (annotations) and their rewards (one prefetch query for the whole page),
     so `summary_of` costs no query per referrer."""
@@ -181,7 +188,7 @@ def with_summaries(referrers: QuerySet[Referrer]) -> QuerySet[Referrer]:
     ).prefetch_related(
         Prefetch(
             "rewards",
-            queryset=Reward.objects.only("pk", "referrer_id", "status", "due_at", "amount", "currency").order_by(),
+            queryset=summary_rewards().order_by(),
             to_attr="summary_rewards",
         )
     )
@@ -193,7 +200,7 @@ def summary_of(referrer: Referrer, now: datetime | None = None) -> ReferrerSumma
     amounts: dict[str, AmountTotal] = defaultdict(lambda: AmountTotal(""))
     found = getattr(referrer, "summary_rewards", None)
     if found is None:
-        found = list(Reward.objects.filter(referrer=referrer).only("status", "due_at", "amount", "currency"))
+        found = list(summary_rewards().filter(referrer=referrer))
     for reward in found:
         state = state_at(reward.status, reward.due_at, now)
         summary.counts[state] += 1

@@ -261,6 +261,14 @@ class Reward(models.Model):
         return self.text
 
     @property
+    def payout(self) -> str:
+        """What the recipient gets, for their own eyes (portal page, reward email): "USD 48.00", the code reward's or
+        custom text. Unlike `summary` it never shows a percentage's invoice total (the friend's business)."""
+        if self.kind == RewardKind.PERCENT:
+            return money(self.amount, self.currency) if self.amount is not None else ""
+        return self.summary
+
+    @property
     def occasion(self) -> str:
         """Why it was earned: "Friend qualified", "Milestone: 5th qualified referral", "Friend joined"."""
         if self.trigger == Trigger.MILESTONE:

@@ -28,6 +28,7 @@ from tests.notifications.helpers import (
     sent_to,
     turn_on,
 )
+from tests.rewards.conftest import qualify, rule
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,3 +192,22 @@ def test_leads_imported_from_a_csv_file_send_no_joined_or_confirmation_email(ten
 
     assert sent() == []
     assert not Email.objects.exists()
+
+
+def test_an_issued_percentage_reward_emails_the_referrer_the_amount_not_the_friends_invoice_total(
+    tenant: Tenant,
+) -> None:
+    turn_on(tenant.campaign, Notification.REWARD_ISSUED)
+    give_address(tenant.account)
+    rule(tenant.campaign, kind="percent", amount=None, percent=Decimal("10"), currency="USD")
+    lead = add_lead(tenant.campaign, tenant.referrer, first_name="Ann")
+    qualify(lead, invoice_total="480.00")
+    reward = Reward.objects.get(lead=lead)
+    assert reward.summary == "10% of USD 480.00 = USD 48.00"  # the owner's screens still say how it was worked out
+
+    actions.issue(reward, tenant.user)
+    send_all()
+
+    [message] = sent()
+    assert "Your reward has been issued: USD 48.00" in message.body
+    assert "480" not in message.body and "10%" not in message.body

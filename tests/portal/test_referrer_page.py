@@ -24,7 +24,7 @@ from referloop.rewards import actions
 from referloop.rewards.models import Reward
 from tests.conftest import Tenant
 from tests.portal.helpers import signed_in
-from tests.rewards.conftest import hold, rule
+from tests.rewards.conftest import hold, qualify, rule
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +218,14 @@ def test_anyone_not_signed_in_gets_the_sign_in_form(tenant: Tenant) -> None:
     assert response.status_code == 200
     assert "Email me a sign-in link" in html
     assert tenant.referrer.code not in html and "Tom" not in html
+
+
+def test_a_percentage_reward_shows_the_referrer_the_amount_not_the_friends_invoice_total(tenant: Tenant) -> None:
+    rule(tenant.campaign, kind="percent", amount=None, percent=Decimal("10"), currency="USD")
+    lead = referred(tenant.campaign, tenant.referrer, "Ana", "Friend")
+    qualify(lead, invoice_total="480.00")
+
+    html = page_of(tenant.referrer)
+
+    assert "USD 48.00" in html
+    assert "480" not in html and "10%" not in html

@@ -310,3 +310,17 @@ def test_listing_referrers_makes_the_same_number_of_queries_for_5_and_50(tenant:
         return len(captured)
 
     assert queries_for(5) == queries_for(50)
+
+
+def test_a_referrer_objects_reward_totals_leave_out_the_friends_rewards(tenant: Tenant) -> None:
+    rule(tenant.campaign, amount=Decimal("50"), currency="USD")
+    rule(tenant.campaign, "friend", amount=Decimal("20"), currency="USD")
+    qualify(tenant.lead)
+
+    expected = {"pending": 0, "due": 1, "issued": 0, "canceled": 0}
+    expected_amounts = [{"currency": "USD", "pending": "0.00", "due": "50.00", "issued": "0.00"}]
+    one = json_body(get_json(tenant, f"/referrers/{tenant.referrer.pk}"))["rewards"]
+    [listed] = [item["rewards"] for item in items_of(get_json(tenant, "/referrers"))]
+    for found in (one, listed):
+        assert {state: found[state] for state in expected} == expected
+        assert found["amounts"] == expected_amounts

@@ -11,7 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from referloop.campaigns import outcomes
-from referloop.campaigns.models import LeadEvent
+from referloop.campaigns.admission import welcomes
+from referloop.campaigns.intake import submit_lead
+from referloop.campaigns.models import LeadEvent, LeadSource
 from referloop.integrations.models import Follow, Integration
 from referloop.rewards.models import Reward, RewardEvent, RewardState, RewardStatus, state_at
 from tests.conftest import Tenant
@@ -380,3 +382,34 @@ def test_a_milestone_bonus_in_its_hold_is_canceled_with_the_referral_that_reache
     bonus = Reward.objects.get(trigger="milestone")
     assert bonus.state is RewardState.CANCELED
     assert bonus.cancel_reason.startswith("The referral was unqualified during the hold: Chargeback")
+
+
+def test_a_lead_imported_from_a_csv_file_earns_no_thank_you_for_joining(tenant: Tenant) -> None:
+    rule(tenant.campaign, "referrer", "joined", kind="custom", amount=None, text="A thank-you card")
+    data = {"first_name": "Old", "last_name": "Friend", "email": "old@friends.example"}
+
+    lead = submit_lead(tenant.campaign, tenant.referrer, data, source=LeadSource.CSV).lead
+
+    assert rewards_of(lead) == []
+    assert not welcomes(lead)
+    assert welcomes(friend(tenant, "Ana"))
+
+
+def test_a_milestone_bonus_is_canceled_when_an_earlier_referral_is_unqualified(tenant: Tenant) -> None:
+    rule(tenant.campaign, "referrer", "milestone", kind="fixed", amount=Decimal("100"), every=2)
+    hold(tenant.campaign, 30)
+    first, second = tenant.lead, friend(tenant, "Ana")
+    qualify(first)
+    qualify(second)  # the 2nd qualified referral: the bonus is on this one
+
+    outcomes.unqualify_by_hand(first, tenant.user, "Refund")
+
+    bonus = Reward.objects.get(trigger="milestone")
+    assert bonus.lead_id == second.pk
+    assert bonus.state is RewardState.CANCELED and bonus.reopenable
+    assert "fewer than the milestone's 2: Refund" in bonus.cancel_reason
+
+    outcomes.qualify_by_hand(first, tenant.user, "Paid after all")
+
+    bonus = Reward.objects.get(trigger="milestone")
+    assert bonus.state is RewardState.PENDING and bonus.lead_id == first.pk

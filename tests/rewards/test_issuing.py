@@ -401,3 +401,22 @@ def test_a_pending_reward_turns_due_when_its_hold_ends_without_any_worker(tenant
 
     actions.issue(reward, tenant.user)
     assert Reward.objects.get(pk=reward.pk).state is RewardState.ISSUED
+
+
+def test_an_upload_with_a_line_too_long_for_csv_is_refused_not_an_error(tenant: Tenant) -> None:
+    rule(tenant.campaign, kind="code", amount=None)
+    url = reverse("reward_code_upload", args=[tenant.campaign.pk, "referrer"])
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with pytest.raises(InputRejected) as rejected:
+        codes.parse("x" * 140_000)
+    assert "too long" in rejected.value.errors["codes"][0]
+
+    response = tenant.client.post(url, {"referrer-file": SimpleUploadedFile("codes.csv", b"x" * 140_000)})
+    assert response.status_code == 400
+    assert "A line is too long or not valid CSV" in page_text(response)
+
+    response = tenant.client.post(url, {"referrer-codes": "OK1\n" + "x" * 140_000})
+    assert response.status_code == 400
+    assert "A line is too long or not valid CSV" in page_text(response)
+    assert not RewardCode.objects.exists()
