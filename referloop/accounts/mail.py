@@ -15,25 +15,16 @@ before it learns anything about the address.
 from __future__ import annotations
 
 import logging
-import smtplib
 from contextlib import suppress
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 
+from referloop.providers.email.connector import describe  # an error's kind, never its text
+
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = "We couldn't send the email just now; please try again in a few minutes."
-
-
-def describe(error: BaseException) -> str:
-    """The kind of a sending error, for the log: its class and code, never its text (see the module docstring)."""
-    kind = type(error).__name__
-    if isinstance(error, smtplib.SMTPResponseException):
-        return f"{kind} {error.smtp_code}"
-    if isinstance(error, OSError) and error.errno is not None:
-        return f"{kind} errno {error.errno}"
-    return kind
 
 
 def mail_server_reachable(purpose: str) -> bool:

@@ -15,31 +15,16 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from referloop.accounts.models import Account, Membership, Role, User
-from referloop.campaigns.models import Campaign, Lead, Referrer
+from referloop.campaigns.models import Campaign, Referrer
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.servicetitan.outbox import SKIPPED_REASON
 from referloop.sandbox.config import DEMO_BOOKING_PROVIDER_ID, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID
 from referloop.sandbox.state import Booking
 from referloop.sandbox.testing import SandboxHandle
 from tests.browser.conftest import run_worker_until_idle
-from tests.browser.helpers import PASSWORD, log_in
+from tests.browser.helpers import PASSWORD, log_in, refer
 
 pytestmark = pytest.mark.browser
-
-
-def refer(browser: Browser, link: str, first: str, email: str) -> Lead:
-    """A friend opens the referral link in their own browser and claims the offer."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    friend = context.new_page()
-    friend.goto(link)
-    friend.get_by_label("First Name").fill(first)
-    friend.get_by_label("Last Name").fill("Doe")
-    friend.get_by_label("Email").fill(email)
-    friend.get_by_label("Phone").fill("555-0100")
-    friend.get_by_role("button", name="Claim offer").click()
-    expect(friend.get_by_role("heading", name=f"Thank you, {first}!")).to_be_visible()
-    context.close()
-    return Lead.objects.get(email=email)
 
 
 def open_tab(page: Page, name: str) -> None:

@@ -22,7 +22,7 @@ from referloop.integrations.models import Follow, JobStatus, QualificationRule
 from referloop.providers.servicetitan import default_mapping
 from referloop.sandbox.testing import SandboxHandle
 from tests.browser.conftest import run_worker_until_idle
-from tests.browser.helpers import OWNER_EMAIL, log_in, owner_with_campaign
+from tests.browser.helpers import OWNER_EMAIL, log_in, owner_with_campaign, refer
 from tests.integrations.engine.helpers import connect
 from tests.integrations.servicetitan.following import follow_cycle_in_thread
 
@@ -34,21 +34,6 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(autouse=True)
 def quick_follower(settings: Any) -> None:
     settings.FOLLOW_INTERVAL_SECONDS = 1.0
-
-
-def refer(browser: Browser, link: str, first: str, email: str) -> Lead:
-    """A friend opens the referral link in their own browser and claims the offer."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    friend = context.new_page()
-    friend.goto(link)
-    friend.get_by_label("First Name").fill(first)
-    friend.get_by_label("Last Name").fill("Doe")
-    friend.get_by_label("Email").fill(email)
-    friend.get_by_label("Phone").fill("555-0100")
-    friend.get_by_role("button", name="Claim offer").click()
-    expect(friend.get_by_role("heading", name=f"Thank you, {first}!")).to_be_visible()
-    context.close()
-    return Lead.objects.get(email=email)
 
 
 def earlier_referrals(campaign: Campaign, referrer: Referrer) -> None:
