@@ -15,12 +15,18 @@ from ninja.pagination import paginate
 from pydantic import ConfigDict
 
 from referloop.accounts.http import ApiRequest
+from referloop.accounts.models import ApiKey
 from referloop.campaigns.api import FilterId, Pages, Text, account_of
 from referloop.rewards import actions, listing
 from referloop.rewards.models import NOTE_LIMIT, REASON_LIMIT, Reward, RewardState
 
 router = Router(tags=["rewards"])
-VIA_API = "through the API"
+
+
+def via_api(request: ApiRequest) -> str:
+    """Who acted, for the audit: the API key's name and prefix (never the key)."""
+    key = getattr(request, "auth", None)
+    return f"through the API (key “{key.name}”, {key.prefix}…)" if isinstance(key, ApiKey) else "through the API"
 
 
 class RewardOut(Schema):
@@ -144,7 +150,7 @@ def issue_reward(request: ApiRequest, reward_id: int, payload: IssueIn) -> Rewar
     """Issue a Due reward. A code reward gets its code from the pool now (422 naming `code` if the pool is empty);
     a Pending, issued or canceled reward answers 422 naming `state`."""
     reward = account_reward(request, reward_id)
-    actions.issue(reward, None, payload.note, payload.amount, via=VIA_API)
+    actions.issue(reward, None, payload.note, payload.amount, via=via_api(request))
     return account_reward(request, reward_id)
 
 
@@ -152,5 +158,5 @@ def issue_reward(request: ApiRequest, reward_id: int, payload: IssueIn) -> Rewar
 def cancel_reward(request: ApiRequest, reward_id: int, payload: CancelIn) -> Reward:
     """Cancel a Pending or Due reward with a reason. An issued or canceled reward answers 422 naming `state`."""
     reward = account_reward(request, reward_id)
-    actions.cancel(reward, None, payload.reason, via=VIA_API)
+    actions.cancel(reward, None, payload.reason, via=via_api(request))
     return account_reward(request, reward_id)

@@ -274,7 +274,7 @@ class IssueForm(forms.Form):
         label="Note",
         required=False,
         max_length=NOTE_LIMIT,
-        help_text="Optional, e.g. the gift card number or how it was paid. Kept on the reward.",
+        help_text="Optional, e.g. the gift card number. The referrer sees it on their page and in the email.",
     )
     amount = forms.DecimalField(
         label="Amount",

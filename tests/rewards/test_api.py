@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from referloop.accounts.models import ApiKey
 from referloop.campaigns.models import Campaign, Referrer
 from referloop.rewards import actions, codes
 from referloop.rewards.models import Reward, RewardEvent, RewardState
@@ -129,7 +130,10 @@ def test_issuing_through_the_api_records_the_note_and_gives_the_code(tenant: Ten
         "API",
     )
     event = RewardEvent.objects.get(reward=reward, kind="issued")
-    assert event.user is None and "through the API" in event.detail
+    key = ApiKey.objects.get(account=tenant.account)
+    assert event.user is None
+    assert f"through the API (key “tests”, {key.prefix}…)" in event.detail
+    assert tenant.api_key not in event.detail  # the prefix names the key; the key itself is never kept
 
 
 def test_issuing_with_no_body_fields_is_allowed(tenant: Tenant) -> None:
