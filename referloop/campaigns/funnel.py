@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from referloop.campaigns.models import Campaign, LeadStage, LeadStatus
+from referloop.campaigns.models import QUALIFIED_STATUSES, Campaign, LeadStage
 
 # The chart's drawing (campaigns/_funnel.html), in pixels down the page. Across, everything is a percentage of the
 # chart's width, which is its container's: the bars stretch or shrink with the screen while the text keeps its
@@ -33,7 +33,7 @@ BOOKED = (
 )
 JOBS = (LeadStage.JOB, LeadStage.COMPLETED, LeadStage.PAID, LeadStage.CANCELED)
 COMPLETED = (LeadStage.COMPLETED, LeadStage.PAID)
-QUALIFIED = (LeadStatus.QUALIFIED, LeadStatus.REWARDED)
+QUALIFIED = QUALIFIED_STATUSES
 
 
 def period_from(value: str | None) -> int:

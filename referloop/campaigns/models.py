@@ -155,6 +155,10 @@ class LeadStatus(models.TextChoices):
     NOT_QUALIFIED = "not_qualified", "Not qualified"
 
 
+# The statuses of a referral that qualified (a Rewarded one qualified first): the one definition.
+QUALIFIED_STATUSES = (LeadStatus.QUALIFIED, LeadStatus.REWARDED)
+
+
 class LeadStage(models.TextChoices):
     """How far the friend got in the business's CRM, as the follower last saw it (qualification/)."""
 

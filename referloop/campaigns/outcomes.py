@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from referloop.accounts.models import User
 from referloop.campaigns.errors import InputRejected
-from referloop.campaigns.models import Lead, LeadEvent, LeadStatus
+from referloop.campaigns.models import QUALIFIED_STATUSES, Lead, LeadEvent, LeadStatus
 
 BY_HAND = "by_hand"
 REASON_LIMIT = 300
@@ -76,7 +76,7 @@ def qualify_by_hand(lead: Lead, user: User | None, reason: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
-        if locked.status in (LeadStatus.QUALIFIED, LeadStatus.REWARDED):
+        if locked.status in QUALIFIED_STATUSES:
             raise InputRejected({"status": ["This lead is qualified already."]})
         first = locked.qualified_at is None
         Lead.objects.filter(pk=lead.pk).update(
@@ -104,7 +104,7 @@ def unqualify_by_hand(lead: Lead, user: User | None, reason: str) -> None:
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
         if locked.status == LeadStatus.NOT_QUALIFIED:
             raise InputRejected({"status": ["This lead is not qualified already."]})
-        was_qualified = locked.status in (LeadStatus.QUALIFIED, LeadStatus.REWARDED)
+        was_qualified = locked.status in QUALIFIED_STATUSES
         Lead.objects.filter(pk=lead.pk).update(status=LeadStatus.NOT_QUALIFIED, status_reason=reason)
         LeadEvent.objects.create(
             lead_id=lead.pk,

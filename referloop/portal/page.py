@@ -16,7 +16,7 @@ import segno
 from django.utils.safestring import SafeString, mark_safe
 
 from referloop.campaigns import verification
-from referloop.campaigns.models import Lead, LeadStage, LeadStatus, Referrer
+from referloop.campaigns.models import QUALIFIED_STATUSES, Lead, LeadStage, LeadStatus, Referrer
 from referloop.rewards.listing import rewards_of_referrer
 from referloop.rewards.models import RewardState
 
@@ -85,7 +85,7 @@ def progress(status: str, stage: str, waiting: verification.State) -> str:
         return "Waiting for them to confirm their email"
     if waiting is verification.State.EXPIRED:
         return "Didn't confirm their email"
-    if not stage and status in (LeadStatus.QUALIFIED, LeadStatus.REWARDED):
+    if not stage and status in QUALIFIED_STATUSES:
         return "Counted as a successful referral"  # qualified by hand: nothing was booked through referloop
     if not stage and status == LeadStatus.NOT_QUALIFIED:
         return "Not counted as a referral"

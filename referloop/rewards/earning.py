@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from referloop.accounts.models import User
 from referloop.campaigns.admission import welcomes
-from referloop.campaigns.models import Lead, LeadEvent, LeadStatus, Referrer
+from referloop.campaigns.models import QUALIFIED_STATUSES, Lead, LeadEvent, Referrer
 from referloop.integrations.models import Follow
 from referloop.rewards.models import (
     Recipient,
@@ -31,7 +31,7 @@ from referloop.rewards.models import (
 )
 
 CENT = Decimal("0.01")
-COUNTED = (LeadStatus.QUALIFIED, LeadStatus.REWARDED)  # a referrer's qualified referrals, for milestones
+COUNTED = QUALIFIED_STATUSES  # a referrer's qualified referrals, for milestones
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db.models import BooleanField, Count, ExpressionWrapper, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from referloop.campaigns.models import Campaign, Lead, LeadStatus, Referrer
+from referloop.campaigns.models import QUALIFIED_STATUSES, Campaign, Lead, Referrer
 from referloop.rewards import codes
 from referloop.rewards.models import (
     Recipient,
@@ -25,7 +25,7 @@ from referloop.rewards.models import (
     state_q,
 )
 
-QUALIFIED = (LeadStatus.QUALIFIED, LeadStatus.REWARDED)
+QUALIFIED = QUALIFIED_STATUSES
 
 
 def rewards(campaign: Campaign | None = None) -> QuerySet[Reward]:
