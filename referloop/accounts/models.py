@@ -145,3 +145,23 @@ class ApiKey(models.Model):
             account=account, name=name, prefix=raw[:10], key_hash=hash_token(raw), created_by=created_by
         )
         return key, raw
+
+
+class AccountChange(models.Model):
+    """One row per change a person makes to how the account works (settings, rules, wordings, keys): who, when,
+    where and what. Rewards, leads and integrations keep their own trails beside the records they change."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="changes")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    area = models.CharField(max_length=60)  # where the change was made: "Reward rules", "Emails", "API keys"
+    summary = models.CharField(max_length=1000)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-at"], name="account_change_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.area}: {self.summary}"

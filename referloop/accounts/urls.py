@@ -43,5 +43,6 @@ urlpatterns = [
     path("invite/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("account/switch/", views.switch_account, name="switch_account"),
     path("account/api-keys/", views.api_keys, name="api_keys"),
+    path("account/changes/", views.change_history, name="change_history"),
     path("account/api-keys/<int:key_id>/revoke/", views.revoke_api_key, name="revoke_api_key"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,13 +15,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from referloop.accounts import services, signup
+from referloop.accounts import audit, services, signup
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.forms import ApiKeyForm, ChoosePasswordForm, InviteForm, SignUpForm
 from referloop.accounts.http import AccountRequest
 from referloop.accounts.mail import UNAVAILABLE, send_now
 from referloop.accounts.middleware import SESSION_KEY
-from referloop.accounts.models import ApiKey, Invitation, Membership, User
+from referloop.accounts.models import AccountChange, ApiKey, Invitation, Membership, User
 from referloop.security.ids import id_from
 
 
@@ -125,6 +126,7 @@ def invite(request: AccountRequest) -> HttpResponse:
         invitation.delete()  # nobody can use a link that was never sent: no pending invitation is left behind
         form.add_error(None, UNAVAILABLE)
         return _members_with_form(request, form, status=503)
+    audit.record(account, request.user, "Members", f"Invited {email} as {invitation.get_role_display().lower()}")
     messages.success(request, f"Invitation sent to {email}.")
     return redirect("members")
 
@@ -185,7 +187,8 @@ def api_keys(request: AccountRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        _key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)
+        key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)
+        audit.record(account, request.user, "API keys", f"Created the key “{key.name}” ({key.masked})")
         form = ApiKeyForm()
     keys = ApiKey.objects.filter(account=account).order_by("-created_at")
     return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
@@ -195,6 +198,25 @@ def api_keys(request: AccountRequest) -> HttpResponse:
 @require_POST
 def revoke_api_key(request: AccountRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=key_id, account=request.account)
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        audit.record(request.account, request.user, "API keys", f"Revoked the key “{key.name}” ({key.masked})")
     messages.success(request, f"Key “{key.name}” revoked. Requests using it are now refused.")
     return redirect("api_keys")
+
+
+CHANGES_PAGE_SIZE = 50
+
+
+@manager_required
+def change_history(request: AccountRequest) -> HttpResponse:
+    """Who changed what, newest first; `?campaign=<id>` narrows it to one campaign."""
+    account = request.account
+    changes = AccountChange.objects.filter(account=account).select_related("user", "campaign")
+    campaign = None
+    campaign_id = id_from(request.GET, "campaign")
+    if campaign_id is not None:
+        campaign = account.campaigns.filter(pk=campaign_id).first()
+        if campaign is not None:
+            changes = changes.filter(campaign=campaign)
+    page = Paginator(changes.order_by("-at", "-pk"), CHANGES_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/changes.html", {"page": page, "campaign": campaign})

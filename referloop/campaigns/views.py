@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from referloop.accounts import audit
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.campaigns import funnel, outcomes, verification
@@ -41,6 +42,7 @@ from referloop.campaigns.models import (
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
 from referloop.integrations.models import Delivery, Follow
+from referloop.integrations.servicetitan.lead_address import require_whole_address
 from referloop.integrations.timeline import lead_timeline
 from referloop.notifications import views as notifications_views
 from referloop.rewards import views as rewards_views
@@ -117,6 +119,7 @@ def campaign_archive(request: AccountRequest, campaign_id: int) -> HttpResponse:
     archive = request.POST.get("action") != "restore"
     campaign.status = CampaignStatus.ARCHIVED if archive else CampaignStatus.ACTIVE
     campaign.save(update_fields=["status", "updated_at"])
+    audit.record(request.account, request.user, "Campaign", "Archived" if archive else "Restored", campaign=campaign)
     if archive:
         messages.success(request, f"“{campaign.name}” archived. Its links now say it has ended.")
     else:
@@ -142,6 +145,10 @@ def campaign_settings(request: AccountRequest, campaign_id: int, tab: str = "gen
             lock_owner_fields(form)
         if request.method == "POST" and form.is_valid():
             form.save()
+            area = "Settings: " + tab.replace("-", " ")
+            audit.record(
+                request.account, request.user, area, audit.summary_of(audit.form_changes(form)), campaign=campaign
+            )
             messages.success(request, "Changes saved.")
             return redirect("campaign_settings", campaign.pk, tab)
         context["form"] = form
@@ -163,6 +170,10 @@ def custom_field_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
         field.campaign = campaign
         field.position = campaign.custom_fields.count()
         field.save()
+        audit.record(
+            request.account, request.user, "Settings: referral page", f"Added the field “{field.label}”",
+            campaign=campaign,
+        )  # fmt: skip
         messages.success(request, f"Field “{field.label}” added to the lead form.")
         return redirect("campaign_settings", campaign.pk, "referral-page")
     return render(
@@ -193,6 +204,10 @@ def custom_field_delete(request: AccountRequest, campaign_id: int, field_id: int
         )
         return redirect("campaign_settings", campaign.pk, "referral-page")
     field.delete()
+    audit.record(
+        request.account, request.user, "Settings: referral page", f"Removed the field “{field.label}”",
+        campaign=campaign,
+    )  # fmt: skip
     messages.success(request, f"Field “{field.label}” removed. Answers already given are kept on the leads.")
     return redirect("campaign_settings", campaign.pk, "referral-page")
 
@@ -291,7 +306,7 @@ def lead_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     referrers = campaign.referrers.order_by("first_name", "last_name")
     form = LeadDataForm(request.POST or None, campaign=campaign)
     referrer_id = request.POST.get("referrer", "")
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and require_whole_address(form):
         referrer_pk = id_from(request.POST, "referrer")
         referrer = referrers.filter(pk=referrer_pk).first() if referrer_pk is not None else None
         if referrer is None:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from referloop.accounts import audit
 from referloop.accounts.decorators import manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.campaigns.models import Campaign
@@ -51,6 +52,11 @@ def settings_tab(request: AccountRequest, campaign: Campaign) -> HttpResponse:
                 shown = Wording(wording.notification, data["enabled"], data["subject"], data["body"], True)
                 if request.POST.get("action") != PREVIEW:
                     _save(campaign, shown)
+                    label = SPECS[shown.notification].notification.label
+                    audit.record(
+                        request.account, request.user, "Emails",
+                        f"“{label}” email: {audit.summary_of(audit.form_changes(form))}", campaign=campaign,
+                    )  # fmt: skip
                     messages.success(request, f"“{SPECS[shown.notification].notification.label}” email saved.")
                     return redirect("campaign_settings", campaign.pk, "emails")
                 opened = True
@@ -93,6 +99,7 @@ def postal_address(request: AccountRequest, campaign_id: int) -> HttpResponse:
     form = PostalAddressForm(request.POST, instance=request.account)
     if form.is_valid():
         form.save()
+        audit.record(request.account, request.user, "Emails", audit.summary_of(audit.form_changes(form)))
         released = outbox.release_addressed(request.account.pk)
         sent = f" {released} waiting referrer email{'' if released == 1 else 's'} will go out now." if released else ""
         messages.success(request, f"Postal address saved.{sent}")

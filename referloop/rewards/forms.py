@@ -203,6 +203,11 @@ class RewardRulesForm(forms.Form):
             campaign=self.campaign, recipient=slot.recipient, trigger=slot.trigger, defaults=values
         )
 
+    def change_label(self, name: str, label: str) -> str:
+        """For the change history: "The referrer's reward · Amount", as the page's sections show it."""
+        slot = next((slot for slot in SLOTS if name.startswith(slot.prefix + "_")), None)
+        return f"{slot.title} · {label}" if slot else label
+
     def lock(self) -> None:
         """A member sees the rules but can't change them: they decide what the business pays."""
         for form_field in self.fields.values():

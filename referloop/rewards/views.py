@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from referloop.accounts import audit
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.campaigns.errors import InputRejected
@@ -217,6 +218,10 @@ def settings_tab(request: AccountRequest, campaign: Campaign) -> HttpResponse:
             raise PermissionDenied("Only owners and admins can change the reward rules.")
         if form.is_valid():
             form.save(request.user)
+            audit.record(
+                request.account, request.user, "Reward rules", audit.summary_of(audit.form_changes(form)),
+                campaign=campaign,
+            )  # fmt: skip
             messages.success(request, "Reward rules saved. They apply to referrals that qualify from now on.")
             return redirect("campaign_settings", campaign.pk, "rewards")
     if not can_manage:
@@ -273,6 +278,11 @@ def code_upload(request: AccountRequest, campaign_id: int, kind: str) -> HttpRes
                 form.add_error("codes", problem)
         else:
             extra = f" {known} were in the pool already." if known else ""
+            audit.record(
+                request.account, request.user, "Reward rules",
+                f"Added {added} code{'s' if added != 1 else ''} to the pool of {codes.rule_label(rule)}",
+                campaign=campaign,
+            )  # fmt: skip
             messages.success(request, f"{added} code{'s' if added != 1 else ''} added.{extra}")
             return redirect("campaign_settings", campaign.pk, "rewards")
     return render_settings(request, campaign, RewardRulesForm(campaign=campaign), upload=(kind, form), status=400)
