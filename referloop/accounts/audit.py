@@ -7,6 +7,7 @@ changed what and when, and the page itself shows what it says now.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -51,7 +52,8 @@ def shown(field: forms.Field, value: Any) -> str | None:
     if value in (None, ""):
         return "none"
     if isinstance(field, forms.ChoiceField):
-        labels = {str(key): str(label) for key, label in field.choices}  # type: ignore[attr-defined]
+        choices: Iterable[tuple[Any, Any]] = getattr(field, "choices", ())  # flat choices: no groups here
+        labels = {str(key): str(label) for key, label in choices}
         value = labels.get(str(value), value)
     if isinstance(value, Decimal):
         value = value.quantize(Decimal(1)) if value == value.to_integral() else value

@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.mail import EmailMultiAlternatives
 from django.template import loader
 
-from referloop.accounts.mail import send_message
+from referloop.accounts.mail import send_after_response
 from referloop.accounts.models import Role, User
 
 
@@ -83,4 +83,5 @@ class ResetEmailForm(PasswordResetForm):
         message = EmailMultiAlternatives(subject, body, from_email, [to_email])
         if html_email_template_name is not None:
             message.attach_alternative(loader.render_to_string(html_email_template_name, context), "text/html")
-        send_message(message, purpose="password-reset")  # a failure is logged and answered as usual (throttling.py)
+        # After the response: its timing must not tell an address with an account from one without (mail.py).
+        send_after_response(message, purpose="password-reset")

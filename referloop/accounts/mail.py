@@ -10,11 +10,18 @@ of what it was sent.
 `mail_server_reachable` opens (and closes) a connection first. A form that must answer the same for every address
 (password reset sends nothing to an address without an account) can then tell everyone about an outage alike,
 before it learns anything about the address.
+
+Those forms must also take as long for an unknown address as for a known one, or the answer's timing tells what
+the page's words don't. `send_after_response` hands the finished message to a small thread pool, so the request
+returns before the mail server is spoken to. The cost: a message in that pool when the process dies is lost. Both
+uses (a password reset, a referrer's sign-in link) are asked for again by the person waiting for it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 
 from django.conf import settings
@@ -55,3 +62,30 @@ def send_message(message: EmailMessage, *, purpose: str) -> bool:
         logger.error("The %s email was not sent: the mail server failed (%s)", purpose, describe(error))
         return False
     return True
+
+
+# Two threads: these emails are rare (rate-limited per address and IP) and each is one short SMTP exchange.
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
+_pending: set[Future[bool]] = set()
+_pending_lock = threading.Lock()
+
+
+def send_after_response(message: EmailMessage, *, purpose: str) -> None:
+    """Send a prepared email from the pool; its failure is logged by `send_message`, as a failure in the request
+    would be. The message must be complete: the pool's threads touch no database."""
+    future = _pool.submit(send_message, message, purpose=purpose)
+    with _pending_lock:
+        _pending.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: Future[bool]) -> None:
+    with _pending_lock:
+        _pending.discard(future)
+
+
+def wait_for_sending(timeout: float = 10.0) -> None:
+    """Block until the emails handed to the pool so far are sent or failed (tests; a graceful shutdown)."""
+    with _pending_lock:
+        pending = list(_pending)
+    wait(pending, timeout=timeout)

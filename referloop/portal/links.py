@@ -30,10 +30,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from django.utils import timezone
 
-from referloop.accounts.mail import send_now
+from referloop.accounts.mail import send_after_response
 from referloop.campaigns.models import Campaign, Referrer
 from referloop.portal.models import SignInLink
 
@@ -135,13 +136,11 @@ def sign_in_email(referrer: Referrer, token: str) -> tuple[str, str]:
     return f"Sign in to your {business} referral page", "\n".join(lines) + "\n"
 
 
-def send(referrer: Referrer) -> bool:
-    """Email a new link; False when the mail server failed (logged by send_now without the body). The unsent
-    link's row is removed: it could never be used, and nothing is left to get in the way of asking again."""
+def send(referrer: Referrer) -> None:
+    """Email a new link, after the response (accounts/mail.py says why). A link whose email then fails is never
+    usable (nobody has its token) and expires with the others; the failure is logged without the body."""
     token = create(referrer)
     subject, body = sign_in_email(referrer, token)
-    if not send_now(subject, body, [referrer.email], purpose=f"portal-sign-in (referrer {referrer.pk})"):
-        SignInLink.objects.filter(token_hash=token_hash(token)).delete()
-        return False
-    logger.info("Emailed a sign-in link to referrer %s", referrer.pk)
-    return True
+    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [referrer.email])
+    send_after_response(message, purpose=f"portal-sign-in (referrer {referrer.pk})")
+    logger.info("Sending a sign-in link to referrer %s", referrer.pk)

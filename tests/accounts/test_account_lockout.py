@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
-from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from tests.accounts.test_throttling import WRONG, is_logged_in
 from tests.conftest import PASSWORD, Tenant
+from tests.sent import outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_resetting_the_password_by_email_ends_the_account_lockout(tenant: Tenant
     assert log_in(tenant.user.email, PASSWORD, ip="192.0.2.77")[1].status_code == 429
     owner = Client(REMOTE_ADDR="192.0.2.77")
     assert owner.post(reverse("password_reset"), {"email": tenant.user.email}).status_code == 302  # not locked
-    link = re.search(r"http://testserver(/password-reset/\S+/)", str(mail.outbox[-1].body))
+    link = re.search(r"http://testserver(/password-reset/\S+/)", str(outbox()[-1].body))
     assert link is not None
     form_page = owner.get(link.group(1), follow=True)
     new_password = "a-brand-new-password-42"

@@ -3,12 +3,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from referloop.accounts.models import Account, Membership, Role, User
 from tests.conftest import PASSWORD, Tenant
+from tests.sent import outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_sign_up_emails_a_link_that_creates_the_account_its_owner_and_logs_in() 
     assert "Check your inbox to continue" in client.get(response["Location"]).content.decode()
     assert not User.objects.filter(email="pat@coolair.example").exists()
 
-    [message] = mail.outbox
+    [message] = outbox()
     assert message.to == ["pat@coolair.example"]
     confirm = link_in(message.body)
     page = client.get(confirm, follow=True).content.decode()
@@ -54,7 +54,7 @@ def test_sign_up_with_a_taken_email_answers_as_for_a_new_one_and_emails_the_owne
 
     assert (taken.status_code, taken["Location"]) == (new.status_code, new["Location"])
     assert "already exists" not in Client().get(taken["Location"]).content.decode()
-    owner_note, _new_link = mail.outbox
+    owner_note, _new_link = outbox()
     assert owner_note.to == [tenant.user.email]
     assert "already" in owner_note.body and tenant.account.name in owner_note.body
     assert "/signup/confirm/" not in owner_note.body
@@ -66,7 +66,7 @@ def test_sign_up_with_a_taken_email_answers_as_for_a_new_one_and_emails_the_owne
 def test_a_weak_password_is_explained_and_creates_nothing() -> None:
     client = Client()
     client.post(reverse("signup"), {"account_name": "Weak Co", "email": "weak@example.com"})
-    client.get(link_in(mail.outbox[0].body))
+    client.get(link_in(outbox()[0].body))
     response = client.post(SET_PASSWORD, {"password": "short"})
     assert response.status_code == 200
     assert "too short" in response.content.decode()
@@ -76,7 +76,7 @@ def test_a_weak_password_is_explained_and_creates_nothing() -> None:
 def test_an_altered_sign_up_link_is_refused() -> None:
     client = Client()
     client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "pat@coolair.example"})
-    confirm = link_in(mail.outbox[0].body)
+    confirm = link_in(outbox()[0].body)
     altered = confirm.replace("/signup/confirm/", "/signup/confirm/x")
     assert client.get(altered).status_code == 404
     assert client.post(altered, {"password": PASSWORD}).status_code == 404
@@ -86,7 +86,7 @@ def test_an_altered_sign_up_link_is_refused() -> None:
 def test_the_sign_up_link_moves_its_token_into_the_session_so_no_later_url_or_referer_carries_it() -> None:
     client = Client()
     client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "pat@coolair.example"})
-    confirm = link_in(mail.outbox[0].body)
+    confirm = link_in(outbox()[0].body)
     token = confirm.removeprefix("/signup/confirm/").strip("/")
 
     opened = client.get(confirm)
@@ -105,7 +105,7 @@ def test_the_sign_up_link_moves_its_token_into_the_session_so_no_later_url_or_re
 def test_the_set_password_address_without_a_link_opened_in_this_session_is_refused() -> None:
     client = Client()
     client.post(reverse("signup"), {"account_name": "Cool Air LLC", "email": "pat@coolair.example"})
-    Client().get(link_in(mail.outbox[0].body))  # opened in another browser
+    Client().get(link_in(outbox()[0].body))  # opened in another browser
 
     assert client.get(SET_PASSWORD).status_code == 404
     assert client.post(SET_PASSWORD, {"password": PASSWORD}).status_code == 404
@@ -130,8 +130,8 @@ def test_wrong_password_is_refused(tenant: Tenant) -> None:
 def test_password_reset_emails_a_link_that_sets_a_new_password(tenant: Tenant) -> None:
     client = Client()
     client.post(reverse("password_reset"), {"email": tenant.user.email})
-    assert len(mail.outbox) == 1
-    link = re.search(r"http://[^\s]+/password-reset/[^\s]+/", mail.outbox[0].body)
+    assert len(outbox()) == 1
+    link = re.search(r"http://[^\s]+/password-reset/[^\s]+/", outbox()[0].body)
     assert link is not None
     path = link.group(0).split("testserver", 1)[1]
     form_page = client.get(path, follow=True)

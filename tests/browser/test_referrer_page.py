@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
 from referloop.campaigns.models import Lead, LeadStage, LeadStatus
@@ -26,6 +25,7 @@ from tests.browser.conftest import run_worker_until_idle
 from tests.browser.helpers import log_in, owner_with_campaign
 from tests.integrations.engine.helpers import connect
 from tests.integrations.servicetitan.following import follow_cycle_in_thread
+from tests.sent import outbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -104,7 +104,7 @@ def test_a_friend_qualifies_the_owner_issues_and_the_referrer_sees_it_on_a_phone
     page.get_by_role("button", name="Email me a sign-in link").click()
     expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
 
-    [message] = [m for m in mail.outbox if m.subject.startswith("Sign in to your")]
+    [message] = [m for m in outbox() if m.subject.startswith("Sign in to your")]
     assert message.to == [maria.email]
     found = re.search(r"http\S+/me/in/\S+/", message.body)
     assert found is not None, message.body

@@ -63,3 +63,22 @@ class RefusesRecipient(_Scripted):
         type(self).count()
         link = messages[0].extra_headers.get("List-Unsubscribe", "")
         raise smtplib.SMTPRecipientsRefused({messages[0].to[0]: (550, f"5.1.1 No such user {link}".encode())})
+
+
+class HeldUntilReleased(LocmemBackend):
+    """Holds each send until the test calls `release()`: proves a page answered before its email was sent."""
+
+    gate: ClassVar[threading.Event] = threading.Event()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.gate = threading.Event()
+
+    @classmethod
+    def release(cls) -> None:
+        cls.gate.set()
+
+    def send_messages(self, messages: Sequence[Any]) -> int:
+        if not type(self).gate.wait(timeout=30):
+            raise TimeoutError("the test never released the mail server")
+        return super().send_messages(messages)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from referloop.campaigns.models import Campaign, Referrer
 from referloop.portal import links
 from tests.public_forms import as_person
+from tests.sent import outbox
 
 
 def ask_for_link(campaign: Campaign, email: str, client: Client | None = None) -> Any:
@@ -23,8 +23,8 @@ def ask_for_link(campaign: Campaign, email: str, client: Client | None = None) -
 
 def emailed_token(to: str) -> str:
     """The token in the last sign-in email sent to `to`."""
-    sent = [message for message in mail.outbox if message.to == [to] and "Sign in" in message.subject]
-    assert sent, f"no sign-in email to {to}: {[m.to for m in mail.outbox]}"
+    sent = [message for message in outbox() if message.to == [to] and "Sign in" in message.subject]
+    assert sent, f"no sign-in email to {to}: {[m.to for m in outbox()]}"
     found = re.search(r"/c/[^/\s]+/me/in/([^/\s]+)/", sent[-1].body)
     assert found is not None, sent[-1].body
     return found.group(1)
