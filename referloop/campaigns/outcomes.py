@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -38,6 +39,23 @@ def on_unqualified(hook: OutcomeHook) -> OutcomeHook:
     if hook not in _unqualified_hooks:
         _unqualified_hooks.append(hook)
     return hook
+
+
+InvoiceHook = Callable[[int, Decimal, datetime], object]  # (lead id, invoice total, when), in the follower's write
+_invoice_hooks: list[InvoiceHook] = []
+
+
+def on_invoice_total(hook: InvoiceHook) -> InvoiceHook:
+    """Run `hook` whenever the invoice total of a lead's job becomes known or changes (a percentage reward earned
+    before it was known, or from an older total, follows it until issued)."""
+    if hook not in _invoice_hooks:
+        _invoice_hooks.append(hook)
+    return hook
+
+
+def invoice_total_changed(lead_id: int, total: Decimal, at: datetime) -> None:
+    for hook in _invoice_hooks:
+        hook(lead_id, total, at)
 
 
 def _run(hooks: list[OutcomeHook], lead_id: int, at: datetime) -> None:

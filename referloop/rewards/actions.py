@@ -159,7 +159,9 @@ def cancel_many(campaign: Campaign, ids: Iterable[int], by: User | None, reason:
 
 
 def _each(campaign: Campaign, ids: Iterable[int], change: Callable[[Reward], Reward]) -> BulkResult:
-    wanted = sorted(set(ids))[:BULK_LIMIT]
+    wanted = sorted(set(ids))
+    if len(wanted) > BULK_LIMIT:  # refused whole: doing the first 200 would leave the rest silently undone
+        raise InputRejected({"reward": [f"Choose at most {BULK_LIMIT} rewards at a time; nothing was changed."]})
     if not wanted:
         raise InputRejected({"reward": ["Choose at least one reward of this campaign."]})
     result = BulkResult()

@@ -13,12 +13,20 @@ import io
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 
 from referloop.accounts.models import User
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.models import Campaign
-from referloop.rewards.models import CODE_LIMIT, Reward, RewardCode, RewardKind, RewardProgram, RewardRule
+from referloop.rewards.models import (
+    CODE_LIMIT,
+    Reward,
+    RewardCode,
+    RewardKind,
+    RewardProgram,
+    RewardRule,
+    RewardStatus,
+)
 
 EMPTY = "Code pool is empty: upload codes on Campaign Settings → Rewards."
 UPLOAD_LIMIT = 10_000  # codes in one upload
@@ -33,6 +41,12 @@ class Pool:
     left: int
     given: int
     low_at: int
+    waiting: int = 0  # rewards earned as codes, not issued yet
+
+    @property
+    def retired(self) -> bool:
+        """The rule gives something else now, but rewards earned under it as codes still wait for one."""
+        return self.rule.kind != RewardKind.CODE or not self.rule.is_on
 
     @property
     def is_empty(self) -> bool:
@@ -45,6 +59,15 @@ class Pool:
     @property
     def warning(self) -> str:
         whose = f"the {rule_label(self.rule)}"
+        if self.retired and self.waiting > self.left:
+            short = self.waiting - self.left
+            rewards = f"{self.waiting} reward{'s' if self.waiting != 1 else ''}"
+            return (
+                f"The {rule_label(self.rule)} is no longer a code, but {rewards} earned as codes still wait for "
+                f"one: upload {short} more, or cancel {'them' if short != 1 else 'it'}."
+            )
+        if self.retired:
+            return ""
         if self.is_empty:
             return f"Code pool is empty for {whose}: upload codes, or its rewards can't be issued."
         if self.is_low:
@@ -62,17 +85,33 @@ def rule_label(rule: RewardRule) -> str:
 
 
 def pools(campaign: Campaign) -> list[Pool]:
-    """The campaign's code pools (rules whose reward is a code), with codes left and given: one query each."""
+    """The campaign's code pools, with codes left and given and rewards waiting, in one query: every rule whose
+    reward is a code now, and every rule that was one while rewards were earned that still wait for a code."""
     low_at = RewardProgram.objects.filter(campaign=campaign).values_list("low_codes_at", flat=True).first()
+    waiting = Reward.objects.filter(rule=OuterRef("pk"), kind=RewardKind.CODE, status=RewardStatus.OPEN)
     rules = (
-        RewardRule.objects.filter(campaign=campaign, kind=RewardKind.CODE)
+        RewardRule.objects.filter(campaign=campaign)
         .annotate(
             left=Count("codes", filter=Q(codes__reward__isnull=True)),
             given=Count("codes", filter=Q(codes__reward__isnull=False)),
+            waiting=Subquery(
+                waiting.order_by().values("rule").annotate(n=Count("pk")).values("n"), output_field=IntegerField()
+            ),
         )
         .order_by("pk")
     )
-    return [Pool(rule, rule.left, rule.given, 10 if low_at is None else low_at) for rule in rules if rule.is_on]
+    return [
+        Pool(rule, rule.left, rule.given, 10 if low_at is None else low_at, rule.waiting or 0)
+        for rule in rules
+        if (rule.kind == RewardKind.CODE and rule.is_on) or rule.waiting
+    ]
+
+
+def takes_codes(rule: RewardRule) -> bool:
+    """Whether codes may be added to the rule's pool: it gives codes, or rewards it gave as codes still wait."""
+    if rule.kind == RewardKind.CODE:
+        return True
+    return Reward.objects.filter(rule=rule, kind=RewardKind.CODE, status=RewardStatus.OPEN).exists()
 
 
 def left_by_rule(campaign: Campaign) -> dict[int, int]:
@@ -121,7 +160,7 @@ def parse(text: str) -> list[str]:
 
 def add(rule: RewardRule, text: str, by: User | None) -> tuple[int, int]:
     """Add the codes in `text` to the rule's pool: (added, already in the pool)."""
-    if rule.kind != RewardKind.CODE:
+    if not takes_codes(rule):
         raise InputRejected({"codes": ["This reward is not a code from a pool: choose “Code from a pool” first."]})
     found = parse(text)
     with transaction.atomic():

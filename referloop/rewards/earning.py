@@ -107,6 +107,28 @@ def on_unqualified(lead_id: int, at: datetime) -> None:
 
 
 @transaction.atomic
+def on_invoice_total(lead_id: int, total: Decimal, at: datetime) -> None:
+    """The invoice total of the referral's job became known or changed: its percentage rewards not issued yet are
+    worked out from it (an issued reward keeps what was given)."""
+    waiting = Reward.objects.select_for_update().filter(
+        lead_id=lead_id, kind=RewardKind.PERCENT, status=RewardStatus.OPEN, percent__isnull=False
+    )
+    for reward in waiting:
+        if reward.percent is None or reward.invoice_total == total:
+            continue
+        amount = percent_of(total, reward.percent)
+        done = Reward.objects.filter(pk=reward.pk, status=RewardStatus.OPEN).update(
+            amount=amount, invoice_total=total, problem=""
+        )
+        if done:
+            was = f" (was {reward.amount:,.2f})" if reward.amount is not None else ""
+            title = "Amount worked out" if reward.amount is None else "Amount follows the new invoice total"
+            share = f"{reward.percent.normalize():f}% of the invoice total {total:,.2f}"
+            detail = f"{share}: {amount:,.2f} {reward.currency}{was}"
+            record(reward, at, "amount", title, detail, None)
+
+
+@transaction.atomic
 def on_lead_admitted(lead: Lead) -> None:
     """A friend joined (entered the pipeline): the referrer's thank-you, if the campaign gives one. No hold: it
     is not money, and the friend has joined whatever happens next."""
@@ -218,8 +240,11 @@ def terms_of(rule: RewardRule, lead: Lead) -> Terms:
             "worked out: enter the amount when you issue it."
         )
         return Terms(None, None, problem)
-    amount = (total * rule.percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-    return Terms(amount, total, "")
+    return Terms(percent_of(total, rule.percent), total, "")
+
+
+def percent_of(total: Decimal, percent: Decimal) -> Decimal:
+    return (total * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def invoice_total_of(lead: Lead) -> Decimal | None:

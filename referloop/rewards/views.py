@@ -86,7 +86,7 @@ def rewards_tab(request: AccountRequest, campaign_id: int) -> HttpResponse:
 def rewards_bulk(request: AccountRequest, campaign_id: int) -> HttpResponse:
     """Issue or cancel the checked rewards of the tab, with one note or reason."""
     campaign = account_campaign(request, campaign_id)
-    chosen = request.POST.getlist("reward")[: actions.BULK_LIMIT]
+    chosen = request.POST.getlist("reward")
     ids = [found for raw in chosen if (found := id_from({"id": raw}, "id")) is not None]
     action = request.POST.get("action", "")
     back = back_to_tab(campaign, request.POST.get("back", ""))
@@ -266,9 +266,9 @@ def code_upload(request: AccountRequest, campaign_id: int, kind: str) -> HttpRes
     slot = next((slot for slot in SLOTS if slot.prefix == kind), None)
     if slot is None:
         raise Http404("No such code pool.")
-    rule = get_object_or_404(
-        RewardRule, campaign=campaign, recipient=slot.recipient, trigger=slot.trigger, kind=RewardKind.CODE
-    )
+    rule = get_object_or_404(RewardRule, campaign=campaign, recipient=slot.recipient, trigger=slot.trigger)
+    if not codes.takes_codes(rule):
+        raise Http404("No such code pool.")
     form = CodeUploadForm(request.POST, request.FILES, prefix=kind)
     if form.is_valid():
         try:

@@ -191,6 +191,20 @@ def test_issuing_many_reports_each_reward_that_could_not_be_issued_and_issues_th
     assert Reward.objects.get(pk=rewards[1].pk).state is RewardState.ISSUED
 
 
+def test_more_rewards_than_one_bulk_action_takes_are_refused_whole(tenant: Tenant) -> None:
+    (reward,) = due_rewards(tenant, 1)
+    chosen = [reward.pk] + list(range(10_000_000, 10_000_000 + actions.BULK_LIMIT))  # 201 rewards chosen
+
+    response = tenant.client.post(
+        reverse("rewards_bulk", args=[tenant.campaign.pk]),
+        {"action": "issue", "reward": [str(pk) for pk in chosen]},
+        follow=True,
+    )
+
+    assert "Choose at most 200 rewards at a time; nothing was changed." in page_text(response)
+    assert Reward.objects.get(pk=reward.pk).state is RewardState.DUE
+
+
 def test_canceling_many_at_once_needs_a_reason(tenant: Tenant) -> None:
     rewards = due_rewards(tenant, 2)
 
@@ -242,6 +256,21 @@ def test_an_empty_code_pool_refuses_to_issue_and_the_reward_stays_due_saying_so(
     page = page_text(tenant.client.get(reverse("rewards_tab", args=[tenant.campaign.pk])))
     assert "Code pool is empty: upload codes" in page
     assert "Code pool is empty for the referrer's reward" in page
+
+
+def test_codes_earned_under_a_rule_that_now_gives_money_keep_their_pool_to_be_issued_from(tenant: Tenant) -> None:
+    first, second = due_rewards(tenant, 2, kind="code", amount=None, text="$25 gift card")
+    rule(tenant.campaign, kind="fixed", amount=Decimal("50.00"), text="")  # the owner switched to money since
+
+    settings_page = page_text(tenant.client.get(reverse("campaign_settings", args=[tenant.campaign.pk, "rewards"])))
+    assert "The referrer's reward is no longer a code, but 2 rewards earned as codes still wait for one" in settings_page
+    url = reverse("reward_code_upload", args=[tenant.campaign.pk, "referrer"])
+    assert tenant.client.post(url, {"referrer-codes": "GIFT-1\nGIFT-2"}).status_code == 302
+
+    assert actions.issue(first, tenant.user).code == "GIFT-1"
+    assert actions.issue(second, tenant.user).code == "GIFT-2"
+    settings_page = page_text(tenant.client.get(reverse("campaign_settings", args=[tenant.campaign.pk, "rewards"])))
+    assert "Code pools" in settings_page and "Codes for the referrer" not in settings_page  # nothing waits now
 
 
 def test_uploading_codes_adds_each_new_code_once(tenant: Tenant) -> None:

@@ -246,6 +246,8 @@ def _follow_up(
         evidence = qualification.evidence(rule, after)
         if outcomes.qualify_by_rule(lead.pk, rule.kind, qualification.describe(rule), evidence, now):
             applied.qualified += 1
+    if after.invoice_total is not None and after.invoice_total != before.invoice_total:
+        outcomes.invoice_total_changed(lead.pk, after.invoice_total, now)  # after qualifying: rewards earned now too
     reason = qualification.settled(after)
     if reason:
         why_not = qualification.not_qualified_reason(after)
