@@ -263,7 +263,9 @@ def test_codes_earned_under_a_rule_that_now_gives_money_keep_their_pool_to_be_is
     rule(tenant.campaign, kind="fixed", amount=Decimal("50.00"), text="")  # the owner switched to money since
 
     settings_page = page_text(tenant.client.get(reverse("campaign_settings", args=[tenant.campaign.pk, "rewards"])))
-    assert "The referrer's reward is no longer a code, but 2 rewards earned as codes still wait for one" in settings_page
+    assert (
+        "The referrer's reward is no longer a code, but 2 rewards earned as codes still wait for one" in settings_page
+    )
     url = reverse("reward_code_upload", args=[tenant.campaign.pk, "referrer"])
     assert tenant.client.post(url, {"referrer-codes": "GIFT-1\nGIFT-2"}).status_code == 302
 
