@@ -193,7 +193,7 @@ def test_issuing_many_reports_each_reward_that_could_not_be_issued_and_issues_th
 
 def test_more_rewards_than_one_bulk_action_takes_are_refused_whole(tenant: Tenant) -> None:
     (reward,) = due_rewards(tenant, 1)
-    chosen = [reward.pk] + list(range(10_000_000, 10_000_000 + actions.BULK_LIMIT))  # 201 rewards chosen
+    chosen = [reward.pk, *range(10_000_000, 10_000_000 + actions.BULK_LIMIT)]  # 201 rewards chosen
 
     response = tenant.client.post(
         reverse("rewards_bulk", args=[tenant.campaign.pk]),
