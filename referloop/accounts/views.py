@@ -24,6 +24,8 @@ from referloop.accounts.middleware import SESSION_KEY
 from referloop.accounts.models import AccountChange, ApiKey, Invitation, Membership, User
 from referloop.security.ids import id_from
 
+INVITATION_SESSION_KEY = "_invitation_token"  # the invitation opened in this session (open_invitation)
+
 
 def sign_up(request: HttpRequest) -> HttpResponse:
     """Step one: the same "check your inbox" for every address (signup.py says why)."""
@@ -114,7 +116,7 @@ def invite(request: AccountRequest) -> HttpResponse:
         messages.info(request, f"{email} is already a member.")
         return redirect("members")
     invitation, raw = services.create_invitation(account, email, form.cleaned_data["role"], request.user)
-    link = settings.PUBLIC_BASE_URL + reverse("accept_invitation", args=[raw])
+    link = settings.PUBLIC_BASE_URL + reverse("invitation_link", args=[raw])
     sent = send_now(
         f"You're invited to {account.name} on referloop",
         f"{request.user.email} invited you to join {account.name} on referloop.\n\nAccept: {link}\n\n"
@@ -146,8 +148,25 @@ def _members_with_form(request: AccountRequest, form: InviteForm, status: int) -
     )
 
 
-def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
-    invitation = services.find_invitation(token)
+@never_cache
+def open_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: its token goes into the session and the browser on to `accept_invitation`, a URL without
+    it, so it is in no later request, Referer, log line or history entry (as the sign-up link does)."""
+    if services.find_invitation(token) is None:
+        response = render(request, "accounts/invitation_invalid.html", status=404)
+    else:
+        request.session[INVITATION_SESSION_KEY] = token
+        response = redirect("accept_invitation")
+    response["Referrer-Policy"] = "no-referrer"  # this response's URL holds the token: never pass it on
+    return response
+
+
+@never_cache
+@sensitive_post_parameters("password")
+def accept_invitation(request: HttpRequest) -> HttpResponse:
+    """The invitation opened in this session: join as the signed-in user, or choose a password for a new one."""
+    token = request.session.get(INVITATION_SESSION_KEY, "")
+    invitation = services.find_invitation(token) if isinstance(token, str) and token else None
     if invitation is None:
         return render(request, "accounts/invitation_invalid.html", status=404)
     if request.user.is_authenticated:
@@ -155,18 +174,20 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "accounts/invitation_wrong_user.html", {"invitation": invitation}, status=403)
         if request.method == "POST":
             services.accept_invitation(invitation, request.user)
+            del request.session[INVITATION_SESSION_KEY]
             request.session[SESSION_KEY] = invitation.account_id
             messages.success(request, f"You joined {invitation.account.name}.")
             return redirect("dashboard")
         return render(request, "accounts/invitation_accept.html", {"invitation": invitation})
     if User.objects.filter(email__iexact=invitation.email).exists():
         messages.info(request, "Log in to accept the invitation.")
-        return redirect(f"{reverse('login')}?next={request.path}")
+        return redirect(f"{reverse('login')}?next={reverse('accept_invitation')}")
     form = ChoosePasswordForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         user = User.objects.create_user(email=invitation.email, password=form.cleaned_data["password"])
         services.accept_invitation(invitation, user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session.pop(INVITATION_SESSION_KEY, None)
         request.session[SESSION_KEY] = invitation.account_id
         return redirect("dashboard")
     return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})

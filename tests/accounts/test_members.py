@@ -26,8 +26,11 @@ def test_owner_invites_a_new_person_who_signs_up_and_joins_with_the_role(tenant:
     path = invitation_path(mail.outbox[0].body)
 
     newcomer = Client()
-    assert newcomer.get(path).status_code == 200
-    newcomer.post(path, {"password": PASSWORD})
+    opened = newcomer.get(path)
+    assert (opened.status_code, opened["Location"]) == (302, reverse("accept_invitation"))
+    assert opened["Referrer-Policy"] == "no-referrer"  # the token's URL is never passed on
+    assert newcomer.get(reverse("accept_invitation")).status_code == 200
+    newcomer.post(reverse("accept_invitation"), {"password": PASSWORD})
     membership = Membership.objects.get(user__email="sam@example.com")
     assert membership.account == tenant.account
     assert membership.role == Role.ADMIN
@@ -37,7 +40,8 @@ def test_owner_invites_a_new_person_who_signs_up_and_joins_with_the_role(tenant:
 def test_existing_user_accepts_an_invitation_and_can_switch_accounts(tenant: Tenant, other_tenant: Tenant) -> None:
     tenant.client.post(reverse("invite"), {"email": other_tenant.user.email, "role": Role.MEMBER})
     path = invitation_path(mail.outbox[0].body)
-    other_tenant.client.post(path)
+    other_tenant.client.get(path)
+    other_tenant.client.post(reverse("accept_invitation"))
     assert Membership.objects.filter(user=other_tenant.user).count() == 2
 
     other_tenant.client.post(reverse("switch_account"), {"account_id": tenant.account.pk})
@@ -48,9 +52,33 @@ def test_existing_user_accepts_an_invitation_and_can_switch_accounts(tenant: Ten
 
 def test_invitation_for_someone_else_is_refused(tenant: Tenant, other_tenant: Tenant) -> None:
     tenant.client.post(reverse("invite"), {"email": "someone@example.com", "role": Role.MEMBER})
-    response = other_tenant.client.get(invitation_path(mail.outbox[0].body))
+    response = other_tenant.client.get(invitation_path(mail.outbox[0].body), follow=True)
     assert response.status_code == 403
     assert not Membership.objects.filter(user=other_tenant.user, account=tenant.account).exists()
+
+
+def test_a_person_who_must_log_in_first_comes_back_to_the_invitation_without_its_token_in_any_url(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    tenant.client.post(reverse("invite"), {"email": other_tenant.user.email, "role": Role.MEMBER})
+    path = invitation_path(mail.outbox[0].body)
+    token = path.strip("/").split("/")[-1]
+    browser = Client()
+
+    asked = browser.get(path, follow=True)
+    assert asked.redirect_chain[-1][0] == f"{reverse('login')}?next={reverse('accept_invitation')}"
+    assert all(token not in url for url, _status in asked.redirect_chain[1:])
+    logged_in = browser.post(
+        asked.redirect_chain[-1][0], {"username": other_tenant.user.email, "password": PASSWORD}, follow=True
+    )
+    assert logged_in.redirect_chain[-1][0] == reverse("accept_invitation")
+    browser.post(reverse("accept_invitation"))
+
+    assert Membership.objects.filter(user=other_tenant.user, account=tenant.account).exists()
+
+
+def test_the_accept_page_without_an_opened_invitation_is_not_found() -> None:
+    assert Client().get(reverse("accept_invitation")).status_code == 404
 
 
 def test_member_cannot_invite_or_manage_api_keys(tenant: Tenant) -> None:
