@@ -12,7 +12,7 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 # Every document a contract test reads; all must be present for any of them to run.
-DOCUMENTS = ("crm-v2", "jpm-v2", "accounting-v2")
+DOCUMENTS = ("crm-v2", "jpm-v2", "accounting-v2", "settings-v2", "marketing-v2")
 needs_st_openapi = pytest.mark.st_openapi
 
 

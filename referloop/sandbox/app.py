@@ -7,8 +7,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from referloop.sandbox import control, page
-from referloop.sandbox.api import accounting, crm, jpm, oauth
+from referloop.sandbox import control, control_customers, page
+from referloop.sandbox.api import accounting, catalog, crm, customers, jpm, oauth
 from referloop.sandbox.config import SandboxConfig
 from referloop.sandbox.errors import ApiError
 from referloop.sandbox.runtime import Sandbox
@@ -17,7 +17,17 @@ from referloop.sandbox.runtime import Sandbox
 def create_app(config: SandboxConfig | None = None) -> Starlette:
     """A fresh sandbox with empty state; without a config, the seeded demo tenant and app key."""
     app = Starlette(
-        routes=[*oauth.routes, *crm.routes, *jpm.routes, *accounting.routes, *control.routes, *page.routes],
+        routes=[
+            *oauth.routes,
+            *crm.routes,
+            *customers.routes,
+            *jpm.routes,
+            *catalog.routes,
+            *accounting.routes,
+            *control.routes,
+            *control_customers.routes,
+            *page.routes,
+        ],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.sandbox = Sandbox(config or SandboxConfig.demo())

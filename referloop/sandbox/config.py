@@ -19,7 +19,20 @@ DEMO_APP_KEY = "ak1.referloop-sandbox-app-key"
 
 _RATES = ("error_rate", "hang_rate", "drop_after_create_rate")
 _DURATIONS = ("latency_ms", "jitter_ms", "hang_seconds")
-KNOBS = (*_RATES, *_DURATIONS, "rate_limit_per_second", "token_lifetime_seconds", "seed", "app_keys")
+KNOBS = (
+    *_RATES,
+    *_DURATIONS,
+    "rate_limit_per_second",
+    "token_lifetime_seconds",
+    "seed",
+    "app_keys",
+    "export_lag_seconds",
+    "export_page_size",
+)
+# ServiceTitan's exports show a change 15 minutes late unless includeRecentChanges=true (crm-v2, API-NOTES §3.6).
+EXPORT_LAG_SECONDS = 900.0
+# Records per export page: not documented (API-NOTES lists it nowhere); 5000 is what integrators report.
+EXPORT_PAGE_SIZE = 5000
 
 
 @dataclass
@@ -92,6 +105,8 @@ class SandboxConfig:
     rate_limit_per_second: int | None = 60  # per app key per tenant; None disables the limit
     token_lifetime_seconds: float = 900.0
     seed: int | None = None  # seeds the random choices behind the rates and the jitter
+    export_lag_seconds: float = EXPORT_LAG_SECONDS  # changes younger than this wait for includeRecentChanges
+    export_page_size: int = EXPORT_PAGE_SIZE
 
     @classmethod
     def demo(cls, **knobs: Any) -> SandboxConfig:
@@ -151,6 +166,13 @@ def _check_knob(name: str, value: Any) -> Any:
         if number < 0:
             raise ValueError(f"{name} must not be negative")
         return number
+    if name == "export_lag_seconds":
+        number = _number(value, name)
+        if number < 0:
+            raise ValueError(f"{name} must not be negative")
+        return number
+    if name == "export_page_size":
+        return _positive_int(value, name)
     if name == "token_lifetime_seconds":
         number = _number(value, name)
         if number <= 0:

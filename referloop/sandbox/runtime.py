@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from referloop.sandbox.chaos import Chaos
 from referloop.sandbox.config import SandboxConfig
+from referloop.sandbox.demo_data import seed_tenant
 from referloop.sandbox.ratelimit import SlidingWindowLimiter
 from referloop.sandbox.state import SandboxState
 from referloop.sandbox.stats import Stats
@@ -23,6 +24,7 @@ class Sandbox:
         self.limiter = SlidingWindowLimiter()
         self.chaos = Chaos(config)
         self.stats = Stats()
+        self.seed_tenants()
 
     def set_knobs(self, changes: Mapping[str, Any]) -> None:
         """Change knobs at run time; raises ValueError and changes nothing if any is wrong."""
@@ -31,10 +33,17 @@ class Sandbox:
             self.chaos.reseed(self.config.seed)
 
     def reset(self) -> None:
-        """Forget bookings, jobs, invoices, counts and rate windows; keep config and issued tokens."""
+        """Forget bookings, jobs, invoices, counts and rate windows; keep config and issued tokens. Customers and
+        pick lists go back to the seeded demo data (with new customer ids: ids are never reused)."""
         self.state.reset()
         self.stats.reset()
         self.limiter.reset()
+        self.seed_tenants()
+
+    def seed_tenants(self) -> None:
+        """The seeded customers and pick lists of every configured tenant (see demo_data)."""
+        for tenant in self.config.tenants:
+            seed_tenant(self.state, tenant.tenant_id)
 
 
 def sandbox_of(request: Request) -> Sandbox:

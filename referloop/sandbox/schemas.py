@@ -2,8 +2,9 @@
 
 Derived by hand from `crm-v2.json` (components `Crm.V2.CreateBookingRequest`, `Crm.V2.AddressModel`,
 `Crm.V2.BookingContactModel`, `Crm.V2.ContactCreateRequest`, `Crm.V2.UpdateBookingRequest`,
-`Crm.V2.AddressPatchModel`) so the sandbox needs nothing outside the repository at run time. The contract
-tests in tests/sandbox/ check them against the official documents.
+`Crm.V2.AddressPatchModel`, `Crm.V2.Customers.UpdateCustomerRequest`) so the sandbox needs nothing
+outside the repository at run time. The contract tests in tests/sandbox/ check them against the official
+documents.
 
 OpenAPI's `nullable: true` is written as a `"null"` member of `type` (and of `enum`), and nested schemas
 are inlined, so every rule is a plain keyword and every error points at one property.
@@ -106,8 +107,70 @@ UPDATE_BOOKING_REQUEST: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+NUMBER = {"type": "number"}
+
+# Crm.V2.Customers.UpdateCustomerRequest (PATCH /customers/{id}), with UpdateCustomerAddress (all eight parts
+# required), CustomFieldUpdateModel and ExternalDataUpdateRequest.
+UPDATE_CUSTOMER_REQUEST: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "UpdateCustomerRequest",
+    "type": "object",
+    "properties": {
+        "name": STRING,
+        "type": {"type": "string", "enum": CUSTOMER_TYPES},
+        "address": {
+            "type": "object",
+            "properties": {
+                **{name: STRING for name in _ADDRESS_FIELDS},
+                "latitude": NUMBER,
+                "longitude": NUMBER,
+            },
+            "required": [*_ADDRESS_FIELDS, "latitude", "longitude"],
+            "additionalProperties": False,
+        },
+        "customFields": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"typeId": INT64, "value": STRING},
+                "required": ["typeId", "value"],
+                "additionalProperties": False,
+            },
+        },
+        "externalData": {
+            "type": "object",
+            "properties": {
+                "patchMode": {"type": ["string", "null"], "enum": ["Replace", "Merge", None]},
+                "applicationGuid": STRING,
+                "externalData": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"key": STRING, "value": NULLABLE_STRING},
+                        "required": ["key"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "required": ["applicationGuid", "externalData"],
+            "additionalProperties": False,
+        },
+        "doNotMail": BOOLEAN,
+        "doNotService": BOOLEAN,
+        "nationalAccount": BOOLEAN,
+        "active": BOOLEAN,
+        "tagTypeIds": {"type": "array", "items": INT64},
+        "taxExempt": BOOLEAN,
+        "paymentTermId": INT64,
+        "creditLimit": NUMBER,
+        "creditLimitBalance": NUMBER,
+    },
+    "additionalProperties": False,
+}
+
 REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
     "CreateBookingRequest": CREATE_BOOKING_REQUEST,
     "ContactCreateRequest": CONTACT_CREATE_REQUEST,
     "UpdateBookingRequest": UPDATE_BOOKING_REQUEST,
+    "UpdateCustomerRequest": UPDATE_CUSTOMER_REQUEST,
 }

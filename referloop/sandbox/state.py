@@ -26,6 +26,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from referloop.sandbox.catalog import Catalog
+from referloop.sandbox.customers import CustomerBook
+
 BOOKING_IDS_FROM = 10_000_001
 CONTACT_IDS_FROM = 20_000_001
 JOB_IDS_FROM = 30_000_001
@@ -33,6 +36,8 @@ INVOICE_IDS_FROM = 40_000_001
 CUSTOMER_IDS_FROM = 50_000_001
 LOCATION_IDS_FROM = 60_000_001
 APPOINTMENT_IDS_FROM = 70_000_001
+CUSTOMER_CONTACT_IDS_FROM = 80_000_001
+CUSTOMER_FIELD_TYPE_IDS_FROM = 90_001
 
 # jpm-v2's Jpm.V2.JobStatus, in the order a job usually goes through them.
 JOB_STATUSES = ("Scheduled", "Dispatched", "InProgress", "Hold", "Completed", "Canceled")
@@ -177,6 +182,15 @@ class SandboxState:
         self._location_ids = itertools.count(LOCATION_IDS_FROM)
         self._appointment_ids = itertools.count(APPOINTMENT_IDS_FROM)
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
+        # Customers (crm-v2) and the pick lists (job types, business units, campaigns) share the lock and clock.
+        self.crm = CustomerBook(
+            self.lock,
+            self._stamp,
+            self._customer_ids,
+            itertools.count(CUSTOMER_CONTACT_IDS_FROM),
+            itertools.count(CUSTOMER_FIELD_TYPE_IDS_FROM),
+        )
+        self.catalog = Catalog(self.lock, self._stamp)
 
     def _stamp(self) -> datetime:
         """Now, for a change's `modified_on`: always later than the last one given, even if the wall clock
@@ -192,6 +206,8 @@ class SandboxState:
             self.bookings.clear()
             self.jobs.clear()
             self.invoices.clear()
+            self.crm.reset()
+            self.catalog.reset()
 
     # Bookings and contacts
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +32,10 @@ from typing import Any
 import uvicorn
 
 from referloop.sandbox.app import create_app
+from referloop.sandbox.catalog import CatalogItem
 from referloop.sandbox.config import DEMO_APP_KEY, DEMO_TENANT_ID, SandboxConfig
+from referloop.sandbox.customers import Customer, CustomFieldType, NewContact
+from referloop.sandbox.demo_data import generate_customers
 from referloop.sandbox.runtime import Sandbox
 from referloop.sandbox.state import (
     DEFAULT_DISMISSING_REASON_ID,
@@ -119,6 +122,96 @@ class SandboxHandle:
     def pay_invoice(self, invoice_id: int, amount: Decimal | str | None = None) -> Invoice:
         """Pay `amount` (default: the whole balance); paidOn is set when the balance reaches 0.00."""
         return self.state.pay_invoice(invoice_id, amount)
+
+    # Customers: the office's side (the /_sandbox/customers control endpoints do the same over HTTP).
+
+    def customers(self, tenant_id: int = DEMO_TENANT_ID) -> list[Customer]:
+        """The tenant's customers in id order (after a reset: the 30 seeded ones, with new ids)."""
+        return self.state.crm.list_customers(tenant_id)
+
+    def add_customer(
+        self,
+        name: str,
+        *,
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        tag_type_ids: Sequence[int] = (),
+        active: bool = True,
+        custom_fields: Mapping[int, str] | None = None,
+        tenant_id: int = DEMO_TENANT_ID,
+    ) -> Customer:
+        """A new customer stamped now: exported at once with includeRecentChanges=true, else after the lag."""
+        contacts = [NewContact("Email", e) for e in emails] + [NewContact("Phone", p) for p in phones]
+        return self.state.crm.add_customer(
+            tenant_id,
+            name,
+            contacts=contacts,
+            tag_type_ids=tag_type_ids,
+            active=active,
+            custom_fields=dict(custom_fields) if custom_fields else None,
+        )
+
+    def change_customer(
+        self,
+        customer_id: int,
+        *,
+        name: str | None = None,
+        active: bool | None = None,
+        tag_type_ids: Sequence[int] | None = None,
+        add_emails: Sequence[str] = (),
+        add_phones: Sequence[str] = (),
+        custom_fields: Mapping[int, str] | None = None,
+    ) -> Customer:
+        """Change the customer (nothing given: just touch it); bumps modifiedOn, so the export hands it out again."""
+        contacts = [NewContact("Email", e) for e in add_emails] + [NewContact("Phone", p) for p in add_phones]
+        return self.state.crm.change_customer(
+            customer_id,
+            name=name,
+            active=active,
+            tag_type_ids=tag_type_ids,
+            custom_fields=list(custom_fields.items()) if custom_fields else None,
+            add_contacts=contacts,
+        )
+
+    def seed_customers(self, count: int, *, seed: int = 1, tenant_id: int = DEMO_TENANT_ID) -> list[Customer]:
+        """`count` generated customers (9 in 10 with an email), the same names and contacts for the same seed."""
+        return generate_customers(self.state, tenant_id, count, seed=seed)
+
+    def custom_field_types(self, tenant_id: int = DEMO_TENANT_ID) -> list[CustomFieldType]:
+        return self.state.crm.list_field_types(tenant_id)
+
+    def custom_field_type(self, name: str, tenant_id: int = DEMO_TENANT_ID) -> CustomFieldType:
+        """The tenant's custom field type with this name ("Referral Link", "Referral Code", "Referral Count")."""
+        found = [t for t in self.custom_field_types(tenant_id) if t.name == name]
+        if not found:
+            raise KeyError(f"no custom field type {name!r} for tenant {tenant_id}")
+        return found[0]
+
+    def customer_custom_fields(self, customer_id: int) -> dict[str, str]:
+        """What a CSR sees on the customer record: {field type name: value}."""
+        with self.state.lock:
+            customer = self.state.crm.customer(None, customer_id)
+            names = {t.id: t.name for t in self.custom_field_types(customer.tenant_id)}
+            return {names.get(type_id, str(type_id)): value for type_id, value in customer.custom_fields.items()}
+
+    # Pick lists: kind is "job_type", "business_unit" or "campaign".
+
+    def pick_list(self, kind: str, tenant_id: int = DEMO_TENANT_ID) -> list[CatalogItem]:
+        """Every item, active or not, in id order."""
+        return self.state.catalog.items(kind, tenant_id)
+
+    def add_pick_list_item(
+        self, kind: str, item_id: int, name: str, *, active: bool = True, tenant_id: int = DEMO_TENANT_ID
+    ) -> CatalogItem:
+        return self.state.catalog.put(kind, tenant_id, item_id, name, active=active)
+
+    def deactivate_pick_list_item(self, kind: str, item_id: int, tenant_id: int = DEMO_TENANT_ID) -> CatalogItem:
+        """The item leaves the default (active-only) list; `active=Any` still finds it."""
+        return self.state.catalog.set_active(kind, tenant_id, item_id, False)
+
+    def remove_pick_list_item(self, kind: str, item_id: int, tenant_id: int = DEMO_TENANT_ID) -> CatalogItem:
+        """The item is gone: a stored id that no longer exists in ServiceTitan."""
+        return self.state.catalog.remove(kind, tenant_id, item_id)
 
     def reset(self) -> None:
         self.sandbox.reset()

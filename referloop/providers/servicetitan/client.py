@@ -7,20 +7,24 @@ token that failed, get a fresh one and try once more; a second 401 means the cre
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
 
 import httpx
 
 from ..transport import Answer, AsyncSender, HttpxSender, Outgoing, TransportFailure, send_with_httpx
-from . import calls
+from . import calls, customers
 from .auth import TOKEN_CACHE, Credentials, Token, TokenCache, token_key
 from .calls import ApiCall, Changes, Page
+from .catalog import list_pick_list
+from .customer_models import Customer, CustomerContact, CustomFieldType, ExportPage, PickListItem
 from .errors import RequestContext, error_from_transport
 from .models import Booking, BookingProviderTag, Invoice, Job
 
 T = TypeVar("T")
+# Pages of a pick list or of the custom field types read before giving up: far more than any tenant has.
+MAX_PAGES = 100
 
 
 class _Base:
@@ -90,6 +94,61 @@ class ServiceTitanClient(_Base):
 
     def list_invoices_by_job(self, job_id: int) -> list[Invoice]:
         return self._send(calls.list_invoices_by_job(self.credentials, job_id))
+
+    # Customers (crm-v2) and pick lists: see `customers` and `catalog` for what each call means.
+
+    def export_customers(
+        self, from_token: str | None = None, *, include_recent_changes: bool = True
+    ) -> ExportPage[Customer]:
+        return self._send(
+            customers.export_customers(self.credentials, from_token, include_recent_changes=include_recent_changes)
+        )
+
+    def export_customer_contacts(
+        self, from_token: str | None = None, *, include_recent_changes: bool = True
+    ) -> ExportPage[CustomerContact]:
+        return self._send(
+            customers.export_customer_contacts(
+                self.credentials, from_token, include_recent_changes=include_recent_changes
+            )
+        )
+
+    def get_customer(self, customer_id: int) -> Customer:
+        return self._send(customers.get_customer(self.credentials, customer_id))
+
+    def update_customer_custom_fields(self, customer_id: int, values: Mapping[int, str]) -> Customer:
+        return self._send(customers.update_customer_custom_fields(self.credentials, customer_id, values))
+
+    def find_customers_by_phone(self, phone: str) -> list[Customer]:
+        return self._send(customers.find_customers_by_phone(self.credentials, phone))
+
+    def list_customer_contacts(self, customer_id: int) -> list[CustomerContact]:
+        return self._send(customers.list_customer_contacts(self.credentials, customer_id))
+
+    def list_contacts_of_customers(self, customer_ids: Sequence[int], page: int = 1) -> Page[CustomerContact]:
+        return self._send(customers.list_contacts_of_customers(self.credentials, customer_ids, page))
+
+    def list_custom_field_types(self) -> list[CustomFieldType]:
+        return self._all_pages(lambda page: customers.list_custom_field_types(self.credentials, page))
+
+    def list_job_types(self) -> list[PickListItem]:
+        """The tenant's active job types, every page."""
+        return self._all_pages(lambda page: list_pick_list(self.credentials, "job_type", page))
+
+    def list_business_units(self) -> list[PickListItem]:
+        return self._all_pages(lambda page: list_pick_list(self.credentials, "business_unit", page))
+
+    def list_campaigns(self) -> list[PickListItem]:
+        return self._all_pages(lambda page: list_pick_list(self.credentials, "campaign", page))
+
+    def _all_pages(self, call_for: Callable[[int], ApiCall[Page[T]]]) -> list[T]:
+        items: list[T] = []
+        for page in range(1, MAX_PAGES + 1):
+            result = self._send(call_for(page))
+            items.extend(result.items)
+            if not result.has_more:
+                break
+        return items
 
     def _send(self, call: ApiCall[T]) -> T:
         token = self._token()
@@ -186,6 +245,61 @@ class AsyncServiceTitanClient(_Base):
 
     async def list_changed_invoices(self, changes: Changes) -> Page[Invoice]:
         return await self._send(calls.list_changed_invoices(self.credentials, changes))
+
+    # Customers (crm-v2) and pick lists: see `customers` and `catalog` for what each call means.
+
+    async def export_customers(
+        self, from_token: str | None = None, *, include_recent_changes: bool = True
+    ) -> ExportPage[Customer]:
+        return await self._send(
+            customers.export_customers(self.credentials, from_token, include_recent_changes=include_recent_changes)
+        )
+
+    async def export_customer_contacts(
+        self, from_token: str | None = None, *, include_recent_changes: bool = True
+    ) -> ExportPage[CustomerContact]:
+        return await self._send(
+            customers.export_customer_contacts(
+                self.credentials, from_token, include_recent_changes=include_recent_changes
+            )
+        )
+
+    async def get_customer(self, customer_id: int) -> Customer:
+        return await self._send(customers.get_customer(self.credentials, customer_id))
+
+    async def update_customer_custom_fields(self, customer_id: int, values: Mapping[int, str]) -> Customer:
+        return await self._send(customers.update_customer_custom_fields(self.credentials, customer_id, values))
+
+    async def find_customers_by_phone(self, phone: str) -> list[Customer]:
+        return await self._send(customers.find_customers_by_phone(self.credentials, phone))
+
+    async def list_customer_contacts(self, customer_id: int) -> list[CustomerContact]:
+        return await self._send(customers.list_customer_contacts(self.credentials, customer_id))
+
+    async def list_contacts_of_customers(self, customer_ids: Sequence[int], page: int = 1) -> Page[CustomerContact]:
+        return await self._send(customers.list_contacts_of_customers(self.credentials, customer_ids, page))
+
+    async def list_custom_field_types(self) -> list[CustomFieldType]:
+        return await self._all_pages(lambda page: customers.list_custom_field_types(self.credentials, page))
+
+    async def list_job_types(self) -> list[PickListItem]:
+        """The tenant's active job types, every page."""
+        return await self._all_pages(lambda page: list_pick_list(self.credentials, "job_type", page))
+
+    async def list_business_units(self) -> list[PickListItem]:
+        return await self._all_pages(lambda page: list_pick_list(self.credentials, "business_unit", page))
+
+    async def list_campaigns(self) -> list[PickListItem]:
+        return await self._all_pages(lambda page: list_pick_list(self.credentials, "campaign", page))
+
+    async def _all_pages(self, call_for: Callable[[int], ApiCall[Page[T]]]) -> list[T]:
+        items: list[T] = []
+        for page in range(1, MAX_PAGES + 1):
+            result = await self._send(call_for(page))
+            items.extend(result.items)
+            if not result.has_more:
+                break
+        return items
 
     async def _send(self, call: ApiCall[T]) -> T:
         token = await self._token()
