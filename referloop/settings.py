@@ -6,6 +6,7 @@ when DEBUG is off, so a default can never reach production.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -28,6 +29,14 @@ def env_bool(name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def proxy_networks(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """REFERLOOP_TRUSTED_PROXY_NETWORKS parsed at start-up, so a typo stops the process naming the bad part."""
+    try:
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"REFERLOOP_TRUSTED_PROXY_NETWORKS: {error}") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -292,6 +301,10 @@ SUSPICIOUS_LEADS_PER_IP = int(os.environ.get("REFERLOOP_SUSPICIOUS_LEADS_PER_IP"
 # proxies append to it. Unset, the connecting address (REMOTE_ADDR) is the client; the header is never trusted.
 TRUSTED_PROXY_HEADER = os.environ.get("REFERLOOP_TRUSTED_PROXY_HEADER", "")
 TRUSTED_PROXY_COUNT = int(os.environ.get("REFERLOOP_TRUSTED_PROXY_COUNT", "1"))
+# The proxies' own addresses (comma-separated networks, e.g. "10.0.0.0/8,fd00::/8"): the header is believed only
+# from a peer inside them, so a client that reaches the app directly can't write its own address. Empty: any peer
+# (check --deploy warns, referloop.W006).
+TRUSTED_PROXY_NETWORKS = proxy_networks(os.environ.get("REFERLOOP_TRUSTED_PROXY_NETWORKS", ""))
 
 
 DATABASE_CACHE_MAX_ENTRIES = 200_000  # why this many: cache_settings below

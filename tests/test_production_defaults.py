@@ -4,6 +4,7 @@ and `serve` starting no sandbox with DEBUG off. (Startup refusals are in tests/t
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import warnings
@@ -115,6 +116,15 @@ def test_the_cache_check_is_quiet_with_debug_on_or_with_redis(settings: Any) -> 
     settings.DEBUG = False
     settings.CACHES = {"default": {"BACKEND": REDIS_CACHE, "LOCATION": "redis://127.0.0.1:6379/0"}}
     assert "referloop.W005" not in deploy_warnings()
+
+
+def test_check_deploy_warns_when_the_proxy_header_is_believed_from_any_peer(settings: Any) -> None:
+    settings.TRUSTED_PROXY_HEADER = "X-Forwarded-For"
+    settings.TRUSTED_PROXY_NETWORKS = []
+    assert "referloop.W006" in deploy_warnings()
+
+    settings.TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
+    assert "referloop.W006" not in deploy_warnings()
 
 
 def test_the_database_cache_keeps_a_busy_days_counters() -> None:

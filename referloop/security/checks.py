@@ -73,6 +73,15 @@ def check_production_settings(app_configs: Any = None, **kwargs: Any) -> list[Wa
                 id="referloop.W005",
             )
         )
+    if settings.TRUSTED_PROXY_HEADER and not settings.TRUSTED_PROXY_NETWORKS:
+        warnings.append(
+            Warning(
+                f"{settings.TRUSTED_PROXY_HEADER} is believed from any peer: a client that reaches the app "
+                "directly, past the proxy, picks its own address for the rate limits.",
+                hint="Set REFERLOOP_TRUSTED_PROXY_NETWORKS to the proxies' networks, e.g. 10.0.0.0/8.",
+                id="referloop.W006",
+            )
+        )
     return warnings
 
 

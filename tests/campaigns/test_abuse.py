@@ -3,6 +3,7 @@ and user agent on every lead, and "Suspicious" leads on the lead screens (referl
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 from django.core.cache import cache, caches
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -23,6 +25,7 @@ from django_ratelimit import core as ratelimit_core
 from referloop.campaigns.abuse.formguard import HONEYPOT_FIELD, TOKEN_FIELD, FormKind, issue_token
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
+from referloop.settings import proxy_networks
 from tests.conftest import Tenant, make_tenant
 from tests.public_forms import as_person
 
@@ -127,6 +130,31 @@ def test_a_missing_forged_foreign_or_expired_token_is_refused(tenant: Tenant, ot
     expired = Client().post(lead_url(tenant.referrer), {**data, TOKEN_FIELD: tokens["a day old"]})
     assert "This page was open for a long time." in expired.content.decode()
     assert not Lead.objects.filter(email="bot@example.com").exists()
+
+
+def test_a_token_works_for_one_post_only_and_the_refusal_hands_out_a_fresh_one(tenant: Tenant) -> None:
+    token = issue_token(tenant.campaign, FormKind.LEAD, served_at=time.time() - 30)
+    first = {"first_name": "Ann", "email": "ann@example.com", TOKEN_FIELD: token}
+    replayed = {"first_name": "Bob", "email": "bob@example.com", TOKEN_FIELD: token}
+
+    assert Client().post(lead_url(tenant.referrer), first).status_code == 200
+    again = Client().post(lead_url(tenant.referrer), replayed)
+
+    assert again.status_code == 400
+    assert "This form was sent already." in again.content.decode()
+    assert not Lead.objects.filter(email="bob@example.com").exists()
+    fresh = re.search(rf'name="{TOKEN_FIELD}" value="([^"]+)"', again.content.decode())
+    assert fresh is not None and fresh.group(1) != token
+    later = issue_token(tenant.campaign, FormKind.LEAD, served_at=time.time() - 30)  # the page opened again
+    assert Client().post(lead_url(tenant.referrer), {**replayed, TOKEN_FIELD: later}).status_code == 200
+
+
+def test_a_post_refused_for_its_fill_time_leaves_its_token_unspent(tenant: Tenant, settings: Any) -> None:
+    data = as_person(tenant.campaign, "lead", {"first_name": "Ann", "email": "ann@example.com"})
+    settings.PUBLIC_FORM_MIN_FILL_SECONDS = 60
+    assert Client().post(lead_url(tenant.referrer), data).status_code == 400
+    settings.PUBLIC_FORM_MIN_FILL_SECONDS = 10
+    assert Client().post(lead_url(tenant.referrer), data).status_code == 200
 
 
 def test_a_person_who_takes_their_time_gets_the_thank_you_page(tenant: Tenant) -> None:
@@ -280,7 +308,9 @@ def test_the_limits_hold_with_redis_as_the_cache(tenant: Tenant, clock: list[flo
     assert post_lead(tenant, 5).status_code == 429
     assert new_leads(tenant) == 5
     prefix = caches["default"].key_prefix
-    assert len(list(redis_cache.scan_iter(match=f"{prefix}:*"))) == 2  # the IP's and the campaign's counters
+    assert len(list(redis_cache.scan_iter(match=f"{prefix}:*:rl:*"))) == 2  # the IP's and the campaign's counters
+    # Each post that passed the bot checks spent its token, the sixth (then rate-limited) too.
+    assert len(list(redis_cache.scan_iter(match=f"{prefix}:*:form-token:*"))) == 6
 
 
 def test_a_cache_outage_lets_real_leads_through(tenant: Tenant, settings: Any, caplog: Any) -> None:
@@ -334,6 +364,24 @@ def test_a_trusted_proxy_header_gives_the_address_its_proxies_saw(
     settings.TRUSTED_PROXY_COUNT = count
     post_lead(tenant, 1, ip="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
     assert Lead.objects.get(email="friend1@example.com").client_ip == expected
+
+
+def test_the_proxy_header_is_believed_only_from_the_trusted_proxy_networks(tenant: Tenant, settings: Any) -> None:
+    settings.TRUSTED_PROXY_HEADER = "X-Forwarded-For"
+    settings.TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
+
+    post_lead(tenant, 1, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.4")  # through our proxy
+    post_lead(tenant, 2, ip="198.51.100.9", HTTP_X_FORWARDED_FOR="203.0.113.5")  # straight to the app
+    post_lead(tenant, 3, ip="fd00::7", HTTP_X_FORWARDED_FOR="2001:db8::1")
+
+    assert Lead.objects.get(email="friend1@example.com").client_ip == "203.0.113.4"
+    assert Lead.objects.get(email="friend2@example.com").client_ip == "198.51.100.9"
+    assert Lead.objects.get(email="friend3@example.com").client_ip == "2001:db8::1"
+
+
+def test_a_bad_trusted_proxy_network_stops_the_start_naming_it() -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"REFERLOOP_TRUSTED_PROXY_NETWORKS: .*10\.0\.0\.0/33"):
+        proxy_networks("10.0.0.0/8, 10.0.0.0/33")
 
 
 def test_the_rate_limit_counts_the_trusted_client_ip(tenant: Tenant, settings: Any, clock: list[float]) -> None:

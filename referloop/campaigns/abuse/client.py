@@ -37,7 +37,7 @@ def client_ip(request: HttpRequest) -> str:
     """The client's address ("" if none is known). Also django-ratelimit's RATELIMIT_IP_META_KEY."""
     remote = _valid_ip(request.META.get("REMOTE_ADDR", "")) or ""
     header = getattr(settings, "TRUSTED_PROXY_HEADER", "")
-    if not header:
+    if not header or not from_trusted_proxy(remote):
         return remote
     raw = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
     hops = [hop.strip() for hop in raw.split(",") if hop.strip()]
@@ -47,6 +47,17 @@ def client_ip(request: HttpRequest) -> str:
         # The connecting peer is then the most specific address we can trust.
         return remote
     return _valid_ip(hops[-count]) or remote
+
+
+def from_trusted_proxy(remote: str) -> bool:
+    """Whether the connecting peer may speak for the client: it is inside TRUSTED_PROXY_NETWORKS, or none is set."""
+    networks = getattr(settings, "TRUSTED_PROXY_NETWORKS", [])
+    if not networks:
+        return True
+    if not remote:
+        return False
+    peer = ipaddress.ip_address(remote)
+    return any(peer.version == network.version and peer in network for network in networks)
 
 
 def _valid_ip(value: str) -> str | None:

@@ -5,6 +5,10 @@ hidden from people (the honeypot). A post is refused, before anything is validat
 honeypot is filled, the token is missing, forged, for another form or older than PUBLIC_FORM_MAX_AGE_SECONDS,
 or the form came back sooner than PUBLIC_FORM_MIN_FILL_SECONDS after it was served.
 
+A token is spent by the post that passes: its random nonce is added to the shared cache for the token's lifetime,
+and a second post with it is refused, so a bot can't fetch one page and replay its token for 12 hours. A person
+who goes back and sends the same page again is shown the form with a fresh token and sends it once more.
+
 The refusal is a 400 that shows the form again, with what was typed and a fresh token, and a friendly line
 ("please check your details and send the form again"). We don't pretend success to the bot: a person who trips
 the check (browser autofill and an instant click) would then lose their lead without knowing, and the join page
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import time
 from collections.abc import Mapping
 from enum import StrEnum
@@ -27,6 +32,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.http import HttpRequest
 
 from referloop.campaigns.abuse import captcha
@@ -38,6 +44,7 @@ logger = logging.getLogger("referloop.public_forms")
 TOKEN_FIELD = "form_started"
 HONEYPOT_FIELD = "website"
 _SALT = "referloop.campaigns.abuse.formguard"
+NONCE_BYTES = 12
 
 
 class FormKind(StrEnum):
@@ -55,6 +62,7 @@ class Refusal(StrEnum):
     TOO_FAST = "sent too soon after the form was served"
     CAPTCHA_FAILED = "CAPTCHA missing or not passed"
     CAPTCHA_UNAVAILABLE = "CAPTCHA could not be checked"
+    REUSED = "timestamp already used"
 
     @property
     def message(self) -> str:
@@ -62,6 +70,8 @@ class Refusal(StrEnum):
             return "This page was open for a long time. Please check your details and send the form again."
         if self is Refusal.CAPTCHA_FAILED:
             return "Please complete the check that shows you're not a robot, then send the form again."
+        if self is Refusal.REUSED:
+            return "This form was sent already. If that was not you, check your details and send it again."
         if self is Refusal.CAPTCHA_UNAVAILABLE:
             return "We couldn't check the form just now. Please send it again in a moment."
         return "Please check your details and send the form again."
@@ -74,7 +84,8 @@ def _form_id(campaign: Campaign, kind: FormKind) -> str:
 def issue_token(campaign: Campaign, kind: FormKind, served_at: float | None = None) -> str:
     """The signed token rendered into a form served now (or at `served_at`, seconds since the epoch)."""
     served_ms = math.floor((time.time() if served_at is None else served_at) * 1000)
-    return signing.dumps({"form": _form_id(campaign, kind), "ms": served_ms}, salt=_SALT)
+    nonce = secrets.token_urlsafe(NONCE_BYTES)
+    return signing.dumps({"form": _form_id(campaign, kind), "ms": served_ms, "n": nonce}, salt=_SALT)
 
 
 def check_post(data: Mapping[str, Any], campaign: Campaign, kind: FormKind, now: float | None = None) -> Refusal | None:
@@ -88,7 +99,7 @@ def check_post(data: Mapping[str, Any], campaign: Campaign, kind: FormKind, now:
         payload = signing.loads(token, salt=_SALT)
     except signing.BadSignature:
         return Refusal.FORGED
-    if not isinstance(payload, dict) or not isinstance(payload.get("ms"), int):
+    if not isinstance(payload, dict) or not isinstance(payload.get("ms"), int) or not isinstance(payload.get("n"), str):
         return Refusal.FORGED
     if payload.get("form") != _form_id(campaign, kind):
         return Refusal.OTHER_FORM
@@ -98,6 +109,18 @@ def check_post(data: Mapping[str, Any], campaign: Campaign, kind: FormKind, now:
     if age > settings.PUBLIC_FORM_MAX_AGE_SECONDS:
         return Refusal.EXPIRED
     return None
+
+
+def spend(data: Mapping[str, Any]) -> Refusal | None:
+    """Spend the posted token (checked by `check_post`): None the first time, REUSED after. `cache.add` is atomic
+    in Redis and in the database cache, so two posts racing with one token are one success and one refusal."""
+    payload = signing.loads(str(data.get(TOKEN_FIELD, "")), salt=_SALT)
+    try:
+        first = cache.add(f"form-token:{payload['n']}", 1, timeout=settings.PUBLIC_FORM_MAX_AGE_SECONDS)
+    except Exception:  # the cache is down: fail open, as the rate limits do (limits.py says why)
+        logger.warning("The form-token cache is unavailable: a %s token was not spent", payload.get("form"))
+        return None
+    return None if first else Refusal.REUSED
 
 
 def log_refusal(refusal: Refusal, campaign: Campaign, kind: FormKind, client_ip: str | None) -> None:
@@ -123,6 +146,8 @@ def admit_form(request: HttpRequest, form: forms.Form, campaign: Campaign, kind:
     refusal = check_post(request.POST, campaign, kind)
     if refusal is None:
         refusal = captcha_refusal(captcha.check(request.POST, ip))
+    if refusal is None:
+        refusal = spend(request.POST)  # last: a post the bot checks refuse leaves its token unspent
     if refusal is None:
         return True
     log_refusal(refusal, campaign, kind, ip)
