@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "referloop.runtime.health.HealthMiddleware",  # first: probes skip the host check, sessions and logins
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "referloop.security.static.StaticFilesMiddleware",  # WhiteNoise, with plain responses under ASGI
