@@ -42,7 +42,6 @@ from referloop.campaigns.models import (
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
 from referloop.integrations.models import Delivery, Follow
-from referloop.integrations.servicetitan.lead_address import require_whole_address
 from referloop.integrations.timeline import lead_timeline
 from referloop.notifications import views as notifications_views
 from referloop.rewards import views as rewards_views
@@ -306,7 +305,7 @@ def lead_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     referrers = campaign.referrers.order_by("first_name", "last_name")
     form = LeadDataForm(request.POST or None, campaign=campaign)
     referrer_id = request.POST.get("referrer", "")
-    if request.method == "POST" and form.is_valid() and require_whole_address(form):
+    if request.method == "POST" and form.is_valid():
         referrer_pk = id_from(request.POST, "referrer")
         referrer = referrers.filter(pk=referrer_pk).first() if referrer_pk is not None else None
         if referrer is None:
