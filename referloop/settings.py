@@ -200,6 +200,9 @@ EMAIL_PORT = int(os.environ.get("REFERLOOP_EMAIL_PORT", "587"))
 EMAIL_HOST_USER = os.environ.get("REFERLOOP_EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("REFERLOOP_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("REFERLOOP_EMAIL_USE_TLS", True)
+# Seconds an SMTP connection may wait on the server: Django's default is forever, and a hung server would hold
+# a web request, or a thread of accounts/mail.py's pool, for good.
+EMAIL_TIMEOUT = float(os.environ.get("REFERLOOP_EMAIL_TIMEOUT", "15"))
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
@@ -326,11 +329,13 @@ def cache_settings(url: str) -> dict[str, Any]:
         "TIMEOUT": 2 * 3600,
         # Past MAX_ENTRIES rows Django deletes the expired rows, then a third of the rest, live counters included.
         # A counter lives at most TIMEOUT (2 h) after its last hit, and each accepted public-form post makes at
-        # most 2 (client, campaign), each account or referral-link email 2 (address, client): 200,000 is every
-        # counter of a day with ~100,000 such posts and emails even if none had expired, and ~12 a second
-        # sustained for the 2 hours that matter. Bigger costs every new counter: the backend runs COUNT(*) on
-        # the table before each write (measured 6 ms on PostgreSQL at 200,000 rows, 28 ms at 1,000,000).
-        # More traffic than that, or more than one machine: Redis (check --deploy warns, referloop.W005).
+        # most 2 (client, campaign), each account or referral-link email 2 (address, client); each accepted
+        # post also spends its form token, a row kept for the token's 12 h (formguard.py). 200,000 rows are a
+        # day of ~65,000 posts and emails even if none had expired, ~3.5 posts a second sustained for the 12 hours
+        # that matter; past it, culling drops spent tokens first ("form-token:" sorts before "rl:"), which
+        # makes them replayable again but never loosens a rate limit. Bigger costs every new row: the backend
+        # runs COUNT(*) on the table before each write (measured 6 ms on PostgreSQL at 200,000 rows, 28 ms at
+        # 1,000,000). More traffic than that, or more than one machine: Redis (check --deploy warns, W005).
         "OPTIONS": {"MAX_ENTRIES": DATABASE_CACHE_MAX_ENTRIES},
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from referloop.accounts.mail import wait_for_sending
 from referloop.accounts.models import Account, ApiKey, Membership, Role, User
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, CustomField, CustomFieldType, Lead, Referrer
@@ -80,6 +81,14 @@ def other_tenant(db: None) -> Tenant:
 def fast_password_hashing(settings: Any) -> None:
     """The production hasher is slow on purpose; tests don't need that."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def emails_sent_after_the_response_stay_in_their_test() -> Iterator[None]:
+    """An email a test's request handed to the send-after-response pool (accounts/mail.py) lands in that test's
+    outbox, never in the next test's."""
+    yield
+    wait_for_sending()
 
 
 @pytest.fixture(scope="session")

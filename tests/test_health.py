@@ -51,13 +51,13 @@ def test_readyz_is_ready_with_the_database_migrated_and_a_worker_beating() -> No
 
 
 @pytest.mark.django_db
-def test_readyz_is_not_ready_without_a_heartbeat_younger_than_30_seconds() -> None:
+def test_readyz_reports_no_heartbeat_younger_than_30_seconds_but_stays_ready_to_take_leads() -> None:
     beat(seconds_ago=45)
     beat(seconds_ago=1, stopped=True)  # a worker that stopped cleanly is not working
 
     response = Client().get("/readyz")
 
-    assert response.status_code == 503
+    assert response.status_code == 200  # the web process still takes every lead and holds it for the workers
     assert response.json()["checks"] == {
         "database": "ok",
         "migrations": "ok",

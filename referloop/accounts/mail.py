@@ -85,7 +85,7 @@ def _forget(future: Future[bool]) -> None:
 
 
 def wait_for_sending(timeout: float = 10.0) -> None:
-    """Block until the emails handed to the pool so far are sent or failed (tests; a graceful shutdown)."""
+    """Block until the emails handed to the pool so far are sent or failed (the tests read the outbox after)."""
     with _pending_lock:
         pending = list(_pending)
     wait(pending, timeout=timeout)

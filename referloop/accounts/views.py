@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.paginator import Paginator
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -208,8 +208,9 @@ def api_keys(request: AccountRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)
-        audit.record(account, request.user, "API keys", f"Created the key “{key.name}” ({key.masked})")
+        with transaction.atomic():
+            key, new_key = ApiKey.issue(account, form.cleaned_data["name"], request.user)
+            audit.record(account, request.user, "API keys", f"Created the key “{key.name}” ({key.masked})")
         form = ApiKeyForm()
     keys = ApiKey.objects.filter(account=account).order_by("-created_at")
     return render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "new_key": new_key})
@@ -219,8 +220,9 @@ def api_keys(request: AccountRequest) -> HttpResponse:
 @require_POST
 def revoke_api_key(request: AccountRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=key_id, account=request.account)
-    if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-        audit.record(request.account, request.user, "API keys", f"Revoked the key “{key.name}” ({key.masked})")
+    with transaction.atomic():
+        if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+            audit.record(request.account, request.user, "API keys", f"Revoked the key “{key.name}” ({key.masked})")
     messages.success(request, f"Key “{key.name}” revoked. Requests using it are now refused.")
     return redirect("api_keys")
 
@@ -234,10 +236,8 @@ def change_history(request: AccountRequest) -> HttpResponse:
     account = request.account
     changes = AccountChange.objects.filter(account=account).select_related("user", "campaign")
     campaign = None
-    campaign_id = id_from(request.GET, "campaign")
-    if campaign_id is not None:
-        campaign = account.campaigns.filter(pk=campaign_id).first()
-        if campaign is not None:
-            changes = changes.filter(campaign=campaign)
+    if "campaign" in request.GET:  # another account's campaign, or none: not found, never the whole history
+        campaign = get_object_or_404(account.campaigns, pk=id_from(request.GET, "campaign"))
+        changes = changes.filter(campaign=campaign)
     page = Paginator(changes.order_by("-at", "-pk"), CHANGES_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "accounts/changes.html", {"page": page, "campaign": campaign})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -117,8 +118,11 @@ def campaign_archive(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
     archive = request.POST.get("action") != "restore"
     campaign.status = CampaignStatus.ARCHIVED if archive else CampaignStatus.ACTIVE
-    campaign.save(update_fields=["status", "updated_at"])
-    audit.record(request.account, request.user, "Campaign", "Archived" if archive else "Restored", campaign=campaign)
+    with transaction.atomic():
+        campaign.save(update_fields=["status", "updated_at"])
+        audit.record(
+            request.account, request.user, "Campaign", "Archived" if archive else "Restored", campaign=campaign
+        )
     if archive:
         messages.success(request, f"“{campaign.name}” archived. Its links now say it has ended.")
     else:
@@ -143,11 +147,8 @@ def campaign_settings(request: AccountRequest, campaign_id: int, tab: str = "gen
         if not request.membership.can_manage:
             lock_owner_fields(form)
         if request.method == "POST" and form.is_valid():
-            form.save()
             area = "Settings: " + tab.replace("-", " ")
-            audit.record(
-                request.account, request.user, area, audit.summary_of(audit.form_changes(form)), campaign=campaign
-            )
+            audit.save_form(form, form.save, request.account, request.user, area, campaign=campaign)
             messages.success(request, "Changes saved.")
             return redirect("campaign_settings", campaign.pk, tab)
         context["form"] = form
@@ -168,11 +169,12 @@ def custom_field_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
         field = form.save(commit=False)
         field.campaign = campaign
         field.position = campaign.custom_fields.count()
-        field.save()
-        audit.record(
-            request.account, request.user, "Settings: referral page", f"Added the field “{field.label}”",
-            campaign=campaign,
-        )  # fmt: skip
+        with transaction.atomic():
+            field.save()
+            audit.record(
+                request.account, request.user, "Settings: referral page", f"Added the field “{field.label}”",
+                campaign=campaign,
+            )  # fmt: skip
         messages.success(request, f"Field “{field.label}” added to the lead form.")
         return redirect("campaign_settings", campaign.pk, "referral-page")
     return render(
@@ -202,11 +204,12 @@ def custom_field_delete(request: AccountRequest, campaign_id: int, field_id: int
             "Map those rows to something else on the CRM tab first.",
         )
         return redirect("campaign_settings", campaign.pk, "referral-page")
-    field.delete()
-    audit.record(
-        request.account, request.user, "Settings: referral page", f"Removed the field “{field.label}”",
-        campaign=campaign,
-    )  # fmt: skip
+    with transaction.atomic():
+        field.delete()
+        audit.record(
+            request.account, request.user, "Settings: referral page", f"Removed the field “{field.label}”",
+            campaign=campaign,
+        )  # fmt: skip
     messages.success(request, f"Field “{field.label}” removed. Answers already given are kept on the leads.")
     return redirect("campaign_settings", campaign.pk, "referral-page")
 

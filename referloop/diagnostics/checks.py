@@ -25,6 +25,7 @@ from referloop.campaigns.outcomes import BY_HAND
 from referloop.diagnostics import fixes, live
 from referloop.diagnostics.result import CheckResult, Status
 from referloop.diagnostics.text import ago, and_join, duration, percent, plural
+from referloop.integrations import workers
 from referloop.integrations.models import (
     Delivery,
     DeliveryState,
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 RECENT_LEADS = 50
 DELIVERY_WINDOW = timedelta(hours=24)
-HEARTBEAT_STALE_AFTER = timedelta(seconds=30)
+HEARTBEAT_STALE_AFTER = workers.ALIVE_WITHIN
 QUEUE_WARNING_AFTER = timedelta(minutes=2)
 QUEUE_PROBLEM_AFTER = timedelta(minutes=15)
 MAX_GROUPS = 10
@@ -470,8 +471,7 @@ def check_held(ctx: Context) -> CheckResult:
 
 # 9 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
 def check_worker(ctx: Context) -> CheckResult:
-    fresh_since = ctx.now - HEARTBEAT_STALE_AFTER
-    alive = list(WorkerHeartbeat.objects.filter(stopped_at__isnull=True, seen_at__gte=fresh_since).order_by("-seen_at"))
+    alive = list(workers.alive(ctx.now).order_by("-seen_at"))
     if alive:
         newest = alive[0]
         in_flight = sum(worker.in_flight for worker in alive)

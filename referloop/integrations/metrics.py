@@ -36,13 +36,11 @@ from referloop.integrations.models import (
     Delivery,
     DeliveryState,
     TenantBucket,
-    WorkerHeartbeat,
 )
+from referloop.integrations.workers import alive as workers_alive
 
 # Join-to-booking latency buckets (seconds): the target is about a second; retries stretch it to hours.
 LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
-# A worker whose heartbeat is older than this is counted as gone.
-WORKER_ALIVE_SECONDS = 30
 
 
 class DeliveryCollector(Collector):
@@ -139,9 +137,8 @@ def rate_limit() -> Iterator[Metric]:
 
 
 def workers() -> Metric:
-    since = timezone.now() - timedelta(seconds=WORKER_ALIVE_SECONDS)
-    alive = WorkerHeartbeat.objects.filter(seen_at__gte=since, stopped_at__isnull=True).count()
-    return GaugeMetricFamily("referloop_workers_alive", "Workers with a recent heartbeat.", value=alive)
+    count = workers_alive(timezone.now()).count()
+    return GaugeMetricFamily("referloop_workers_alive", "Workers with a recent heartbeat.", value=count)
 
 
 def registry() -> CollectorRegistry:

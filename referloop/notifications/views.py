@@ -3,6 +3,8 @@ and the public unsubscribe page."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -51,11 +53,10 @@ def settings_tab(request: AccountRequest, campaign: Campaign) -> HttpResponse:
                 data = form.cleaned_data
                 shown = Wording(wording.notification, data["enabled"], data["subject"], data["body"], True)
                 if request.POST.get("action") != PREVIEW:
-                    _save(campaign, shown)
                     label = SPECS[shown.notification].notification.label
-                    audit.record(
-                        request.account, request.user, "Emails",
-                        f"“{label}” email: {audit.summary_of(audit.form_changes(form))}", campaign=campaign,
+                    audit.save_form(
+                        form, partial(_save, campaign, shown), request.account, request.user, "Emails",
+                        campaign=campaign, prefix=f"“{label}” email: ",
                     )  # fmt: skip
                     messages.success(request, f"“{SPECS[shown.notification].notification.label}” email saved.")
                     return redirect("campaign_settings", campaign.pk, "emails")
@@ -98,8 +99,7 @@ def postal_address(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=campaign_id, account=request.account)
     form = PostalAddressForm(request.POST, instance=request.account)
     if form.is_valid():
-        form.save()
-        audit.record(request.account, request.user, "Emails", audit.summary_of(audit.form_changes(form)))
+        audit.save_form(form, form.save, request.account, request.user, "Emails")
         released = outbox.release_addressed(request.account.pk)
         sent = f" {released} waiting referrer email{'' if released == 1 else 's'} will go out now." if released else ""
         messages.success(request, f"Postal address saved.{sent}")

@@ -62,9 +62,10 @@ class Pool:
         if self.retired and self.waiting > self.left:
             short = self.waiting - self.left
             rewards = f"{self.waiting} reward{'s' if self.waiting != 1 else ''}"
+            now = "is no longer a code" if self.rule.kind != RewardKind.CODE else "is off"
             return (
-                f"The {rule_label(self.rule)} is no longer a code, but {rewards} earned as codes still wait for "
-                f"one: upload {short} more, or cancel {'them' if short != 1 else 'it'}."
+                f"The {rule_label(self.rule)} {now}, but {rewards} earned as codes still wait for one: upload "
+                f"{short} more, or cancel {'them' if short != 1 else 'it'}."
             )
         if self.retired:
             return ""

@@ -109,7 +109,9 @@ def on_unqualified(lead_id: int, at: datetime) -> None:
 @transaction.atomic
 def on_invoice_total(lead_id: int, total: Decimal, at: datetime) -> None:
     """The invoice total of the referral's job became known or changed: its percentage rewards not issued yet are
-    worked out from it (an issued reward keeps what was given)."""
+    worked out from it (an issued reward keeps what was given; the follower stops reading once it is paid)."""
+    if usable_total(total) is None:
+        return  # a credit (negative) total gives no one a negative reward
     waiting = Reward.objects.select_for_update().filter(
         lead_id=lead_id, kind=RewardKind.PERCENT, status=RewardStatus.OPEN, percent__isnull=False
     )
@@ -249,15 +251,21 @@ def percent_of(total: Decimal, percent: Decimal) -> Decimal:
 
 def invoice_total_of(lead: Lead) -> Decimal | None:
     """The qualifying job's invoice total: as the rule saw it when it qualified the lead, else as last followed."""
-    said = (lead.qualification_facts or {}).get("invoice_total")
-    if said not in (None, ""):
-        try:
-            total = Decimal(str(said))
-        except InvalidOperation:
-            total = None
-        if total is not None and total.is_finite() and total >= 0:
-            return total
-    return Follow.objects.filter(lead_id=lead.pk).values_list("invoice_total", flat=True).first()
+    said = usable_total((lead.qualification_facts or {}).get("invoice_total"))
+    if said is not None:
+        return said
+    return usable_total(Follow.objects.filter(lead_id=lead.pk).values_list("invoice_total", flat=True).first())
+
+
+def usable_total(value: object) -> Decimal | None:
+    """An invoice total a percentage can be taken of: a finite amount of zero or more; None otherwise."""
+    if value in (None, ""):
+        return None
+    try:
+        total = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return total if total.is_finite() and total >= 0 else None
 
 
 def record(reward: Reward, at: datetime, kind: str, title: str, detail: str, user: User | None) -> None:

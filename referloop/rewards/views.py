@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -217,11 +218,9 @@ def settings_tab(request: AccountRequest, campaign: Campaign) -> HttpResponse:
         if not can_manage:
             raise PermissionDenied("Only owners and admins can change the reward rules.")
         if form.is_valid():
-            form.save(request.user)
-            audit.record(
-                request.account, request.user, "Reward rules", audit.summary_of(audit.form_changes(form)),
-                campaign=campaign,
-            )  # fmt: skip
+            audit.save_form(
+                form, lambda: form.save(request.user), request.account, request.user, "Reward rules", campaign=campaign
+            )
             messages.success(request, "Reward rules saved. They apply to referrals that qualify from now on.")
             return redirect("campaign_settings", campaign.pk, "rewards")
     if not can_manage:
@@ -272,17 +271,18 @@ def code_upload(request: AccountRequest, campaign_id: int, kind: str) -> HttpRes
     form = CodeUploadForm(request.POST, request.FILES, prefix=kind)
     if form.is_valid():
         try:
-            added, known = codes.add(rule, form.cleaned_data["text"], request.user)
+            with transaction.atomic():  # the codes and their history row together
+                added, known = codes.add(rule, form.cleaned_data["text"], request.user)
+                audit.record(
+                    request.account, request.user, "Reward rules",
+                    f"Added {added} code{'s' if added != 1 else ''} to the pool of {codes.rule_label(rule)}",
+                    campaign=campaign,
+                )  # fmt: skip
         except InputRejected as rejected:
             for problem in rejected.errors.get("codes", []):
                 form.add_error("codes", problem)
         else:
             extra = f" {known} were in the pool already." if known else ""
-            audit.record(
-                request.account, request.user, "Reward rules",
-                f"Added {added} code{'s' if added != 1 else ''} to the pool of {codes.rule_label(rule)}",
-                campaign=campaign,
-            )  # fmt: skip
             messages.success(request, f"{added} code{'s' if added != 1 else ''} added.{extra}")
             return redirect("campaign_settings", campaign.pk, "rewards")
     return render_settings(request, campaign, RewardRulesForm(campaign=campaign), upload=(kind, form), status=400)

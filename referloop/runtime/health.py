@@ -1,9 +1,11 @@
 """/healthz and /readyz, for load balancers and orchestrators.
 
 `/healthz` says the process answers: nothing else is asked, so a database outage never makes an orchestrator kill
-healthy web processes. `/readyz` says this process can do its job: the database answers, every migration is
-applied, and a worker has sent a heartbeat within 30 seconds (the same freshness Diagnose uses); 503 otherwise,
-naming what is missing.
+healthy web processes. `/readyz` says this web process can do its job: the database answers and every migration
+is applied; 503 otherwise, naming what is missing. It also reports whether a worker has sent a heartbeat within
+30 seconds (the freshness Diagnose and /metrics use), without making the answer 503: with the workers down the
+web processes still take every lead and hold it for the workers, and taking them out of the load balancer would
+turn a worker outage into lost leads. Alert on `worker` (or on /metrics' referloop_workers_alive) instead.
 
 Both are answered by a middleware placed first: before the host check (a probe often sends the machine's address
 as Host), the session, CSRF and the login, none of which a probe needs or should cost.
@@ -38,7 +40,7 @@ class HealthMiddleware:
             return answer({"status": OK}, 200)
         if path == READY_PATH:
             checks = readiness()
-            ready = all(value == OK for value in checks.values())
+            ready = checks["database"] == OK and checks["migrations"] == OK
             return answer({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
         return self.get_response(request)
 
@@ -76,12 +78,10 @@ def migrations() -> str:
 
 
 def worker() -> str:
-    from referloop.diagnostics.checks import HEARTBEAT_STALE_AFTER  # one definition of a live worker
-    from referloop.integrations.models import WorkerHeartbeat
+    from referloop.integrations import workers  # models: imported once the apps are ready
 
-    fresh_since = timezone.now() - HEARTBEAT_STALE_AFTER
     try:
-        alive = WorkerHeartbeat.objects.filter(seen_at__gte=fresh_since, stopped_at__isnull=True).exists()
+        alive = workers.alive(timezone.now()).exists()
     except DatabaseError:
         return "unknown"
-    return OK if alive else f"no heartbeat in the last {int(HEARTBEAT_STALE_AFTER.total_seconds())} s"
+    return OK if alive else f"no heartbeat in the last {int(workers.ALIVE_WITHIN.total_seconds())} s"

@@ -119,8 +119,9 @@ def test_the_page_lists_only_this_accounts_changes_and_filters_by_campaign(
 
     narrowed = tenant.client.get(reverse("change_history"), {"campaign": tenant.campaign.pk}).content.decode()
     assert "0 → 3" in narrowed and "Zapier" not in narrowed
-    foreign = tenant.client.get(reverse("change_history"), {"campaign": other_tenant.campaign.pk}).content.decode()
-    assert "0 → 9" not in foreign
+    foreign = tenant.client.get(reverse("change_history"), {"campaign": other_tenant.campaign.pk})
+    assert foreign.status_code == 404
+    assert tenant.client.get(reverse("change_history"), {"campaign": "nope"}).status_code == 404
 
 
 def test_members_can_not_read_the_change_history(tenant: Tenant) -> None:
@@ -130,3 +131,25 @@ def test_members_can_not_read_the_change_history(tenant: Tenant) -> None:
     client.force_login(member)
 
     assert client.get(reverse("change_history")).status_code == 403
+
+
+def test_saving_again_what_the_browser_sent_back_unchanged_records_no_change(tenant: Tenant) -> None:
+    # Browsers send a textarea's lines with \r\n: that is not a change the person made.
+    joined = Notification.FRIEND_JOINED
+    url = reverse("campaign_settings", args=[tenant.campaign.pk, "emails"])
+    data = {
+        "notification": joined,
+        f"{joined}-subject": "Hey",
+        f"{joined}-body": "Hi\r\nthere",
+        f"{joined}-enabled": "on",
+    }
+    tenant.client.post(url, data)
+    address = reverse("email_postal_address", args=[tenant.campaign.pk])
+    tenant.client.post(address, {"postal_address": "1 Main St\r\nAustin TX"})
+
+    tenant.client.post(url, {**data, f"{joined}-subject": "Hello"})
+    tenant.client.post(address, {"postal_address": "1 Main St\r\nAustin TX"})
+
+    email_change, address_change = AccountChange.objects.order_by("-pk")[:2][::-1]
+    assert email_change.summary == "“A friend joined” email: Subject: “Hey” → “Hello”"
+    assert address_change.summary == "saved without changes"

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from referloop.accounts.models import Account
 from referloop.campaigns.models import Campaign, Lead, LeadStatus, Referrer
+from tests.browser.helpers import owner_with_campaign
 
 pytestmark = pytest.mark.browser
 
@@ -158,3 +159,29 @@ def test_lead_form_shows_errors_in_place_and_creates_nothing(
     assert narrow.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(narrow, "referral-page-narrow")
     phone.close()
+
+
+def test_a_double_click_on_claim_offer_sends_the_form_once_and_shows_the_thank_you(
+    page: Page, public_base_url: str
+) -> None:
+    owned = owner_with_campaign()
+    page.goto(f"{public_base_url}/r/{owned.referrer.code}/")
+    page.get_by_label("First Name").fill("Dana")
+    page.get_by_label("Email").fill("dana@example.com")
+
+    # Two submits before the first answer arrives, as an impatient double click makes; the window's listener
+    # runs after the page's own (app.js), so it sees whether the second was stopped.
+    second_stopped = page.locator("form.lead-form").evaluate(
+        """form => {
+            form.requestSubmit();
+            let stopped = null;
+            window.addEventListener("submit", (event) => { stopped = event.defaultPrevented; }, {once: true});
+            form.requestSubmit();
+            return stopped;
+        }"""
+    )
+
+    assert second_stopped is True
+
+    expect(page.get_by_role("heading", name="Thank you, Dana!")).to_be_visible()
+    assert Lead.objects.filter(email="dana@example.com").count() == 1

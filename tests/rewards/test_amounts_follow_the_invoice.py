@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from referloop.campaigns import outcomes
-from referloop.integrations.models import QualificationRule
+from referloop.integrations.models import Follow, QualificationRule
 from referloop.rewards import actions
 from referloop.rewards.models import RewardEvent
 from referloop.sandbox.testing import SandboxHandle
@@ -58,6 +59,16 @@ def test_an_issued_percentage_reward_keeps_what_was_given_when_the_invoice_chang
     sandbox.book_job(booking_of(lead), total="480.00")
     follow_cycle()
 
+    assert Follow.objects.get(lead=lead).invoice_total == Decimal("480.00")  # the follower did read the total
     reward = only_reward(lead)
     assert (reward.status, reward.amount, reward.invoice_total) == ("issued", Decimal("40.00"), None)
     assert not RewardEvent.objects.filter(reward=reward, kind="amount").exists()
+
+
+def test_a_credit_invoice_total_leaves_the_percentage_reward_without_an_amount(tenant: Tenant) -> None:
+    rule(tenant.campaign, kind="percent", percent=Decimal("10"), amount=None)
+    outcomes.qualify_by_hand(tenant.lead, tenant.user, "Booked by phone")
+
+    outcomes.invoice_total_changed(tenant.lead.pk, Decimal("-120.00"), timezone.now())
+
+    assert only_reward(tenant.lead).amount is None

@@ -115,12 +115,19 @@ def spend(data: Mapping[str, Any]) -> Refusal | None:
     """Spend the posted token (checked by `check_post`): None the first time, REUSED after. `cache.add` is atomic
     in Redis and in the database cache, so two posts racing with one token are one success and one refusal."""
     payload = signing.loads(str(data.get(TOKEN_FIELD, "")), salt=_SALT)
+    key = f"form-token:{payload['n']}"
     try:
-        first = cache.add(f"form-token:{payload['n']}", 1, timeout=settings.PUBLIC_FORM_MAX_AGE_SECONDS)
+        if cache.add(key, 1, timeout=settings.PUBLIC_FORM_MAX_AGE_SECONDS):
+            return None
+        # The database cache also answers False when its write failed (a lock timeout): only a key that is
+        # really there is a replay.
+        spent = cache.get(key) is not None
     except Exception:  # the cache is down: fail open, as the rate limits do (limits.py says why)
-        logger.warning("The form-token cache is unavailable: a %s token was not spent", payload.get("form"))
+        spent = False
+    if not spent:
+        logger.warning("The form-token cache failed: a %s token was let through unspent", payload.get("form"))
         return None
-    return None if first else Refusal.REUSED
+    return Refusal.REUSED
 
 
 def log_refusal(refusal: Refusal, campaign: Campaign, kind: FormKind, client_ip: str | None) -> None:

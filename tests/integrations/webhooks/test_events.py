@@ -97,10 +97,11 @@ def test_an_event_no_endpoint_wants_is_not_written(tenant: Tenant) -> None:
 def test_a_referrer_joining_on_the_public_page_raises_referrer_joined_once(tenant: Tenant) -> None:
     created = subscribe(tenant, URL, [REFERRER_JOINED])
     join = reverse("referrer_join", args=[tenant.campaign.slug])
-    form = as_person(tenant.campaign, "join", {"first_name": "Ada", "last_name": "Byron", "email": "ada@example.com"})
+    ada = {"first_name": "Ada", "last_name": "Byron", "email": "ada@example.com"}
 
-    assert Client().post(join, form).status_code == 200
-    assert Client().post(join, form).status_code == 200  # the same email again: the same referrer, no new event
+    assert Client().post(join, as_person(tenant.campaign, "join", ada)).status_code == 200
+    # The same email again, from the page opened again: the same referrer, no new event.
+    assert Client().post(join, as_person(tenant.campaign, "join", ada)).status_code == 200
 
     referrer = Referrer.objects.get(email="ada@example.com")
     [delivery] = deliveries_of(created.endpoint)
