@@ -94,6 +94,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--change", type=float, default=0.01, help="follow: share of followed bookings changed per round (0.01)"
     )
     parser.add_argument("--seed", type=int, default=13, help="follow: random seed for which bookings change")
+    parser.add_argument(
+        "--known-customers",
+        action="store_true",
+        help="Is First Time Client From ServiceTitan: every lead has its own phone and costs a customer lookup",
+    )
     parser.add_argument("--timeout", type=float, default=540.0, help="give up on a drain after this many seconds")
     parser.add_argument("--json", type=Path, help="also append the results as JSON lines to this file")
     parser.add_argument("--profile", type=Path, help="run the worker under cProfile, write here, print the top")
@@ -136,6 +141,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         cycles=args.cycles,
         change=args.change,
         seed=args.seed,
+        known_customers=args.known_customers,
     )
 
 

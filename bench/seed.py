@@ -29,6 +29,7 @@ from referloop.integrations.models import (
     LeadAction,
     WorkerHeartbeat,
 )
+from referloop.providers.mapping import FieldMapping
 from referloop.providers.servicetitan import default_mapping
 
 FIRST_TENANT_ID = 500_001
@@ -56,14 +57,16 @@ class BenchTenant:
         }
 
 
-def make_tenants(count: int, label: str = "t") -> list[BenchTenant]:
+def make_tenants(count: int, label: str = "t", *, known_customers: bool = False) -> list[BenchTenant]:
+    """`known_customers`: Is First Time Client From ServiceTitan, so every lead (each with its own phone) costs a
+    phone lookup before its booking: the worst case of issue 15's known-customer lookup."""
     account = Account.objects.get_or_create(name="Bench Heating & Air")[0]
     start = FIRST_TENANT_ID + Campaign.objects.count()
-    return [_make_tenant(account, start + n, f"{label}{n}") for n in range(count)]
+    return [_make_tenant(account, start + n, f"{label}{n}", known_customers) for n in range(count)]
 
 
 @transaction.atomic
-def _make_tenant(account: Account, tenant_id: int, slug: str) -> BenchTenant:
+def _make_tenant(account: Account, tenant_id: int, slug: str, known_customers: bool = False) -> BenchTenant:
     campaign = Campaign.objects.create(account=account, name=f"Bench {slug}", slug=f"bench-{slug}")
     referrer = Referrer.objects.create(
         campaign=campaign, first_name="Maria", last_name="Lopez", email=f"maria@{slug}.example"
@@ -80,7 +83,10 @@ def _make_tenant(account: Account, tenant_id: int, slug: str) -> BenchTenant:
         connected_at=timezone.now(),
     )
     integration.client_secret = secret
-    integration.set_mapping(default_mapping())
+    mapping = default_mapping()
+    if known_customers:
+        mapping["isFirstTimeClient"] = FieldMapping("manual", "From ServiceTitan, else Yes")
+    integration.set_mapping(mapping)
     integration.save()
     return BenchTenant(tenant_id, client_id, secret, integration, referrer)
 
@@ -145,7 +151,7 @@ def _lead(n: int, tenant: BenchTenant, now: datetime) -> Lead:
         first_name="Ann",
         last_name=f"Bulk{n}",
         email=f"ann{n}@{tenant.tenant_id}.example",
-        phone="512-555-0101",
+        phone=f"5{n // 10**6 % 1000:02d}-{n // 10**4 % 100:03d}-{n % 10**4:04d}",  # its own: no cached answer
         street="2 Oak St",
         city="Austin",
         state="TX",

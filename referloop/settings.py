@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "referloop.accounts",
     "referloop.campaigns",
     "referloop.integrations",
+    "referloop.integrations.servicetitan.customer_sync",
     "referloop.diagnostics",
     "referloop.rewards",
     "referloop.notifications",
@@ -270,6 +271,9 @@ SERVICETITAN_SANDBOX_URL = os.environ.get("REFERLOOP_SERVICETITAN_SANDBOX_URL", 
 SERVICETITAN_ALLOW_SANDBOX = env_bool("REFERLOOP_SERVICETITAN_ALLOW_SANDBOX", DEBUG)
 # ServiceTitan allows 60 calls per second per app per tenant; the worker stays under it (see engine/ratelimit.py).
 SERVICETITAN_RATE_LIMIT_PER_SECOND = float(os.environ.get("REFERLOOP_SERVICETITAN_RATE_LIMIT", "60"))
+# Is First Time Client From ServiceTitan: the longest a booking waits for its customer lookup before it goes out
+# with the mapping's fallback value (integrations/servicetitan/known_customers.py).
+SERVICETITAN_CUSTOMER_LOOKUP_SECONDS = float(os.environ.get("REFERLOOP_SERVICETITAN_CUSTOMER_LOOKUP_SECONDS", "5"))
 # How often the worker asks ServiceTitan what became of each integration's bookings (follower/). In development
 # (the demo against the sandbox) every 30 s, so a job completed in the sandbox shows within a minute.
 FOLLOW_INTERVAL_SECONDS = float(os.environ.get("REFERLOOP_FOLLOW_INTERVAL_SECONDS", "30" if DEBUG else "300"))

@@ -29,11 +29,17 @@ class CampaignForm(forms.ModelForm):
 
 
 class GeneralSettingsForm(CampaignForm):
-    """Campaign Settings → General: the name and slug, and the public forms' protection: the hourly ceiling
-    (abuse/limits.py) and email verification of friends (verification.py)."""
+    """Campaign Settings → General: the name and slug, the public forms' protection: the hourly ceiling
+    (abuse/limits.py) and email verification of friends (verification.py), and whether a friend who already was a
+    ServiceTitan customer can earn a reward (integrations/servicetitan/known_customers.py)."""
 
     class Meta(CampaignForm.Meta):
-        fields = [*CampaignForm.Meta.fields, "public_submissions_per_hour", "verify_friend_email"]
+        fields = [
+            *CampaignForm.Meta.fields,
+            "public_submissions_per_hour",
+            "verify_friend_email",
+            "existing_customers_never_qualify",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,7 +51,8 @@ class GeneralSettingsForm(CampaignForm):
 
 
 # The slug: changing it breaks every join link already shared. The ceiling and verification: bot protection.
-OWNER_FIELDS = ("slug", "public_submissions_per_hour", "verify_friend_email")
+# Whether existing customers can earn: a reward policy (money).
+OWNER_FIELDS = ("slug", "public_submissions_per_hour", "verify_friend_email", "existing_customers_never_qualify")
 
 
 def lock_owner_fields(form: forms.BaseForm) -> None:

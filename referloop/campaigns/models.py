@@ -57,6 +57,13 @@ class Campaign(models.Model):
         "Leads you add, import or send through the API are not asked. Turning it off applies to new leads; "
         "confirm the ones already waiting by hand on their page.",
     )
+    existing_customers_never_qualify = models.BooleanField(
+        "Existing customers never qualify for a reward",
+        default=True,
+        help_text="When Is First Time Client comes From ServiceTitan and the friend turns out to be one of your "
+        "ServiceTitan customers already, the lead is marked Not qualified (the booking is still created). "
+        "You can still qualify such a lead by hand.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -212,6 +219,8 @@ class Lead(models.Model):
     qualified_at = models.DateTimeField(null=True, blank=True)
     qualified_by_rule = models.CharField(max_length=20, blank=True)  # a QualificationRule value, or "by_hand"
     qualification_facts = models.JSONField(default=dict, blank=True)  # what met the rule: job number, status, total
+    # The ServiceTitan customer the friend already was, found before the booking was sent (known_customers.py).
+    servicetitan_customer_id = models.BigIntegerField("ServiceTitan customer", null=True, blank=True)
     source = models.CharField(max_length=10, choices=LeadSource.choices, default=LeadSource.FORM)
     # Who posted the referral form (abuse/client.py); leads from the API, CSV and admin have none.
     client_ip = models.GenericIPAddressField("IP address", null=True, blank=True)

@@ -64,8 +64,14 @@ def _run(hooks: list[OutcomeHook], lead_id: int, at: datetime) -> None:
 
 
 def qualify_by_rule(lead_id: int, rule: str, rule_text: str, evidence: Mapping[str, object], at: datetime) -> bool:
-    """The campaign's rule was met: Pending → Qualified, the first time only. True if this call did it."""
-    done = Lead.objects.filter(pk=lead_id, status=LeadStatus.PENDING, qualified_at__isnull=True).update(
+    """The campaign's rule was met: Pending → Qualified, the first time only. True if this call did it.
+
+    A lead that already was a ServiceTitan customer never qualifies by a rule where its campaign says so
+    (`existing_customers_never_qualify`), even if a person set it back to Pending; by hand it still may."""
+    pending = Lead.objects.filter(pk=lead_id, status=LeadStatus.PENDING, qualified_at__isnull=True)
+    done = pending.exclude(
+        servicetitan_customer_id__isnull=False, campaign__existing_customers_never_qualify=True
+    ).update(
         status=LeadStatus.QUALIFIED,
         status_reason="",
         qualified_at=at,

@@ -19,6 +19,7 @@ from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign, Lead
 from referloop.campaigns.referrer_links import email_referral_link
 from referloop.campaigns.referrers import ReferrerForm, add_referrer, referrer_for_code
+from referloop.integrations.servicetitan.lead_address import require_whole_address
 
 
 @require_http_methods(["GET", "POST"])
@@ -58,7 +59,12 @@ def referral_page(request: HttpRequest, code: str) -> HttpResponse:
     if not campaign.is_active:
         return render(request, "public/campaign_ended.html", {"campaign": campaign}, status=410)
     form = LeadDataForm(request.POST if request.method == "POST" else None, campaign=campaign)
-    if request.method == "POST" and admit_form(request, form, campaign, FormKind.LEAD) and form.is_valid():
+    if (
+        request.method == "POST"
+        and admit_form(request, form, campaign, FormKind.LEAD)
+        and form.is_valid()
+        and require_whole_address(form)
+    ):
         if (limited := limits.consume(request, campaign, FormKind.LEAD)) is not None:
             return limits.too_many_requests(request, campaign, limited)
         try:

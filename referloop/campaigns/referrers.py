@@ -6,7 +6,7 @@ inside the transaction that creates the referrer, as `admission.on_lead_admitted
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django import forms
@@ -17,13 +17,18 @@ from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.models import Campaign, Lead, Referrer
 
 ReferrerHook = Callable[[Referrer], object]
+BulkReferrerHook = Callable[[Sequence[Referrer]], object]
 _referrer_joined_hooks: list[ReferrerHook] = []
+_in_bulk: dict[ReferrerHook, BulkReferrerHook] = {}
 
 
-def on_referrer_joined(hook: ReferrerHook) -> ReferrerHook:
-    """Register a function run inside the transaction that creates each referrer (an exception rolls it back)."""
+def on_referrer_joined(hook: ReferrerHook, *, in_bulk: BulkReferrerHook | None = None) -> ReferrerHook:
+    """Register a function run inside the transaction that creates each referrer (an exception rolls it back).
+    `in_bulk`, if given, does the same for many referrers at once (`announce_joined`), in a few queries."""
     if hook not in _referrer_joined_hooks:
         _referrer_joined_hooks.append(hook)
+    if in_bulk is not None:
+        _in_bulk[hook] = in_bulk
     return hook
 
 
@@ -97,3 +102,17 @@ def referrer_for_code(code: str) -> Referrer | None:
             )
     except IntegrityError:
         return Referrer.objects.select_related("campaign").filter(code=code).first()
+
+
+def announce_joined(referrers: Sequence[Referrer]) -> None:
+    """The referrer-joined hooks for referrers created in bulk (the ServiceTitan customer sync), in the caller's
+    transaction, as `add_referrer` runs them for one: each hook's bulk form where it has one."""
+    if not referrers:
+        return
+    for hook in _referrer_joined_hooks:
+        bulk = _in_bulk.get(hook)
+        if bulk is not None:
+            bulk(referrers)
+        else:
+            for referrer in referrers:
+                hook(referrer)

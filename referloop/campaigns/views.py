@@ -43,6 +43,7 @@ from referloop.campaigns.models import (
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
 from referloop.integrations.models import Delivery, Follow
+from referloop.integrations.servicetitan.lead_address import require_whole_address
 from referloop.integrations.timeline import lead_timeline
 from referloop.notifications import views as notifications_views
 from referloop.rewards import views as rewards_views
@@ -282,6 +283,9 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     suspicious = request.GET.get("suspicious") == "1"
     if suspicious:
         leads = only_suspicious(leads, campaign)
+    existing = request.GET.get("existing") == "1"  # already ServiceTitan customers (known_customers.py)
+    if existing:
+        leads = leads.filter(servicetitan_customer_id__isnull=False)
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
     flag_suspicious(page.object_list, campaign)
     return render(
@@ -298,6 +302,7 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
             "verification": wanted,
             "verifications": [(state.value, state.label) for state in verification.State],
             "suspicious": suspicious,
+            "existing": existing,
         },
     )
 
@@ -308,7 +313,7 @@ def lead_add(request: AccountRequest, campaign_id: int) -> HttpResponse:
     referrers = campaign.referrers.order_by("first_name", "last_name")
     form = LeadDataForm(request.POST or None, campaign=campaign)
     referrer_id = request.POST.get("referrer", "")
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and require_whole_address(form):
         referrer_pk = id_from(request.POST, "referrer")
         referrer = referrers.filter(pk=referrer_pk).first() if referrer_pk is not None else None
         if referrer is None:

@@ -1,11 +1,13 @@
 """The Diagnose checks, in the order a person would work through them, each with one sentence and the fix.
 
 1. lead action  2. required fields mapped  3. the mapping on recent real leads  4. credentials  5. App Key
-6. Booking Provider Value  7. deliveries in the last 24 hours  8. held leads  9. the worker  10. the queue
-11. the follower (following each booking in ServiceTitan after it was created).
+6. Booking Provider Value  7. Job Type, Business Unit and Campaign ids still active  8. deliveries in the last
+24 hours  9. held leads  10. the worker  11. the queue  12. the follower (following each booking in ServiceTitan
+after it was created).
 
-Checks 4 to 6 talk to ServiceTitan (see `live.py`); the rest only read the database, so `cheap_checks` can run on
-every page view (the banner). No check raises: an unexpected error becomes a problem result that says so.
+Checks 4 to 7 talk to ServiceTitan (see `live.py`, `pick_lists.py`); the rest only read the database, so
+`cheap_checks` can run on every page view (the banner). No check raises: an unexpected error becomes a problem
+result that says so.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from django.utils import timezone
 from referloop.campaigns.models import Campaign, CustomField, Lead
 from referloop.campaigns.outcomes import BY_HAND
 from referloop.diagnostics import fixes, live
-from referloop.diagnostics.result import CheckResult, Status
+from referloop.diagnostics import pick_lists as pick_list_check
+from referloop.diagnostics.result import CheckResult, Status, has_problem
 from referloop.diagnostics.text import ago, and_join, duration, percent, plural
 from referloop.integrations import workers
 from referloop.integrations.models import (
@@ -674,9 +677,26 @@ def run_checks(integration: Integration, *, network: bool = True, now: datetime 
     """Every check in order. With `network=False` the ServiceTitan checks are reported as not run."""
     ctx = _context(integration, now)
     results = [_safely(check, ctx) for check in DB_BEFORE_LIVE]
-    results += live.live_checks(integration) if network else live.not_run()
+    live_results = live.live_checks(integration) if network else live.not_run()
+    results += [*live_results, _pick_lists_safely(integration, live_results, network)]
     results += [_safely(check, ctx) for check in DB_AFTER_LIVE]
     return results
+
+
+def _pick_lists_safely(integration: Integration, live_results: list[CheckResult], network: bool) -> CheckResult:
+    """Stored Job Type, Business Unit and Campaign ids: read afresh with `network`, else from the cache."""
+    # The lists need a token and the App Key; a wrong Booking Provider Value does not stop them.
+    if network and has_problem([r for r in live_results if r.key in (live.CREDENTIALS[0], live.APP_KEY[0])]):
+        return CheckResult(
+            *pick_list_check.PICK_LISTS, Status.SKIPPED, "Skipped: it needs working credentials first (see above)."
+        )
+    try:
+        return pick_list_check.check_pick_lists(integration, fresh=network)
+    except Exception as exc:  # a check must never take the page or the command down
+        logger.exception("diagnostic check pick_lists failed")
+        return CheckResult(
+            *pick_list_check.PICK_LISTS, Status.PROBLEM, f"This check could not run: {type(exc).__name__}: {exc}"
+        )
 
 
 def cheap_checks(integration: Integration, *, now: datetime | None = None) -> list[CheckResult]:

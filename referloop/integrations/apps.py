@@ -19,7 +19,7 @@ class IntegrationsConfig(AppConfig):
         # Delivery rows and webhook events are written in the transaction that admits the lead (admission.py).
         on_lead_admitted(create_deliveries)
         on_lead_admitted(webhook_events.lead_created)
-        on_referrer_joined(webhook_events.referrer_joined)
+        on_referrer_joined(webhook_events.referrer_joined, in_bulk=webhook_events.referrers_joined)
         # The destinations the engine delivers to; it reaches each by its connector's name.
         destinations.register(NAME, ServiceTitanKind)
         destinations.register(WebhookKind.name, WebhookKind)

@@ -60,7 +60,7 @@ class DestinationKind(Protocol):
         ...
 
     def payloads(self, rows: Sequence[Row]) -> dict[int, Mapping[str, object]]:
-        """By delivery id, for the rows that were leased."""
+        """By delivery id, for the rows about to be leased (before their send times: it can change a try's cost)."""
         ...
 
     def after_results(self, applied: Sequence[tuple[Result, str]]) -> list[object]:

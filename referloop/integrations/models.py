@@ -268,6 +268,8 @@ class Attempt(models.Model):
     response_status = models.PositiveIntegerField(null=True, blank=True)
     response_text = models.TextField(blank=True)  # what the destination said, in its own words
     sentence = models.TextField(blank=True)
+    # What the try left out of the request and why (a lead's partial address): it still went, so it is no error.
+    warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["number"]

@@ -19,6 +19,7 @@ class Event:
     title: str
     detail: str = ""
     link: str = ""
+    warnings: tuple[str, ...] = ()  # an attempt's: what it left out of the request (a partial address)
 
 
 _GOOD = {AttemptOutcome.DELIVERED, AttemptOutcome.FOUND_EXISTING}
@@ -106,6 +107,7 @@ def delivery_events(delivery: Delivery, campaign_id: int) -> list[Event]:
                 f"Attempt {attempt.number}: {attempt.get_outcome_display()}{status}",
                 attempt.sentence or attempt.response_text,
                 link,
+                tuple(attempt.warnings or ()),
             )
         )
     if delivery.state == DeliveryState.DELIVERED:

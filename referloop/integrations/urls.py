@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from referloop.integrations.servicetitan.customer_sync import views as referrers
 from referloop.integrations.servicetitan.views import connection_tab as connection
 from referloop.integrations.servicetitan.views import leads_tab as leads
+from referloop.integrations.servicetitan.views import pick_lists
 from referloop.integrations.views import activity
 
 urlpatterns = [
@@ -16,6 +18,10 @@ urlpatterns = [
     path("<slug:provider>/leads/check/", leads.leads_check, name="integration_leads_check"),
     path("<slug:provider>/leads/qualification/", leads.qualification_rules, name="integration_qualification"),
     path("<slug:provider>/leads/row/", leads.mapping_row, name="integration_mapping_row"),
+    path("<slug:provider>/leads/pick-lists/refresh/", pick_lists.refresh, name="integration_pick_lists_refresh"),
+    path("<slug:provider>/referrers/", referrers.referrers_tab, name="integration_referrers"),
+    path("<slug:provider>/referrers/stop/", referrers.referrers_stop, name="integration_referrers_stop"),
+    path("<slug:provider>/referrers/progress/", referrers.referrers_progress, name="integration_referrers_progress"),
     path("<slug:provider>/activity/", activity.activity, name="integration_activity"),
     path("<slug:provider>/activity/<int:delivery_id>/", activity.delivery_detail, name="integration_delivery"),
     path(

@@ -58,6 +58,7 @@ class Tried:
     rate_limited: bool = False  # the destination said "too many requests": pause every claim of the rate key
     may_exist: bool = False  # it may have arrived: the next try must settle that first
     requests: tuple[Mapping[str, object], ...] = ()
+    warnings: tuple[str, ...] = ()  # what was left out of the request and why (a partial address): shown on the attempt
     context: Mapping[str, object] = field(default_factory=dict)  # where it went (environment, base URL)
 
 
@@ -67,12 +68,18 @@ class Connector(Protocol):
     name: str  # the Delivery.connector value, e.g. "servicetitan"
     label: str  # the destination in a sentence, e.g. "ServiceTitan"
 
-    def calls_per_try(self, settle_first: bool) -> int:
-        """Rate slots one try takes (a ServiceTitan settle lookup is a second call)."""
+    def calls_per_try(self, settle_first: bool, payload: Mapping[str, object] | None = None) -> int:
+        """Rate slots one try of this payload takes (a ServiceTitan settle lookup is a second call, a
+        known-customer lookup the claim could not answer another)."""
         ...
 
     async def deliver(
-        self, destination: Any, payload: Mapping[str, object], *, settle_first: bool, sender: AsyncSender,
+        self,
+        destination: Any,
+        payload: Mapping[str, object],
+        *,
+        settle_first: bool,
+        sender: AsyncSender,
         progress: Progress,
     ) -> Tried:
         """Try once. Never raises for anything the destination or the network does; sets `progress.sent`

@@ -20,7 +20,7 @@ from referloop.integrations.models import (
     Provider,
     QualificationRule,
 )
-from referloop.providers.servicetitan import default_mapping
+from referloop.providers.servicetitan import FieldMapping, default_mapping
 from referloop.sandbox.config import (
     DEMO_BOOKING_PROVIDER_ID,
     DEMO_CLIENT_ID,
@@ -31,6 +31,12 @@ from referloop.sandbox.config import (
 DEMO_EMAIL = "demo@referloop.local"
 DEMO_PASSWORD = "referloop-demo"  # printed to the terminal; the demo runs only with DEBUG on
 DEMO_CAMPAIGN_SLUG = "refer-a-neighbor"
+# Manual Selects from the sandbox tenant's seeded lists (referloop/sandbox/demo_data.py).
+DEMO_PICKS = {
+    "jobTypeId": FieldMapping("manual", "2"),
+    "businessUnitId": FieldMapping("manual", "1"),
+    "campaignId": FieldMapping("manual", "1"),
+}
 
 DEMO_REFERRERS = [
     {"first_name": "Maria", "last_name": "Lopez", "email": "maria.lopez@example.com", "phone": "555-0101"},
@@ -107,7 +113,8 @@ def connect_demo_integration(campaign: Campaign) -> Integration:
         connected_at=timezone.now(),
     )
     integration.client_secret = DEMO_CLIENT_SECRET
-    integration.set_mapping(default_mapping())
+    # The sandbox's seeded "AC Repair", "HVAC Service" and "Referral Program": the Leads tab shows them by name.
+    integration.set_mapping({**default_mapping(), **DEMO_PICKS})
     integration.save()
     IntegrationChange.objects.create(integration=integration, summary="Connected to the local sandbox (demo data).")
     return integration

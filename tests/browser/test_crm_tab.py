@@ -98,7 +98,11 @@ def test_connect_map_hold_release_skip_disconnect_reconnect(
     expect(page.locator("#booking-preview")).to_contain_text("Email (empty) is required but not mapped")
     expect(page.get_by_text("Unsaved changes", exact=True)).to_be_visible()
 
-    # "+ Add more fields": map Phone too; an added row can be removed again.
+    # Phone is mapped from the start (so is the address); a removed row can be added back with "+ Add more fields".
+    expect(page.get_by_label("Phone: referloop field", exact=True)).to_have_value("lead.phone")
+    expect(page.get_by_label("Country: fixed value", exact=True)).to_have_value("USA")
+    page.get_by_role("button", name="Remove Phone").click()
+    expect(page.locator("#row-contacts-Phone")).to_have_count(0)
     page.get_by_text("+ Add more fields").click()
     page.get_by_role("button", name="+ Phone", exact=True).click()
     expect(page.get_by_label("Data type for Phone", exact=True)).to_be_focused()
@@ -112,7 +116,9 @@ def test_connect_map_hold_release_skip_disconnect_reconnect(
 
     # The value picker follows the data type: a grouped field picker, a text box or the allowed values.
     summary_type = page.get_by_label("Data type for Summary", exact=True)
-    expect(page.get_by_label("Summary: fixed value", exact=True)).to_have_value("Referral from {Referrer Full Name}")
+    expect(page.get_by_label("Summary: fixed value", exact=True)).to_have_value(
+        "Referral from {Referrer Full Name}: {Lead Notes}"
+    )
     summary_type.focus()
     summary_type.select_option(label="Dynamic Value")
     expect(page.get_by_label("Summary: referloop field", exact=True)).to_be_visible()

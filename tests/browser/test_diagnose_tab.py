@@ -66,5 +66,5 @@ def test_run_checks_and_send_a_test_booking_from_the_diagnose_tab(
     page.get_by_role("button", name="Send test booking").click()
     expect(page.locator("#test-booking-result")).to_contain_text("ServiceTitan created test booking")
     [booking] = sandbox.bookings(DEMO_TENANT_ID)
-    assert booking.summary == "[TEST] Referral from Maria Lopez"
+    assert booking.summary == "[TEST] Referral from Maria Lopez: Furnace makes a rattling noise."
     assert booking.external_id.startswith("test-")

@@ -36,6 +36,7 @@ ORDER = [
     "credentials",
     "app_key",
     "booking_provider",
+    "pick_lists",
     "deliveries",
     "held",
     "worker",
@@ -109,8 +110,8 @@ def test_required_fields_that_are_not_mapped_are_named_with_what_to_pick(integra
     )
     assert result.fix == (
         "On the Leads tab, under Map your fields, give Email and Summary a value (Email → Dynamic Value → Lead Email; "
-        "Summary → Fixed Value → “Referral from {Referrer Full Name}”), then click Save Changes. Held leads go out "
-        "on their own."
+        "Summary → Fixed Value → “Referral from {Referrer Full Name}: {Lead Notes}”), then click Save Changes. "
+        "Held leads go out on their own."
     )
     assert result.fix_url_name == "integration_leads"
 

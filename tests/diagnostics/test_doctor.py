@@ -45,7 +45,7 @@ def test_a_healthy_campaign_prints_every_check_as_ok_and_exits_0(integration, te
     )
     assert f"ok        Credentials              ServiceTitan issued a token for tenant {DEMO_TENANT_ID}" in output
     assert "ok        Worker                   The worker is running: 1 process" in output
-    assert lines[-1] == "0 problems, 0 warnings, 11 ok."
+    assert lines[-1] == "0 problems, 0 warnings, 12 ok."
     assert "\x1b[" not in output  # not a terminal: no colour codes
 
 
@@ -64,7 +64,7 @@ def test_a_problem_prints_the_sentence_and_the_fix_and_exits_1(integration, tena
         "Fix: In ServiceTitan open Settings → Integrations → API Application Access, open the referloop app" in output
     )
     assert "skipped   App Key                  Skipped: it needs working credentials first (see Credentials)." in output
-    assert output.splitlines()[-1] == "1 problem, 0 warnings, 8 ok, 2 skipped."
+    assert output.splitlines()[-1] == "1 problem, 0 warnings, 8 ok, 3 skipped."
 
 
 def test_warnings_alone_still_exit_0(integration, tenant, running_worker) -> None:
@@ -93,7 +93,7 @@ def test_json_output_has_every_check_with_status_sentence_fix_and_link(integrati
     assert data["ok"] is False
     assert data["campaign"] == {"id": tenant.campaign.pk, "slug": "comfort-pro", "name": "Comfort Pro referrals"}
     checks = {c["key"]: c for c in data["integrations"][0]["checks"]}
-    assert len(checks) == 11
+    assert len(checks) == 12
     assert checks["booking_provider"]["status"] == "problem"
     assert checks["booking_provider"]["sentence"] == (
         f"Booking Provider Value 777 was not found for tenant {DEMO_TENANT_ID} in Sandbox (local)."
@@ -102,7 +102,7 @@ def test_json_output_has_every_check_with_status_sentence_fix_and_link(integrati
         checks["booking_provider"]["fix_url"]
         == f"/campaigns/{tenant.campaign.pk}/integrations/servicetitan/connection/"
     )
-    assert data["integrations"][0]["counts"] == {"ok": 10, "warning": 0, "problem": 1, "skipped": 0}
+    assert data["integrations"][0]["counts"] == {"ok": 11, "warning": 0, "problem": 1, "skipped": 0}
 
 
 def test_colours_only_on_a_terminal_and_never_with_no_color(integration, tenant, running_worker, monkeypatch) -> None:
@@ -164,6 +164,6 @@ def test_the_referloop_command_exits_1_on_a_problem_and_2_on_an_unknown_campaign
 
     assert doctor_run.returncode == 1
     assert "problem   Worker                   The worker is not running" in doctor_run.stdout
-    assert doctor_run.stdout.splitlines()[-1] == "1 problem, 0 warnings, 7 ok, 3 skipped."
+    assert doctor_run.stdout.splitlines()[-1] == "1 problem, 0 warnings, 7 ok, 4 skipped."
     assert unknown.returncode == 2
     assert "No campaign has the slug 'no-such-campaign'." in unknown.stderr

@@ -273,7 +273,7 @@ def test_the_doctor_prints_the_follower_check_and_exits_1_when_it_is_behind(inte
     assert lines[at + 1].startswith(" " * 35 + "The follower is behind: the last successful check was 40 minutes ago")
     assert "1 lead has waited longer than that for news from ServiceTitan" in lines[at + 1]
     assert lines[at + 2].startswith(" " * 35 + "Fix: Is a worker running?")
-    assert lines[-1] == "1 problem, 0 warnings, 7 ok, 3 skipped."
+    assert lines[-1] == "1 problem, 0 warnings, 7 ok, 4 skipped."
 
 
 def test_the_doctor_prints_a_healthy_follower_as_ok(integration, tenant, running_worker) -> None:

@@ -28,11 +28,18 @@ def test_a_test_booking_appears_in_servicetitan_marked_test_and_creates_no_lead_
     assert response.status_code == 200
     [booking] = sandbox.bookings(DEMO_TENANT_ID)
     assert booking.booking_provider_id == DEMO_BOOKING_PROVIDER_ID
-    assert booking.summary == "[TEST] Referral from Maria Lopez"
+    assert booking.summary == "[TEST] Referral from Maria Lopez: Furnace makes a rattling noise."
     assert booking.external_id.startswith("test-")
     assert booking.name == "Jane Doe"
     assert booking.source == "Comfort Pro referrals"
-    assert [(c.type, c.value) for c in booking.contacts] == [("Email", "jane.doe@example.com")]
+    assert [(c.type, c.value) for c in booking.contacts] == [("Email", "jane.doe@example.com"), ("Phone", "555-0100")]
+    assert booking.address == {
+        "street": "12 Elm Street",
+        "city": "Springfield",
+        "state": "IL",
+        "zip": "62701",
+        "country": "USA",
+    }
     html = response.content.decode()
     assert f"ServiceTitan created test booking {booking.id} (External Id {booking.external_id})" in html
     assert (Lead.objects.count(), Delivery.objects.count()) == (leads, deliveries)

@@ -45,9 +45,9 @@ def test_run_checks_with_htmx_swaps_in_the_results_of_every_check(integration, t
     html = response.content.decode()
     assert html.strip().startswith('<div id="diagnose-results"')
     assert "<html" not in html
-    assert html.count('data-status="ok"') == 11
+    assert html.count('data-status="ok"') == 12
     assert f"ServiceTitan issued a token for tenant {DEMO_TENANT_ID} in Sandbox (local)" in html
-    assert "0 problems, 0 warnings, 11 ok." in html
+    assert "0 problems, 0 warnings, 12 ok." in html
 
 
 def test_a_problem_on_the_page_links_its_fix_to_the_screen_that_fixes_it(integration, tenant) -> None:

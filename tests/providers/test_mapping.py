@@ -18,14 +18,21 @@ def test_the_default_mapping_is_complete_and_valid():
     assert validate_mapping(default_mapping()) == {}
 
 
-def test_default_mapping_uses_the_documented_sources():
-    mapping = default_mapping()
-    assert mapping["source"] == FieldMapping("dynamic", "campaign.name")
-    assert mapping["name"] == FieldMapping("dynamic", "lead.full_name")
-    assert mapping["contacts.Email"] == FieldMapping("dynamic", "lead.email")
-    assert mapping["summary"] == FieldMapping("fixed", "Referral from {Referrer Full Name}")
-    assert mapping["isFirstTimeClient"] == FieldMapping("manual", "Yes")
-    assert mapping["externalId"] == FieldMapping("dynamic", "lead.referral_code")
+def test_default_mapping_maps_every_field_the_lead_form_collects():
+    assert default_mapping() == {
+        "source": FieldMapping("dynamic", "campaign.name"),
+        "name": FieldMapping("dynamic", "lead.full_name"),
+        "contacts.Email": FieldMapping("dynamic", "lead.email"),
+        "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
+        "summary": FieldMapping("fixed", "Referral from {Referrer Full Name}: {Lead Notes}"),
+        "isFirstTimeClient": FieldMapping("manual", "Yes"),
+        "externalId": FieldMapping("dynamic", "lead.referral_code"),
+        "address.street": FieldMapping("dynamic", "lead.street"),
+        "address.city": FieldMapping("dynamic", "lead.city"),
+        "address.state": FieldMapping("dynamic", "lead.state"),
+        "address.zip": FieldMapping("dynamic", "lead.zip"),
+        "address.country": FieldMapping("fixed", "USA"),
+    }
 
 
 def test_setup_required_names_unmapped_and_blank_required_fields():
@@ -76,7 +83,8 @@ def test_custom_fields_are_valid_sources_only_when_passed_in():
 
 
 def test_mapping_one_address_part_asks_for_the_other_required_parts():
-    mapping = {**default_mapping(), "address.zip": FieldMapping("dynamic", "lead.zip")}
+    required = {key: entry for key, entry in default_mapping().items() if not key.startswith("address.")}
+    mapping = {**required, "address.zip": FieldMapping("dynamic", "lead.zip")}
     problems = validate_mapping(mapping)
     assert sorted(problems) == ["address.city", "address.country", "address.state", "address.street"]
     assert problems["address.country"] == (

@@ -8,6 +8,8 @@ import pytest
 
 from referloop.providers.mapping import CustomSource, FieldMapping
 from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping, payload
+from referloop.providers.servicetitan.fields import FIELDS_BY_KEY
+from referloop.providers.servicetitan.payload import build_booking, missing_address_parts
 
 LEAD = {
     "lead.first_name": "Tom",
@@ -22,15 +24,19 @@ LEAD = {
 }
 
 
+# The required rows of the default mapping: each test adds the optional rows it is about.
+REQUIRED = {key: entry for key, entry in default_mapping().items() if FIELDS_BY_KEY[key].required}
+
+
 def build(extra: dict[str, FieldMapping] | None = None, record: dict | None = None, **kwargs):
-    return build_booking_body({**default_mapping(), **(extra or {})}, {**LEAD, **(record or {})}, **kwargs)
+    return build_booking_body({**REQUIRED, **(extra or {})}, {**LEAD, **(record or {})}, **kwargs)
 
 
 def problems_of(excinfo: pytest.ExceptionInfo[PayloadError]) -> list[tuple[str, str, str]]:
     return [(p.label, p.value, p.reason) for p in excinfo.value.problems]
 
 
-def test_default_mapping_builds_the_minimal_booking():
+def test_the_required_rows_alone_build_the_minimal_booking():
     assert build() == {
         "source": "Spring referrals",
         "name": "Tom Nguyen",
@@ -87,20 +93,57 @@ def test_constant_address_parts_alone_do_not_make_an_address():
     assert body["address"]["state"] == "TX"
 
 
-def test_a_unit_alone_asks_for_the_rest_of_the_address():
-    mapping = {**ADDRESS, "address.unit": FieldMapping("dynamic", "custom.unit")}
-    with pytest.raises(PayloadError) as excinfo:
-        build(mapping, {"custom.unit": "Apt 4"}, custom_fields=[CustomSource("unit", "Unit")])
-    assert [label for label, _, _ in problems_of(excinfo)] == ["Street", "City", "State", "Zip"]
+def test_a_unit_alone_is_left_out_with_a_warning_naming_the_rest_of_the_address():
+    mapping = {**REQUIRED, **ADDRESS, "address.unit": FieldMapping("dynamic", "custom.unit")}
+    built = build_booking(mapping, {**LEAD, "custom.unit": "Apt 4"}, [CustomSource("unit", "Unit")])
+    assert "address" not in built.body
+    assert built.warnings == (
+        "The address was left out of the booking: the lead gave Unit but no Street, City, State or Zip, "
+        "and ServiceTitan takes an address only whole.",
+    )
 
 
-def test_a_partial_address_names_each_missing_part():
-    with pytest.raises(PayloadError) as excinfo:
-        build(ADDRESS, {"lead.street": "12 Elm St", "lead.zip": "78701"})
-    assert problems_of(excinfo) == [
-        ("City", "", "is needed because the lead has other address parts"),
-        ("State", "", "is needed because the lead has other address parts"),
+def test_a_partial_address_is_left_out_of_the_booking_with_a_warning_naming_the_missing_parts():
+    built = build_booking({**REQUIRED, **ADDRESS}, {**LEAD, "lead.street": "12 Elm St", "lead.zip": "78701"})
+    assert built.body == build()
+    assert built.warnings == (
+        "The address was left out of the booking: the lead gave Street and Zip but no City or State, "
+        "and ServiceTitan takes an address only whole.",
+    )
+
+
+def test_a_whole_address_or_none_gives_no_warning():
+    assert build_booking({**REQUIRED, **ADDRESS}, {**LEAD, **ADDRESS_RECORD}).warnings == ()
+    assert build_booking({**REQUIRED, **ADDRESS}, LEAD).warnings == ()
+
+
+def test_the_missing_address_parts_are_what_the_forms_ask_for():
+    mapping = {**REQUIRED, **ADDRESS}
+    missing = missing_address_parts(mapping, {"lead.street": "12 Elm St"})
+    assert [field.label for field in missing] == ["City", "State", "Zip"]
+    assert missing_address_parts(mapping, ADDRESS_RECORD) == []
+    assert missing_address_parts(mapping, {}) == []
+    # A row the mapping itself gets wrong holds the lead at setup: the friend is not asked for it.
+    without_city = {key: entry for key, entry in mapping.items() if key != "address.city"}
+    assert [field.label for field in missing_address_parts(without_city, {"lead.zip": "1"})] == ["Street", "State"]
+
+
+def test_the_default_mapping_sends_the_phone_the_address_with_country_usa_and_the_notes_in_the_summary():
+    record = {**LEAD, **ADDRESS_RECORD, "lead.notes": "AC blowing warm air"}
+    body = build_booking_body(default_mapping(), record)
+    assert body["summary"] == "Referral from Maria Lopez: AC blowing warm air"
+    assert body["contacts"] == [
+        {"type": "Email", "value": "tom@example.com"},
+        {"type": "Phone", "value": "(555) 010-2030"},
     ]
+    assert body["address"] == {"street": "12 Elm St", "city": "Austin", "state": "TX", "zip": "78701", "country": "USA"}
+
+
+def test_without_notes_the_default_summary_has_no_dangling_separator():
+    assert build_booking_body(default_mapping(), LEAD)["summary"] == "Referral from Maria Lopez"
+    summary = FieldMapping("fixed", "Referral from {Referrer Full Name} - {Lead Notes}")
+    assert build({"summary": summary}, {"lead.notes": "  "})["summary"] == "Referral from Maria Lopez"
+    assert build({"summary": summary}, {"lead.notes": "Leak"})["summary"] == "Referral from Maria Lopez - Leak"
 
 
 def test_country_is_not_invented_when_it_is_not_mapped():

@@ -19,6 +19,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from referloop.providers.mapping import SOURCE_FIELDS, CustomSource, FieldMapping
 from referloop.providers.servicetitan import PayloadError, build_booking_body, default_mapping
 from referloop.providers.servicetitan.fields import TARGET_FIELDS
+from referloop.providers.servicetitan.payload import build_booking
 from tests.servicetitan_contract import official_schema
 from tests.st_openapi import needs_st_openapi
 
@@ -31,6 +32,7 @@ pytestmark = needs_st_openapi
 @cache
 def validator() -> Draft7Validator:
     return Draft7Validator(official_schema("crm-v2", "Crm.V2.CreateBookingRequest"), format_checker=CHECKER)
+
 
 CUSTOM = (CustomSource("system_type", "System type"), CustomSource("preferred", "Preferred time"))
 SOURCE_KEYS = [f.key for f in SOURCE_FIELDS] + [f"custom.{c.name}" for c in CUSTOM]
@@ -183,3 +185,38 @@ def test_the_validator_really_rejects_what_servicetitan_rejects():
     ):
         assert not validator().is_valid(bad), bad
     assert validator().is_valid({**good, "customerType": None, "start": "2025-05-01T12:00:00Z"})
+
+
+# A lead's address as the API or a CSV may bring it: any parts, some blank.
+address_parts = st.fixed_dictionaries(
+    {},
+    optional={
+        key: st.sampled_from(["", "  ", value])
+        for key, value in {
+            "lead.street": "12 Elm St",
+            "lead.city": "Austin",
+            "lead.state": "TX",
+            "lead.zip": "78701",
+        }.items()
+    },
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(record=good_record, address=address_parts, notes=text)
+def test_the_default_mapping_gives_a_valid_body_for_any_part_of_an_address(record, address, notes):
+    kept = {
+        key: value for key, value in record.items() if key not in ("lead.street", "lead.city", "lead.state", "lead.zip")
+    }
+    record = {**kept, **address, "lead.notes": notes}
+    built = build_booking(default_mapping(), record)
+    validator().validate(built.body)
+    given_parts = [key for key in address if address[key].strip()]
+    if len(given_parts) == 4:
+        assert built.body["address"]["country"] == "USA" and built.warnings == ()
+    elif given_parts:
+        assert "address" not in built.body
+        [warning] = built.warnings
+        assert warning.startswith("The address was left out of the booking")
+    else:
+        assert "address" not in built.body and built.warnings == ()

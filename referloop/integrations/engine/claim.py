@@ -102,16 +102,17 @@ def _claim(
     result.held = _hold([row for row in rows if destined[row.id].hold_reason], destined)
 
     lease_end = now + timedelta(seconds=rate.horizon + lease_seconds)
-    send_at = _plan_send_times(sendable, buckets, rate, epoch, kinds)
+    # Payloads before send times: what a row carries can change what its try costs (a lookup to make first).
+    payloads: dict[int, Mapping[str, object]] = {}
+    for name, kind_rows in _by_kind(sendable).items():
+        payloads.update(kinds[name].payloads(kind_rows))
+    send_at = _plan_send_times(sendable, buckets, rate, epoch, kinds, payloads)
     result.more_due |= len(send_at) < len(sendable)
     claimed = [row for row in sendable if row.id in send_at]
     queries.lease([row.id for row in claimed], owner, lease_end, now)
     _record_lost_tries(claimed, kinds, now)
     _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner)
 
-    payloads: dict[int, Mapping[str, object]] = {}
-    for name, kind_rows in _by_kind(claimed).items():
-        payloads.update(kinds[name].payloads(kind_rows))
     result.claims = [_claim_of(row, destined[row.id], payloads[row.id], owner, send_at[row.id], now) for row in claimed]
     result.claims.sort(key=lambda claim: claim.send_at)
     return result
@@ -259,6 +260,7 @@ def _plan_send_times(
     rate: RateLimit,
     epoch: float,
     kinds: dict[str, DestinationKind],
+    payloads: Mapping[int, Mapping[str, object]],
 ) -> dict[int, float]:
     by_key: dict[str, list[LockedRow]] = {}
     for row in rows:
@@ -267,7 +269,7 @@ def _plan_send_times(
     send_at: dict[int, float] = {}
     for key, key_rows in by_key.items():
         bucket = buckets[key]
-        costs = [connectors[row.connector].calls_per_try(_settle_first(row)) for row in key_rows]
+        costs = [connectors[row.connector].calls_per_try(_settle_first(row), payloads.get(row.id)) for row in key_rows]
         times, bucket.next_slot_at = ratelimit.grant(bucket.next_slot_at, epoch, costs, rate)
         send_at.update((row.id, moment) for row, moment in zip(key_rows, times, strict=False))
     return send_at

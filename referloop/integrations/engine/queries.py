@@ -120,6 +120,7 @@ class AttemptRow(NamedTuple):
     response_status: int | None
     response_text: str
     sentence: str
+    warnings: list[str]
 
 
 class BucketSlot(NamedTuple):

@@ -133,6 +133,7 @@ def _attempt(result: Result) -> AttemptRow:
         response_status=tried.response_status if tried else None,
         response_text=tried.response_text if tried else "",
         sentence=result.sentence,
+        warnings=list(tried.warnings) if tried else [],
     )
 
 

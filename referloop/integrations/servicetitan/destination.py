@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from django.conf import settings
 from django.utils import timezone
 
 from referloop.integrations import alerts
@@ -20,14 +21,16 @@ from referloop.integrations.engine.queries import IntegrationStamp
 from referloop.integrations.engine.tries import Result
 from referloop.integrations.models import Delivery, DeliveryState, Integration, IntegrationChange
 from referloop.integrations.records import custom_fields_of, load_records
-from referloop.integrations.servicetitan import outbox
+from referloop.integrations.servicetitan import known_customers, outbox
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.integrations.servicetitan.follower import store as follower_store
+from referloop.integrations.servicetitan.known_customers import Learnt, ToCheck
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON, readiness
 from referloop.integrations.webhooks import events as webhook_events
 from referloop.providers.base import Connector, Outcome
 from referloop.providers.servicetitan import TokenCache
 from referloop.providers.servicetitan.connector import Destination, ServiceTitanConnector
+from referloop.providers.servicetitan.first_time import KNOWN_CUSTOMER, Found, lookup_fallback
 
 NAME = "servicetitan"
 LOST_TRY_SENTENCE = (
@@ -86,6 +89,11 @@ class DestinationCache:
             self._entries[pk] = (stamps[pk], now, destined)
         return {pk: self._entries[pk][2] for pk in stamps if pk in self._entries}
 
+    def loaded(self, integration_id: int) -> Destined | None:
+        """The destination the last `get` returned, without asking the database again."""
+        entry = self._entries.get(integration_id)
+        return entry[2] if entry is not None else None
+
 
 class ServiceTitanKind:
     """The "servicetitan" destination kind; a worker keeps one for its whole run (its cache with it)."""
@@ -100,7 +108,11 @@ class ServiceTitanKind:
     def connector(self, options: ConnectorOptions) -> Connector:
         token_cache = options.token_cache
         assert token_cache is None or isinstance(token_cache, TokenCache)
-        return ServiceTitanConnector(timeout=options.timeout, token_cache=token_cache)
+        return ServiceTitanConnector(
+            timeout=options.timeout,
+            token_cache=token_cache,
+            lookup_seconds=settings.SERVICETITAN_CUSTOMER_LOOKUP_SECONDS,
+        )
 
     def destinations(self, rows: Sequence[Row]) -> dict[int, Destined]:
         # Every ServiceTitan row has its integration and lead (the `delivery_has_one_destination` constraint).
@@ -111,11 +123,26 @@ class ServiceTitanKind:
     def payloads(self, rows: Sequence[Row]) -> dict[int, Mapping[str, object]]:
         lead_of = {row.id: row.lead_id for row in rows if row.lead_id is not None}
         records = load_records(set(lead_of.values()))
-        return {pk: records[lead_id] for pk, lead_id in lead_of.items()}
+        payloads = {pk: records[lead_id] for pk, lead_id in lead_of.items()}
+        return known_customers.with_plans(payloads, self._to_check(rows, payloads))
+
+    def _to_check(self, rows: Sequence[Row], payloads: Mapping[int, Mapping[str, object]]) -> list[ToCheck]:
+        """The rows whose integration sends Is First Time Client From ServiceTitan (`destinations` loaded them)."""
+        found = []
+        for row in rows:
+            destined = self.cache.loaded(row.integration_id) if row.integration_id is not None else None
+            destination = destined.destination if destined is not None else None
+            fallback = lookup_fallback(destination.mapping) if isinstance(destination, Destination) else None
+            if fallback is not None and row.id in payloads and row.integration_id is not None:
+                record = payloads[row.id]
+                email, phone = str(record.get("lead.email") or ""), str(record.get("lead.phone") or "")
+                found.append(ToCheck(row.id, row.integration_id, fallback, email, phone))
+        return found
 
     def after_results(self, applied: Sequence[tuple[Result, str]]) -> list[object]:
         webhook_events.on_deliveries_written(applied)  # lead.booked / lead.delivery_failed, in this transaction
         follow_bookings([result.claim.delivery_id for result, state in applied if state == DeliveryState.DELIVERED])
+        remember_known_customers([result for result, _ in applied])
         return list(_integration_health(applied))
 
     def release_ready(self) -> int:
@@ -142,6 +169,23 @@ def follow_bookings(delivery_ids: Sequence[int]) -> None:
             )
             if booking_id is not None
         ]
+    )
+
+
+def remember_known_customers(results: Sequence[Result]) -> None:
+    """What the tries learnt about their leads being customers: cached, and the leads marked (known_customers.py)."""
+    learnt = {
+        result.claim.delivery_id: (result.claim.destination_id, found)
+        for result in results
+        if result.tried is not None
+        and (found := Found.from_context(result.tried.context.get(KNOWN_CUSTOMER))) is not None
+    }
+    if not learnt:
+        return
+    lead_of = dict(Delivery.objects.filter(pk__in=learnt, lead__isnull=False).values_list("pk", "lead_id"))
+    known_customers.remember(
+        (Learnt(integration_id, lead_of[pk], found) for pk, (integration_id, found) in learnt.items() if pk in lead_of),
+        timezone.now(),
     )
 
 

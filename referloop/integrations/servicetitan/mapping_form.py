@@ -6,6 +6,7 @@ picker of the chosen data type counts, so switching the type back and forth lose
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from referloop.providers.mapping import (
 )
 from referloop.providers.servicetitan import TARGET_FIELDS, TargetField, source_catalog, validate_mapping
 from referloop.providers.servicetitan.fields import FIELDS_BY_KEY
+from referloop.providers.servicetitan.first_time import manual_choices
 
 ROW_KEY = "field"
 LEAD_ACTION = "lead_action"
@@ -35,6 +37,10 @@ class Row:
     fixed: str = ""
     manual: str = ""
     error: str = ""
+    # Rows with a ServiceTitan pick list (Job Type, ...): its choices as (id, name), and why it is missing if so.
+    choices: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    pick_note: str = ""
+    pick_problem: str = ""  # the stored id is not active in ServiceTitan (a warning: leads are still sent)
 
     @property
     def slug(self) -> str:
@@ -52,7 +58,13 @@ class Row:
     @property
     def data_types(self) -> list[tuple[str, str]]:
         """Manual Select only where ServiceTitan has a list of allowed values."""
-        return [(key, label) for key, label in DATA_TYPE_LABELS.items() if key != "manual" or self.field.allowed_values]
+        has_list = bool(self.field.allowed_values or self.field.pick_list)
+        return [(key, label) for key, label in DATA_TYPE_LABELS.items() if key != "manual" or has_list]
+
+    @property
+    def manual_choices(self) -> tuple[str, ...]:
+        """Manual Select's list: the allowed values, and for Is First Time Client the lookup From ServiceTitan."""
+        return manual_choices(self.field.key, self.field.allowed_values)
 
     def as_mapping(self) -> FieldMapping:
         data_type: DataType = self.data_type  # type: ignore[assignment]  # checked by validate_mapping
@@ -60,7 +72,7 @@ class Row:
 
 
 def default_data_type(target: TargetField) -> str:
-    if target.allowed_values:
+    if target.allowed_values or target.pick_list:
         return "manual"
     if target.type in ("integer", "string-list"):
         return "fixed"

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
 from referloop.integrations import audit
-from referloop.integrations.models import Delivery, DeliveryState
+from referloop.integrations.models import Attempt, Delivery, DeliveryState
 from referloop.integrations.servicetitan import outbox
 from referloop.integrations.servicetitan.readiness import readiness
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
@@ -41,6 +41,8 @@ def activity(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
     if query:
         deliveries = deliveries.filter(lead__email__icontains=query)
     page = Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page"))
+    for delivery, warnings in zip(page, last_warnings([d.pk for d in page]), strict=True):
+        delivery.warnings = warnings  # type: ignore[attr-defined]  # shown under the row's state
     filters = [("", "All", sum(counts.values()))] + [
         (value, label, counts.get(value, 0)) for value, label in DeliveryState.choices
     ]
@@ -61,6 +63,15 @@ def activity(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
             "hold_reason": readiness(integration).hold_reason,
         },
     )
+
+
+def last_warnings(delivery_ids: list[int]) -> list[list[str]]:
+    """The warnings of each delivery's latest attempt (what it left out of the booking), in one query."""
+    latest: dict[int, list[str]] = {}
+    rows = Attempt.objects.filter(delivery_id__in=delivery_ids).order_by("delivery_id", "number")
+    for delivery_id, warnings in rows.values_list("delivery_id", "warnings"):
+        latest[delivery_id] = list(warnings or [])
+    return [latest.get(pk, []) for pk in delivery_ids]
 
 
 @account_required

@@ -14,7 +14,13 @@ from referloop.campaigns.views import account_campaign
 from referloop.integrations.models import Integration, Provider
 from referloop.integrations.servicetitan.status import status_of
 
-TABS = [("connection", "Connection"), ("leads", "Leads"), ("activity", "Activity"), ("diagnose", "Diagnose")]
+TABS = [
+    ("connection", "Connection"),
+    ("leads", "Leads"),
+    ("referrers", "Referrers"),
+    ("activity", "Activity"),
+    ("diagnose", "Diagnose"),
+]
 
 
 def scoped_campaign(request: AccountRequest, campaign_id: int, provider: str) -> Campaign:

@@ -119,7 +119,7 @@ class EmailConnector:
     def __init__(self, mailbox: Callable[[], Mailbox]) -> None:
         self.mailbox = mailbox
 
-    def calls_per_try(self, settle_first: bool) -> int:
+    def calls_per_try(self, settle_first: bool, payload: Mapping[str, object] | None = None) -> int:
         return 1
 
     async def deliver(

@@ -122,6 +122,9 @@ class ServiceTitanClient(_Base):
     def find_customers_by_phone(self, phone: str) -> list[Customer]:
         return self._send(customers.find_customers_by_phone(self.credentials, phone))
 
+    def count_customers(self) -> int | None:
+        return self._send(customers.count_customers(self.credentials))
+
     def list_customer_contacts(self, customer_id: int) -> list[CustomerContact]:
         return self._send(customers.list_customer_contacts(self.credentials, customer_id))
 
@@ -272,6 +275,9 @@ class AsyncServiceTitanClient(_Base):
 
     async def find_customers_by_phone(self, phone: str) -> list[Customer]:
         return await self._send(customers.find_customers_by_phone(self.credentials, phone))
+
+    async def count_customers(self) -> int | None:
+        return await self._send(customers.count_customers(self.credentials))
 
     async def list_customer_contacts(self, customer_id: int) -> list[CustomerContact]:
         return await self._send(customers.list_customer_contacts(self.credentials, customer_id))

@@ -3,11 +3,14 @@
 A try builds the booking body from the mapping and the lead's record, and creates the booking. When an earlier
 try may have created it (its answer was lost, its worker died), the booking is first looked up by externalId
 (the lead's code) and adopted if found: that lookup is what "settles" an ambiguous try, and it is the second
-API call a try can cost.
+API call a try can cost. When Is First Time Client comes From ServiceTitan and the claim did not already know the
+answer (first_time.py), one phone lookup among the customers goes before the create, bounded in time: if
+ServiceTitan cannot answer, the booking goes out with the mapping's fallback value and a warning.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +26,9 @@ from referloop.providers.transport import Answer, AsyncSender, Outgoing
 from .auth import Credentials, TokenCache
 from .client import AsyncServiceTitanClient
 from .errors import AmbiguousError, CredentialsRejected, PermanentError, ServiceTitanError, TransientError
+from .first_time import KNOWN_CUSTOMER, LOOKUP_SECONDS, Found, Plan, lookup_warning, with_answer
 from .models import Booking
-from .payload import PayloadError, build_booking_body
+from .payload import PayloadError, build_booking
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +49,20 @@ class ServiceTitanConnector:
     name = "servicetitan"
     label = "ServiceTitan"
 
-    def __init__(self, *, timeout: httpx.Timeout | None = None, token_cache: TokenCache | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout | None = None,
+        token_cache: TokenCache | None = None,
+        lookup_seconds: float = LOOKUP_SECONDS,
+    ) -> None:
         self.timeout = timeout
         self.token_cache = token_cache
+        self.lookup_seconds = lookup_seconds
 
-    def calls_per_try(self, settle_first: bool) -> int:
-        return 2 if settle_first else 1
+    def calls_per_try(self, settle_first: bool, payload: Mapping[str, object] | None = None) -> int:
+        plan = payload.get(KNOWN_CUSTOMER) if payload is not None else None
+        return (2 if settle_first else 1) + (plan.calls if isinstance(plan, Plan) else 0)
 
     async def deliver(
         self,
@@ -63,19 +75,37 @@ class ServiceTitanConnector:
     ) -> Tried:
         assert isinstance(destination, Destination)
         attempt = _Attempt(destination, settle_first)
+        plan = payload.get(KNOWN_CUSTOMER)
+        plan = plan if isinstance(plan, Plan) else None
+        if plan is not None and not plan.ask_phone:  # known before the try: no call to make
+            attempt.known = Found(plan.customer_id, plan.matched_by)
         try:
-            body = build_booking_body(destination.mapping, payload, destination.custom_sources)
+            # Built before any call: a lead that can't become a booking costs none (the lookup only changes Yes/No).
+            built = build_booking(destination.mapping, with_answer(payload, attempt.known), destination.custom_sources)
         except PayloadError as exc:
             problems = [problem.describe() for problem in exc.problems]
             return attempt.tried(Outcome.INVALID_DATA, exc.message, extra={"problems": problems})
-        attempt.external_id = str(body.get("externalId") or "")
+        attempt.warnings = built.warnings
+        attempt.external_id = str(built.body.get("externalId") or "")
         recorder = _Recorder(sender)
         client = AsyncServiceTitanClient(
             destination.credentials, sender=recorder, timeout=self.timeout, token_cache=self.token_cache
         )
         attempt.requests = recorder.sent
         try:
-            return await _settle_then_create(client, destination, body, attempt, progress)
+            if attempt.settle_first and attempt.external_id:
+                adopted = await _settle(client, destination, attempt)
+                if adopted is not None:
+                    return adopted
+            if plan is not None and plan.ask_phone:
+                attempt.known = await _look_up(client, plan, self.lookup_seconds)
+                if attempt.known.failed:
+                    attempt.warnings += (lookup_warning(attempt.known.failed, plan.fallback),)
+                else:
+                    built = build_booking(
+                        destination.mapping, with_answer(payload, attempt.known), destination.custom_sources
+                    )
+            return await _create(client, destination, built.body, attempt, progress)
         except ServiceTitanError as exc:
             return attempt.failed(exc, progress)
 
@@ -87,21 +117,35 @@ class ServiceTitanConnector:
         )
 
 
-async def _settle_then_create(
+async def _settle(client: AsyncServiceTitanClient, destination: Destination, attempt: _Attempt) -> Tried | None:
+    """An earlier try may have created the booking: adopt it if ServiceTitan has it."""
+    found = await client.find_bookings_by_external_id(destination.booking_provider_id, attempt.external_id)
+    return attempt.adopted(min(found, key=lambda booking: booking.id)) if found else None
+
+
+async def _create(
     client: AsyncServiceTitanClient,
     destination: Destination,
     body: dict[str, object],
     attempt: _Attempt,
     progress: Progress,
 ) -> Tried:
-    provider = destination.booking_provider_id
-    if attempt.settle_first and attempt.external_id:
-        found = await client.find_bookings_by_external_id(provider, attempt.external_id)
-        if found:
-            return attempt.adopted(min(found, key=lambda booking: booking.id))
     progress.sent = True
-    booking = await client.create_booking(provider, body)
+    booking = await client.create_booking(destination.booking_provider_id, body)
     return attempt.created(booking)
+
+
+async def _look_up(client: AsyncServiceTitanClient, plan: Plan, seconds: float) -> Found:
+    """One phone lookup, given `seconds` at most (pacing included): the booking never waits longer for it."""
+    try:
+        async with asyncio.timeout(seconds):
+            customers = await client.find_customers_by_phone(plan.ask_phone)
+    except TimeoutError:
+        return Found(None, phone=plan.ask_phone, asked=True, failed=f"it did not answer within {seconds:g} seconds")
+    except ServiceTitanError as exc:
+        return Found(None, phone=plan.ask_phone, asked=True, failed=exc.message)
+    customer_id = min((customer.id for customer in customers), default=None)  # a shared phone: the oldest
+    return Found(customer_id, "phone" if customer_id is not None else "", phone=plan.ask_phone, asked=True)
 
 
 class _Recorder:
@@ -131,6 +175,8 @@ class _Attempt:
     def __init__(self, destination: Destination, settle_first: bool) -> None:
         self.settle_first = settle_first
         self.external_id = ""
+        self.warnings: tuple[str, ...] = ()
+        self.known: Found | None = None  # what the known-customer lookup found, when the mapping asks for it
         self.requests: list[Mapping[str, object]] = []
         environment = destination.credentials.environment
         self.context: dict[str, object] = {"environment": environment.name, "base_url": environment.api_base_url}
@@ -140,10 +186,14 @@ class _Attempt:
             outcome,
             sentence,
             external_id=self.external_id,
+            warnings=self.warnings,
             requests=tuple(self.requests),
-            context={**self.context, **(extra or {})},
+            context={**self.context, **self._known_context(), **(extra or {})},
             **values,
         )
+
+    def _known_context(self) -> dict[str, object]:
+        return {KNOWN_CUSTOMER: self.known.as_context()} if self.known is not None else {}
 
     def created(self, booking: Booking) -> Tried:
         return self.tried(

@@ -100,6 +100,23 @@ def find_customers_by_phone(credentials: Credentials, phone: str) -> ApiCall[lis
     )
 
 
+def count_customers(credentials: Credentials) -> ApiCall[int | None]:
+    """Customers_GetList?includeTotal=true: how many customers the tenant has, active or not, in one call of one
+    record (the export feed does not say how many records are left; the referrer sync shows rows to go)."""
+
+    def parse(data: object) -> int | None:
+        total = _object(data).get("totalCount")
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+    return ApiCall(
+        "GET",
+        f"{_crm(credentials)}/customers",
+        _context(credentials, "count customers"),
+        parse,
+        params={"page": 1, "pageSize": 1, "includeTotal": "true", "active": "Any"},
+    )
+
+
 def list_customer_contacts(credentials: Credentials, customer_id: int) -> ApiCall[list[CustomerContact]]:
     """Customers_GetContactList: one customer's contacts (the answer has no customerId; it is filled in)."""
 

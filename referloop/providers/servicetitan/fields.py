@@ -28,6 +28,8 @@ class TargetField:
     allowed_values: tuple[str, ...] = ()
     required: bool = False  # required by referloop (a superset of what ServiceTitan requires)
     help_text: str = ""
+    # "job_type", "business_unit" or "campaign": an id the Manual Select offers from the tenant's list.
+    pick_list: str = ""
 
     @property
     def contact_type(self) -> str | None:
@@ -72,7 +74,8 @@ TARGET_FIELDS: tuple[TargetField, ...] = (
         "boolean",
         YES_NO,
         required=True,
-        help_text="Yes if this customer has never booked with the business.",
+        help_text="Yes if this customer has never booked with the business. From ServiceTitan: No when the "
+        "lead's email or phone belongs to one of your ServiceTitan customers, looked up before the booking is sent.",
     ),
     TargetField(
         "externalId",
@@ -100,14 +103,27 @@ TARGET_FIELDS: tuple[TargetField, ...] = (
         help_text="Requested start; sent in UTC. A date without a time is sent as 12:00 UTC, "
         "which is the same calendar day in every US time zone.",
     ),
-    TargetField("campaignId", "Campaign Id", "integer", help_text="A ServiceTitan campaign id (a number)."),
+    TargetField(
+        "campaignId",
+        "Campaign Id",
+        "integer",
+        help_text="A ServiceTitan marketing campaign: choose it, or type its id as a Fixed Value.",
+        pick_list="campaign",
+    ),
     TargetField(
         "businessUnitId",
         "Business Unit Id",
         "integer",
-        help_text="A ServiceTitan business unit id; must match the job type if the tenant maps them.",
+        help_text="A ServiceTitan business unit; must match the job type if the tenant maps them.",
+        pick_list="business_unit",
     ),
-    TargetField("jobTypeId", "Job Type Id", "integer", help_text="A ServiceTitan job type id (a number)."),
+    TargetField(
+        "jobTypeId",
+        "Job Type Id",
+        "integer",
+        help_text="A ServiceTitan job type: choose it, or type its id as a Fixed Value.",
+        pick_list="job_type",
+    ),
     TargetField("priority", "Priority", "enum", PRIORITIES),
     TargetField(
         "isSendConfirmationEmail",

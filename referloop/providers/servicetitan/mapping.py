@@ -13,6 +13,7 @@ from ..mapping import (
     unknown_placeholders,
 )
 from .fields import ADDRESS_FIELDS, FIELDS_BY_KEY, TARGET_FIELDS, TargetField
+from .first_time import manual_choices
 from .values import InvalidValue, convert
 
 FieldMappings = Mapping[str, FieldMapping]
@@ -21,15 +22,27 @@ FieldMappings = Mapping[str, FieldMapping]
 REQUIRED_ADDRESS_KEYS = tuple(f.key for f in ADDRESS_FIELDS if f.address_part != "unit")
 
 
+# The default Summary: the referrer, then the friend's Notes ("AC blowing warm air") when they wrote any.
+DEFAULT_SUMMARY = "Referral from {Referrer Full Name}: {Lead Notes}"
+
+
 def default_mapping() -> dict[str, FieldMapping]:
-    """What a new integration starts with: every field referloop requires, filled sensibly."""
+    """What a new integration starts with: every required field, and every field the lead form collects, so the
+    CSR can call back and drive out (phone, address with Country USA, the Notes in the Summary). Each optional
+    row can be removed on the Leads tab. Existing integrations keep the mapping their owners saved."""
     return {
         "source": FieldMapping("dynamic", "campaign.name"),
         "name": FieldMapping("dynamic", "lead.full_name"),
         "contacts.Email": FieldMapping("dynamic", "lead.email"),
-        "summary": FieldMapping("fixed", "Referral from {Referrer Full Name}"),
+        "contacts.Phone": FieldMapping("dynamic", "lead.phone"),
+        "summary": FieldMapping("fixed", DEFAULT_SUMMARY),
         "isFirstTimeClient": FieldMapping("manual", "Yes"),
         "externalId": FieldMapping("dynamic", "lead.referral_code"),
+        "address.street": FieldMapping("dynamic", "lead.street"),
+        "address.city": FieldMapping("dynamic", "lead.city"),
+        "address.state": FieldMapping("dynamic", "lead.state"),
+        "address.zip": FieldMapping("dynamic", "lead.zip"),
+        "address.country": FieldMapping("fixed", "USA"),
     }
 
 
@@ -70,9 +83,16 @@ def _row_problem(field: TargetField, entry: FieldMapping, source_keys: set[str],
             return f"{field.label} is mapped to {value!r}, which is not a referloop field (was it removed?)."
         return None
     if entry.data_type == "manual":
-        if not field.allowed_values:
+        if field.pick_list:  # an id from the tenant's list; whether it is still active is checked against the list
+            try:
+                convert(field, value)
+            except InvalidValue as exc:
+                return f"The {field.label} {value!r} {exc.reason}: choose one from the list."
+            return None
+        choices = manual_choices(field.key, field.allowed_values)
+        if not choices:
             return f"{field.label} has no list to choose from: use a Dynamic Value or a Fixed Value."
-        if value not in field.allowed_values:
+        if value not in choices:  # (From ServiceTitan is offered by the list; the sentence names the plain values)
             return f"{value!r} is not a choice for {field.label}: choose {' or '.join(field.allowed_values)}."
         return None
     if entry.data_type == "fixed":

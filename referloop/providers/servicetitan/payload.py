@@ -1,13 +1,15 @@
 """The payload builder: a field mapping plus one lead record → a CreateBookingRequest body.
 
 Either the body is valid against ServiceTitan's schema, or PayloadError lists every field that is
-wrong, so a person can fix them all at once instead of one resend at a time.
+wrong, so a person can fix them all at once instead of one resend at a time. A lead's partial address is
+the one exception: it is left out with a warning, because a booking without it is still one a CSR can call.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from ..mapping import (
     source_catalog,
 )
 from .fields import ADDRESS_FIELDS, CONTACT_FIELDS, FIELDS_BY_KEY, TARGET_FIELDS, TargetField
+from .first_time import FIRST_TIME_SOURCE, fallback_of
 from .mapping import REQUIRED_ADDRESS_KEYS, FieldMappings, validate_mapping
 from .values import InvalidValue, convert, is_empty
 
@@ -51,9 +54,21 @@ class PayloadError(ValueError):
         super().__init__(self.message)
 
 
+@dataclass(frozen=True)
+class BuiltBooking:
+    body: dict[str, object]
+    warnings: tuple[str, ...] = ()  # what was left out of the body, and why, for the attempt to show
+
+
 def build_booking_body(
     mapping: FieldMappings, record: LeadRecord, custom_fields: Iterable[CustomSource] = ()
 ) -> dict[str, object]:
+    return build_booking(mapping, record, custom_fields).body
+
+
+def build_booking(
+    mapping: FieldMappings, record: LeadRecord, custom_fields: Iterable[CustomSource] = ()
+) -> BuiltBooking:
     plan = _plan_for(mapping, tuple(custom_fields))
     problems = dict(plan.problems)
     values: dict[str, object] = {}
@@ -67,21 +82,53 @@ def build_booking_body(
             values[field.key] = convert(field, raw)
         except InvalidValue as exc:
             problems[field.key] = FieldProblem(field.key, field.label, as_text(raw), exc.reason)
-
-    # Constant parts (Country "USA") are defaults: they complete an address but never start one.
-    if any(key in values for key in plan.variable_address_keys):
-        for key in REQUIRED_ADDRESS_KEYS:
-            if key not in values and key not in problems:
-                problems[key] = FieldProblem(
-                    key, FIELDS_BY_KEY[key].label, "", "is needed because the lead has other address parts"
-                )
-    else:
-        for field in ADDRESS_FIELDS:
-            values.pop(field.key, None)
-
     if problems:
         raise PayloadError(sorted(problems.values(), key=lambda problem: _ORDER.get(problem.key, len(_ORDER))))
-    return _assemble(values)
+
+    warnings: list[str] = []
+    missing = _missing_address_parts(plan, values)
+    if missing or not any(key in values for key in plan.variable_address_keys):
+        # Constant parts (Country "USA") complete an address but never start one. A partial one is left out
+        # rather than refusing the booking: the CSR can still call, and ServiceTitan takes an address only whole.
+        if missing:
+            warnings.append(_partial_address_warning(plan, values, missing))
+        for field in ADDRESS_FIELDS:
+            values.pop(field.key, None)
+    return BuiltBooking(_assemble(values), tuple(warnings))
+
+
+def missing_address_parts(
+    mapping: FieldMappings, record: LeadRecord, custom_fields: Iterable[CustomSource] = ()
+) -> list[TargetField]:
+    """The required address parts this lead lacks while it gives others: what would keep its address out of the
+    booking. Empty when the lead gives a whole address, or none. The public form asks for them up front."""
+    plan = _plan_for(mapping, tuple(custom_fields))
+    values = {
+        field.key: raw for field, resolve in plan.steps if field.address_part and not is_empty(raw := resolve(record))
+    }
+    return _missing_address_parts(plan, values)
+
+
+def _missing_address_parts(plan: _Plan, values: Mapping[str, object]) -> list[TargetField]:
+    if not any(key in values for key in plan.variable_address_keys):
+        return []
+    # A part the mapping itself gets wrong is the setup's problem (the lead is held), not this lead's.
+    return [FIELDS_BY_KEY[key] for key in REQUIRED_ADDRESS_KEYS if key not in values and key not in plan.problems]
+
+
+def _partial_address_warning(plan: _Plan, values: Mapping[str, object], missing: Sequence[TargetField]) -> str:
+    given = [field.label for field in ADDRESS_FIELDS if field.key in values and field.key in plan.variable_address_keys]
+    return (
+        f"The address was left out of the booking: the lead gave {join_words(given)} but no "
+        f"{join_words([field.label for field in missing], 'or')}, and ServiceTitan takes an address only whole."
+    )
+
+
+def join_words(words: Sequence[str], last: str = "and") -> str:
+    """["City", "State", "Zip"] → "City, State and Zip"."""
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
 
 
 _ORDER = {field.key: index for index, field in enumerate(TARGET_FIELDS)}
@@ -138,9 +185,34 @@ def _resolver(entry: FieldMapping | None, catalog: Sequence[SourceField]) -> Res
     if entry.data_type == "dynamic":
         return operator.methodcaller("get", entry.source.strip())
     if entry.data_type == "fixed":
-        return compile_fixed(entry.source, catalog)
+        return _fixed_resolver(entry.source, catalog)
     source = entry.source
+    fallback = fallback_of(source)
+    if fallback is not None:  # Is First Time Client From ServiceTitan: what the lookup found, else the fallback
+        return lambda record: record.get(FIRST_TIME_SOURCE) or fallback
     return lambda _record: source
+
+
+# A Fixed Value ending in a placeholder that comes out empty drops the separator before it:
+# "Referral from {Referrer Full Name}: {Lead Notes}" is "Referral from Maria Lopez" for a lead without notes.
+_LAST_PLACEHOLDER = re.compile(r"\{[^{}]+\}\s*$")
+_SEPARATORS = " \t\n:;,-|/\u2013\u2014"
+
+
+def _fixed_resolver(template: str, catalog: Sequence[SourceField]) -> Resolver:
+    whole = compile_fixed(template, catalog)
+    last = _LAST_PLACEHOLDER.search(template)
+    if last is None or not template[: last.start()].strip():
+        return whole
+    before = compile_fixed(template[: last.start()], catalog)
+    tail = compile_fixed(last.group(0), catalog)
+
+    def render(record: LeadRecord) -> str:
+        if tail(record):
+            return whole(record)
+        return before(record).rstrip(_SEPARATORS)
+
+    return render
 
 
 def _nothing(_record: LeadRecord) -> None:

@@ -132,7 +132,7 @@ class WebhookConnector:
             return cls()
         return cls(connect_timeout=timeout.connect or CONNECT_TIMEOUT, read_timeout=timeout.read or READ_TIMEOUT)
 
-    def calls_per_try(self, settle_first: bool) -> int:
+    def calls_per_try(self, settle_first: bool, payload: Mapping[str, object] | None = None) -> int:
         return 1
 
     async def deliver(

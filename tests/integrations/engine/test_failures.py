@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
@@ -148,13 +149,14 @@ def test_a_429_pauses_the_tenant_for_its_retry_after_and_every_lead_still_goes_o
 
 
 def test_a_400_fails_at_once_and_keeps_servicetitans_own_words(tenant: Tenant, sandbox, monkeypatch) -> None:
-    real_builder = connector_module.build_booking_body
+    real_builder = connector_module.build_booking
 
     def body_servicetitan_rejects(*args, **kwargs):
         # Our builder only makes valid bodies; ServiceTitan can still refuse one (its rules change).
-        return {**real_builder(*args, **kwargs), "referralNote": "from the engine test"}
+        built = real_builder(*args, **kwargs)
+        return dataclasses.replace(built, body={**built.body, "referralNote": "from the engine test"})
 
-    monkeypatch.setattr(connector_module, "build_booking_body", body_servicetitan_rejects)
+    monkeypatch.setattr(connector_module, "build_booking", body_servicetitan_rejects)
     connect(tenant.campaign)
     lead = add_lead(tenant.campaign, tenant.referrer)
 

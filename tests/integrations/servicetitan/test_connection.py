@@ -147,7 +147,7 @@ def test_a_passing_check_connects_prefills_the_mapping_and_never_shows_the_secre
     assert integration.state == ConnectionState.CONNECTED
     assert integration.connected_at is not None
     assert integration.mapping()["contacts.Email"].source == "lead.email"
-    assert integration.mapping()["summary"].source == "Referral from {Referrer Full Name}"
+    assert integration.mapping()["summary"].source == "Referral from {Referrer Full Name}: {Lead Notes}"
     page = tenant.client.get(url("integration_connection", tenant)).content.decode()
     assert "Connected" in page
     assert DEMO_CLIENT_SECRET not in page

@@ -35,14 +35,27 @@ def test_the_leads_tab_marks_required_fields_and_starts_with_the_defaults(tenant
     assert "Nothing to action" in page and "Create New Booking In ServiceTitan" in page
     assert "Map your fields" in page
     labels = [row.field.label for row in response.context["rows"]]
-    assert labels == ["Source", "Name", "Email", "Summary", "Is First Time Client", "External Id"]
+    assert labels == [
+        "Source",
+        "Name",
+        "Email",
+        "Phone",
+        "Summary",
+        "Is First Time Client",
+        "External Id",
+        "Street",
+        "City",
+        "State",
+        "Zip",
+        "Country",
+    ]
     assert (
         page.count('<span class="required-mark" aria-hidden="true">*</span><span class="visually-hidden"> (required)')
         == 6
     )
     for label in ("Dynamic Value", "Fixed Value", "Manual Select", "+ Add more fields", 'optgroup label="Referrer"'):
         assert label in page
-    assert 'value="Referral from {Referrer Full Name}"' in page
+    assert 'value="Referral from {Referrer Full Name}: {Lead Notes}"' in page
     assert "Setup Required" not in page
     # The preview is the newest lead's booking body.
     assert "tom@comfort-pro.example" in page

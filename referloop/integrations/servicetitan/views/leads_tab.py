@@ -26,6 +26,13 @@ from referloop.integrations.servicetitan.mapping_form import (
     rows_for,
     source_groups,
 )
+from referloop.integrations.servicetitan.pick_lists import (
+    PickLists,
+    cached_pick_lists,
+    needs_lists,
+    pick_lists,
+    show_lists,
+)
 from referloop.integrations.servicetitan.preview import preview_for
 from referloop.integrations.servicetitan.qualification_setup import QualificationForm, save_qualification
 from referloop.integrations.servicetitan.readiness import readiness
@@ -34,11 +41,22 @@ from referloop.providers.mapping import FieldMapping
 from referloop.providers.servicetitan.fields import FIELDS_BY_KEY
 
 
-def _mapping_context(integration: Integration, lead_action: str, rows: list[Row]) -> dict[str, Any]:
-    """The table as typed (saved or not): Setup Required names what the readiness rule finds missing in it."""
+def _mapping_context(
+    integration: Integration, lead_action: str, rows: list[Row], *, live: bool = True
+) -> dict[str, Any]:
+    """The table as typed (saved or not): Setup Required names what the readiness rule finds missing in it.
+
+    `live` may read ServiceTitan's pick lists (bounded, then cached); the htmx re-check uses the cache only."""
     mapping: dict[str, FieldMapping] = {row.field.key: row.as_mapping() for row in rows if row.value.strip()}
     problems = {row.field.key: row.error for row in rows if row.error}
+    if not needs_lists(rows):
+        lists = PickLists()
+    elif live:
+        lists = pick_lists(integration)
+    else:
+        lists = cached_pick_lists(integration) or PickLists()
     return {
+        "pick_problems": show_lists(rows, lists),
         "lead_action": lead_action,
         "lead_actions": LeadAction.choices,
         "rows": rows,
@@ -131,7 +149,7 @@ def leads_check(request: AccountRequest, campaign_id: int, provider: str) -> Htt
     """htmx: the Setup Required banner, each row's problem and the preview, for the unsaved table."""
     integration = scoped_integration(request, campaign_id, provider)
     submission = read_submission(request.POST, custom_fields_of(integration.campaign))
-    context = _mapping_context(integration, submission.lead_action, submission.rows)
+    context = _mapping_context(integration, submission.lead_action, submission.rows, live=False)
     context.update({"campaign": integration.campaign, "integration": integration, "provider": provider})
     return render(request, "integrations/servicetitan/_mapping_check.html", context)
 
@@ -143,10 +161,15 @@ def mapping_row(request: AccountRequest, campaign_id: int, provider: str) -> Htt
     target = FIELDS_BY_KEY.get(request.GET.get("key", ""))
     if target is None:
         raise Http404("No such ServiceTitan field.")
+    row = row_for(target)
+    if target.pick_list:
+        show_lists([row], pick_lists(integration))
     context = {
-        "row": row_for(target),
+        "row": row,
         "groups": source_groups(custom_fields_of(integration.campaign)),
         "new_row": True,
         "can_manage": request.membership.can_manage,
+        "campaign": integration.campaign,
+        "provider": provider,
     }
     return render(request, "integrations/servicetitan/_mapping_row.html", context)

@@ -1,0 +1,337 @@
+"""The sync's database side in the worker: lease a running sync, write one export page, give it back.
+
+Exactly once per page: `write_page` writes a page's staged rows, its referrers and links, the outcomes, and the
+export's new continuation token in ONE transaction that first checks the lease (and the run) is still ours. A
+worker killed mid-page wrote nothing of it: its lease runs out, another worker asks for the same page again with
+the stored token, and finished pages are never asked for again. Writing a customer twice changes nothing (links
+are unique per customer), so a page handed out twice (includeRecentChanges may) creates no duplicate.
+
+Each pass reads the contacts export to its end first, then the customers export: when a customer's page is
+written, its contacts are already staged, so its email is known. A contact that comes later (a new email for a
+customer skipped for having none) re-decides that customer when the contact's page is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from referloop.integrations.models import Integration
+from referloop.integrations.servicetitan.credentials import credentials_for
+from referloop.integrations.servicetitan.customer_sync import choose
+from referloop.integrations.servicetitan.customer_sync.models import (
+    CustomerSync,
+    Mode,
+    Outcome,
+    Phase,
+    StagedContact,
+    StagedCustomer,
+    SyncState,
+)
+from referloop.integrations.servicetitan.customer_sync.writer import CHUNK, write_referrers
+from referloop.integrations.servicetitan.readiness import readiness
+from referloop.providers.servicetitan import Credentials
+from referloop.providers.servicetitan.customer_models import Customer, CustomerContact, ExportPage
+
+ERROR_LIMIT = 500
+RETRY_AFTER = timedelta(minutes=1)
+# Outcomes a later contact cannot change: the customer is a referrer already.
+SETTLED = (Outcome.CREATED, Outcome.LINKED, Outcome.KEPT)
+
+
+def poll_interval() -> timedelta:
+    """How long an ongoing sync waits after catching up (ServiceTitan: "wait 5-10 minutes" after hasMore=false)."""
+    return timedelta(seconds=float(getattr(settings, "CUSTOMER_SYNC_POLL_SECONDS", 600)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a leased sync reads next."""
+
+    sync_id: int
+    integration_id: int
+    rate_key: str
+    credentials: Credentials
+    run: int
+    phase: str
+    token: str  # the phase's export token ("" for the start)
+    first_pass: bool  # an owner just pressed Start: the sync may take normal slots (runner.py says why)
+    needs_total: bool  # the run has not counted the tenant's customers yet
+
+
+@dataclass(frozen=True)
+class Written:
+    """After a page: what to read next, or why to stop (None)."""
+
+    next: Plan | None
+    stale: bool = False  # the lease, the run or the state changed: nothing was written
+    created: int = 0
+
+
+def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 10) -> list[Plan]:
+    due = CustomerSync.objects.filter(state=SyncState.RUNNING, due_at__lte=now).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    )
+    if not due.exists():  # the usual answer, without a write transaction
+        return []
+    plans: list[Plan] = []
+    with transaction.atomic():
+        for sync in (
+            due.select_for_update(skip_locked=True, of=("self",))
+            .select_related("integration__campaign")
+            .order_by("due_at")[:limit]
+        ):
+            integration = sync.integration
+            why = _cannot_read(integration)
+            if why:
+                CustomerSync.objects.filter(pk=sync.pk).update(
+                    due_at=now + RETRY_AFTER, last_error=why[:ERROR_LIMIT], last_error_at=now
+                )
+                continue
+            lease = now + timedelta(seconds=lease_seconds)
+            CustomerSync.objects.filter(pk=sync.pk).update(leased_by=owner, lease_until=lease)
+            plans.append(_plan(sync, integration))
+    return plans
+
+
+def _cannot_read(integration: Integration) -> str:
+    if not integration.campaign.is_active:
+        return "The campaign is archived: it takes no new referrers."
+    ready = readiness(integration)
+    if not ready.can_read:
+        return ready.hold_reason or "ServiceTitan is not connected."
+    return ""
+
+
+def _plan(sync: CustomerSync, integration: Integration, phase: str | None = None) -> Plan:
+    phase = phase or sync.phase
+    return Plan(
+        sync_id=sync.pk,
+        integration_id=integration.pk,
+        rate_key=integration.rate_key,
+        credentials=credentials_for(integration),
+        run=sync.run,
+        phase=phase,
+        token=sync.contacts_token if phase == Phase.CONTACTS else sync.customers_token,
+        first_pass=sync.passes == 0,
+        needs_total=sync.customers_total is None and sync.passes == 0,
+    )
+
+
+def write_page(owner: str, plan: Plan, page: ExportPage[Any], now: datetime, lease_seconds: float) -> Written:
+    """Write one export page and the token after it, in one transaction; say what to read next."""
+    with transaction.atomic():
+        sync = (
+            CustomerSync.objects.select_for_update()
+            .select_related("integration__campaign")
+            .filter(pk=plan.sync_id)
+            .first()
+        )
+        if sync is None or not _ours(sync, owner, plan, now):
+            return Written(None, stale=True)
+        created = 0
+        if plan.phase == Phase.CONTACTS:
+            created = _stage_contacts(sync, page.items, now)
+            sync.contacts_token = page.continue_from
+            sync.contacts_read += len(page.items)
+        else:
+            created = _stage_customers(sync, page.items, now)
+            sync.customers_token = page.continue_from
+            sync.customers_read += len(page.items)
+        sync.pages += 1
+        sync.last_page_at = sync.updated_at = now
+        sync.last_error = ""
+        following: str | None = plan.phase
+        if not page.has_more or not page.items:
+            following = _end_of_export(sync, plan.phase, now)
+        if following is None:
+            sync.leased_by, sync.lease_until = "", None
+        else:
+            sync.phase = following
+            sync.lease_until = now + timedelta(seconds=lease_seconds)
+        sync.save()
+        if following is None:
+            return Written(None, created=created)
+        return Written(_plan(sync, sync.integration, following), created=created)
+
+
+def _ours(sync: CustomerSync, owner: str, plan: Plan, now: datetime) -> bool:
+    return (
+        sync.state == SyncState.RUNNING
+        and sync.run == plan.run
+        and sync.leased_by == owner
+        and sync.lease_until is not None
+        and sync.lease_until >= now
+    )
+
+
+def _end_of_export(sync: CustomerSync, phase: str, now: datetime) -> str | None:
+    """Caught up with one export: the contacts lead to the customers; the customers end a pass."""
+    if phase == Phase.CONTACTS:
+        return Phase.CUSTOMERS
+    sync.passes += 1
+    sync.phase = Phase.CONTACTS
+    if sync.finished_at is None:
+        sync.finished_at = now
+    if sync.mode == Mode.ONE_TIME:
+        sync.state = SyncState.FINISHED
+        sync.finished_at = now
+        sync.due_at = None
+    else:
+        sync.due_at = now + poll_interval()
+    return None
+
+
+def counted(owner: str, plan: Plan, total: int | None) -> Plan:
+    """Keep the run's customer count (None: ServiceTitan did not say; rows to go stay unknown)."""
+    CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner, run=plan.run).update(customers_total=total)
+    return replace(plan, needs_total=False)
+
+
+def failed(owner: str, plan: Plan, error: str, permanent: bool, now: datetime) -> None:
+    """The page could not be read: nothing is written, the tokens stay. A permanent refusal (credentials, a scope,
+    a bad request) stops the sync as Failed; anything else is tried again in a minute, still Running."""
+    changes: dict[str, Any] = {"leased_by": "", "lease_until": None, "last_error": error[:ERROR_LIMIT]}
+    changes["last_error_at"] = now
+    if permanent:
+        changes["state"] = SyncState.FAILED
+        changes["due_at"] = None
+    else:
+        changes["due_at"] = now + RETRY_AFTER
+    CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner, run=plan.run).update(**changes)
+
+
+def release(owner: str, plan: Plan) -> None:
+    """The worker is stopping mid-sync: hand the sync back at once (its tokens say where it stood)."""
+    CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner).update(leased_by="", lease_until=None)
+
+
+# -- staging and deciding ------------------------------------------------------------------------------------------
+
+
+def _stage_contacts(sync: CustomerSync, contacts: Sequence[CustomerContact], now: datetime) -> int:
+    rows = {
+        c.id: StagedContact(
+            sync=sync,
+            contact_id=c.id,
+            customer_id=c.customer_id,
+            type=(c.type or "")[:20],
+            value=(c.value or "")[:300],
+            active=c.active is not False,
+            modified_on=c.modified_on,
+        )
+        for c in contacts
+        if c.customer_id is not None
+    }
+    StagedContact.objects.bulk_create(
+        list(rows.values()),
+        update_conflicts=True,
+        unique_fields=["sync", "contact_id"],
+        update_fields=["customer_id", "type", "value", "active", "modified_on"],
+    )
+    # Customers of this run still waiting for an email (or a phone) are decided again with their new contacts.
+    owners = sorted({row.customer_id for row in rows.values()})
+    waiting: list[StagedCustomer] = []
+    for chunk in _chunks(owners):
+        waiting += StagedCustomer.objects.filter(sync=sync, run=sync.run, customer_id__in=chunk).exclude(
+            outcome__in=SETTLED
+        )
+    return _decide(sync, waiting, now)
+
+
+def _stage_customers(sync: CustomerSync, customers: Sequence[Customer], now: datetime) -> int:
+    rows = {
+        c.id: StagedCustomer(
+            sync=sync,
+            customer_id=c.id,
+            name=(c.name or "")[:300],
+            active=c.active is not False,
+            tag_type_ids=list(c.tag_type_ids),
+            created_on=c.created_on,
+            run=sync.run,
+            outcome="",
+        )
+        for c in customers  # a customer twice in a page (includeRecentChanges): the last wins
+    }
+    # A customer this run already made (or linked) a referrer of, handed out again: still counted as made.
+    prior: dict[int, str] = {}
+    for chunk in _chunks(sorted(rows)):
+        prior.update(
+            StagedCustomer.objects.filter(
+                sync=sync, run=sync.run, customer_id__in=chunk, outcome__in=(Outcome.CREATED, Outcome.LINKED)
+            ).values_list("customer_id", "outcome")
+        )
+    StagedCustomer.objects.bulk_create(
+        list(rows.values()),
+        update_conflicts=True,
+        unique_fields=["sync", "customer_id"],
+        update_fields=["name", "active", "tag_type_ids", "created_on", "run", "outcome"],
+    )
+    return _decide(sync, list(rows.values()), now, prior)
+
+
+def _decide(
+    sync: CustomerSync, customers: Sequence[StagedCustomer], now: datetime, prior: dict[int, str] | None = None
+) -> int:
+    """Each customer's outcome under the sync's settings; referrers created or linked. The count created."""
+    if not customers:
+        return 0
+    settings_ = choose.Settings(
+        selection=sync.selection,
+        tag_id=sync.tag_id,
+        created_after=sync.created_after,
+        include_inactive=sync.include_inactive,
+        name_source=sync.name_source,
+        email_source=sync.email_source,
+        phone_source=sync.phone_source,
+    )
+    contacts = _contacts_of(sync, [c.customer_id for c in customers])
+    outcomes: dict[int, str] = {}
+    wanted: list[tuple[int, choose.NewReferrer]] = []
+    for customer in customers:
+        facts = choose.CustomerFacts(
+            customer.customer_id, customer.name, customer.active, tuple(customer.tag_type_ids), customer.created_on
+        )
+        decision = choose.decide(settings_, facts, contacts.get(customer.customer_id, []))
+        if decision.referrer is None:
+            outcomes[customer.customer_id] = decision.skipped
+        else:
+            wanted.append((customer.customer_id, decision.referrer))
+    outcomes.update(write_referrers(sync.integration_id, sync.integration.campaign, wanted, now))
+    for customer_id, outcome in (prior or {}).items():
+        if outcomes.get(customer_id) == Outcome.KEPT:
+            outcomes[customer_id] = outcome
+    _save_outcomes(sync, outcomes)
+    return sum(1 for outcome in outcomes.values() if outcome == Outcome.CREATED)
+
+
+def _contacts_of(sync: CustomerSync, customer_ids: Sequence[int]) -> dict[int, list[choose.ContactFacts]]:
+    found: dict[int, list[choose.ContactFacts]] = {}
+    for chunk in _chunks(sorted(set(customer_ids))):
+        rows = StagedContact.objects.filter(sync=sync, customer_id__in=chunk).values_list(
+            "customer_id", "contact_id", "type", "value", "active", "modified_on"
+        )
+        for customer_id, contact_id, kind, value, active, modified_on in rows:
+            found.setdefault(customer_id, []).append(choose.ContactFacts(contact_id, kind, value, active, modified_on))
+    return found
+
+
+def _save_outcomes(sync: CustomerSync, outcomes: dict[int, str]) -> None:
+    """One UPDATE per outcome (and chunk), however many customers."""
+    by_outcome: dict[str, list[int]] = {}
+    for customer_id, outcome in outcomes.items():
+        by_outcome.setdefault(outcome, []).append(customer_id)
+    for outcome, ids in by_outcome.items():
+        for chunk in _chunks(sorted(ids)):
+            StagedCustomer.objects.filter(sync=sync, customer_id__in=chunk).update(outcome=outcome)
+
+
+def _chunks(items: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(items), CHUNK):
+        yield list(items[start : start + CHUNK])
