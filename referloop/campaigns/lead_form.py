@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 
 from referloop.campaigns.models import Campaign, CustomField, CustomFieldType
+from referloop.providers.phones import MIN_DIGITS, is_phone_number
 
 CUSTOM_PREFIX = "custom_"
 STANDARD_FIELDS = ("first_name", "last_name", "email", "phone", "street", "city", "state", "zip_code", "notes")
@@ -38,6 +39,13 @@ class LeadDataForm(forms.Form):
 
     def clean_email(self) -> str:
         return str(self.cleaned_data["email"]).strip().lower()
+
+    def clean_phone(self) -> str:
+        """Refused here, at intake, rather than failing the booking later (a CSR can't call "555")."""
+        phone = str(self.cleaned_data.get("phone") or "").strip()
+        if phone and not is_phone_number(phone):
+            raise forms.ValidationError(f"Enter a phone number with at least {MIN_DIGITS} digits.")
+        return phone
 
     def custom_data(self) -> dict[str, Any]:
         return {

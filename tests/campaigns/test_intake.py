@@ -76,6 +76,7 @@ def test_an_archived_campaign_takes_no_leads(tenant: Tenant) -> None:
         ({"first_name": "A", "email": "not-an-email"}, "email", "Enter a valid email address."),
         ({"first_name": "A" * 81, "email": "a@example.com"}, "first_name", "at most 80 characters"),
         ({"first_name": "A", "email": "a@example.com", "notes": "n" * 2001}, "notes", "at most 2000 characters"),
+        ({"first_name": "A", "email": "a@example.com", "phone": "555"}, "phone", "at least 7 digits"),
         (
             {"first_name": "A", "email": "a@example.com", "custom_system_type": "Wood stove"},
             "custom_system_type",

@@ -99,7 +99,7 @@ def test_a_duplicate_lead_writes_nothing(tenant: Tenant) -> None:
     leads, deliveries = Lead.objects.count(), Delivery.objects.count()
     stored = Lead.objects.values().get(pk=tenant.lead.pk)
 
-    duplicate = as_lead(tenant, first_name="Eve", last_name="X", email=tenant.lead.email, phone="555")
+    duplicate = as_lead(tenant, first_name="Eve", last_name="X", email=tenant.lead.email, phone="512-555-0199")
     response = Client().post(url, duplicate)
 
     assert response.status_code == 200

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 from ..mapping import as_text, iso_utc
+from ..phones import is_phone_number
 from .fields import TargetField
 
 INT64_MAX = 2**63 - 1
@@ -50,7 +51,7 @@ def _text(field: TargetField, value: object) -> str:
     text = as_text(value)
     if field.contact_type == "Email" and not _EMAIL.fullmatch(text):
         raise InvalidValue("is not an email address")
-    if field.contact_type in ("Phone", "MobilePhone", "Fax") and sum(ch.isdigit() for ch in text) < 7:
+    if field.contact_type in ("Phone", "MobilePhone", "Fax") and not is_phone_number(text):
         raise InvalidValue("is not a phone number")
     return text
 
