@@ -193,6 +193,10 @@ class LeadOut(Schema):
         description="The rule that qualified it (job, job_status, invoice_paid), by_hand, or '' if never qualified."
     )
     job_number: str = Field(description="The ServiceTitan job number its booking became, or ''.")
+    servicetitan_customer_id: int | None = Field(
+        description="The ServiceTitan customer the friend already was when the booking was sent (Is First Time "
+        "Client: From ServiceTitan), or null: not a known customer, or not looked up."
+    )
     email_verification: str = Field(
         description="not_asked, unverified (waiting for the friend to click the emailed link), verified, or expired "
         "(not confirmed within 7 days; never sent to your integrations)."

@@ -18,6 +18,7 @@ LEAD_KEYS = {
     "id", "campaign_id", "referrer_id", "referrer_code", "first_name", "last_name", "email", "phone", "street",
     "city", "state", "zip_code", "notes", "custom_fields", "code", "status", "source", "email_verification",
     "created_at", "status_reason", "stage", "qualified_at", "qualified_by_rule", "job_number",
+    "servicetitan_customer_id",
 }
 
 
@@ -164,6 +165,13 @@ def test_getting_a_lead_by_id_returns_it_with_its_referrer_code(tenant: Tenant) 
     assert set(body) == LEAD_KEYS
     assert (body["id"], body["email"], body["code"]) == (tenant.lead.pk, tenant.lead.email, tenant.lead.code)
     assert body["referrer_code"] == tenant.referrer.code
+
+
+def test_a_lead_that_already_was_a_servicetitan_customer_carries_the_customer_id(tenant: Tenant) -> None:
+    assert json_body(get_json(tenant, f"/leads/{tenant.lead.pk}"))["servicetitan_customer_id"] is None
+    Lead.objects.filter(pk=tenant.lead.pk).update(servicetitan_customer_id=4821)
+
+    assert json_body(get_json(tenant, f"/leads/{tenant.lead.pk}"))["servicetitan_customer_id"] == 4821
 
 
 def test_getting_a_lead_that_does_not_exist_is_404_in_the_error_shape(tenant: Tenant) -> None:
