@@ -7,11 +7,15 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from referloop.campaigns.admission import on_lead_admitted
+        from referloop.campaigns.outcomes import on_qualified, on_unqualified
         from referloop.campaigns.referrers import on_referrer_joined
         from referloop.integrations import destinations
         from referloop.integrations.servicetitan.destination import NAME, ServiceTitanKind
         from referloop.integrations.servicetitan.follower.runner import Follower
         from referloop.integrations.servicetitan.outbox import create_deliveries
+        from referloop.integrations.servicetitan.return_fields import hooks as return_fields
+        from referloop.integrations.servicetitan.return_fields.destination import CustomerKind
+        from referloop.integrations.servicetitan.return_fields.outbox import match_joined, request_matches
         from referloop.integrations.webhooks import events as webhook_events
         from referloop.integrations.webhooks.destination import WebhookKind
         from referloop.notifications.destination import EmailKind
@@ -24,5 +28,10 @@ class IntegrationsConfig(AppConfig):
         destinations.register(NAME, ServiceTitanKind)
         destinations.register(WebhookKind.name, WebhookKind)
         destinations.register(EmailKind.name, EmailKind)
+        # ServiceTitan customers: return-field writes and matching referrers who join (return_fields/).
+        destinations.register(CustomerKind.name, CustomerKind)
+        on_referrer_joined(match_joined, in_bulk=request_matches)
+        on_qualified(return_fields.count_changed)
+        on_unqualified(return_fields.count_changed)
         # What became of each booking (job, completed, paid), beside the deliveries in every worker.
         destinations.register_background("servicetitan-follower", Follower.in_worker)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from referloop.campaigns.models import Campaign, Lead
 from referloop.integrations import crypto
+from referloop.integrations.servicetitan.return_fields.models import CustomerMatch, CustomerWrite
 from referloop.integrations.webhooks.models import WebhookEndpoint, WebhookEvent
 from referloop.providers.mapping import FieldMapping
 
@@ -171,7 +172,8 @@ class Delivery(models.Model):
     destination, so the next try settles that first (ServiceTitan: looks the booking up by externalId).
     `connector` names the destination kind that sends it (`integrations.destinations`). A ServiceTitan row has
     an integration and a lead; a webhook row an endpoint and an event (`webhooks/`); an email row an email
-    (`notifications/`); never two of these.
+    (`notifications/`); a ServiceTitan customer row an integration and a customer write or match
+    (`servicetitan/return_fields/`); never two of these.
     """
 
     connector = models.CharField(max_length=20, default="servicetitan")
@@ -182,6 +184,9 @@ class Delivery(models.Model):
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries", null=True)
     # An email row has only this (notifications/): the email says whom it goes to and about which lead.
     email = models.OneToOneField("notifications.Email", on_delete=models.CASCADE, related_name="delivery", null=True)
+    # A ServiceTitan customer row ("st_customer", return_fields/) has its integration and one of these.
+    customer_write = models.ForeignKey(CustomerWrite, on_delete=models.CASCADE, related_name="deliveries", null=True)
+    customer_match = models.OneToOneField(CustomerMatch, on_delete=models.CASCADE, related_name="delivery", null=True)
     state = models.CharField(max_length=10, choices=DeliveryState.choices)
     reason = models.CharField(max_length=500, blank=True)
     rate_key = models.CharField(max_length=80, db_index=False)
@@ -206,6 +211,12 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "lead"], name="one_delivery_per_lead"),
             models.UniqueConstraint(fields=["endpoint", "event"], name="one_delivery_per_endpoint_event"),
+            # One pending or held write per customer: later changes coalesce into it (the values are read at the try).
+            models.UniqueConstraint(
+                fields=["customer_write"],
+                condition=Q(state__in=["pending", "held"]),
+                name="one_open_write_per_customer",
+            ),
             models.CheckConstraint(
                 condition=(
                     Q(
@@ -214,6 +225,8 @@ class Delivery(models.Model):
                         endpoint__isnull=True,
                         event__isnull=True,
                         email__isnull=True,
+                        customer_write__isnull=True,
+                        customer_match__isnull=True,
                     )
                     | Q(
                         integration__isnull=True,
@@ -221,6 +234,8 @@ class Delivery(models.Model):
                         endpoint__isnull=False,
                         event__isnull=False,
                         email__isnull=True,
+                        customer_write__isnull=True,
+                        customer_match__isnull=True,
                     )
                     | Q(
                         integration__isnull=True,
@@ -228,6 +243,19 @@ class Delivery(models.Model):
                         endpoint__isnull=True,
                         event__isnull=True,
                         email__isnull=False,
+                        customer_write__isnull=True,
+                        customer_match__isnull=True,
+                    )
+                    | Q(
+                        integration__isnull=False,
+                        lead__isnull=True,
+                        endpoint__isnull=True,
+                        event__isnull=True,
+                        email__isnull=True,
+                    )
+                    & (
+                        Q(customer_write__isnull=False, customer_match__isnull=True)
+                        | Q(customer_write__isnull=True, customer_match__isnull=False)
                     )
                 ),
                 name="delivery_has_one_destination",
@@ -246,6 +274,18 @@ class Delivery(models.Model):
         if self.email_id is not None:
             return f"Delivery of email {self.email_id} ({self.state})"
         return f"Delivery of lead {self.lead_id} to integration {self.integration_id} ({self.state})"
+
+    @property
+    def subject(self) -> str:
+        """What an integration's row is about, as Activity names it: the lead's email, or the customer write or
+        referrer match (return_fields/) it carries. Select those related rows with it."""
+        if self.lead_id is not None and self.lead is not None:
+            return self.lead.email
+        if self.customer_write_id is not None and self.customer_write is not None:
+            return f"Return fields of customer {self.customer_write.customer_id}"
+        if self.customer_match_id is not None and self.customer_match is not None:
+            return f"Finding the ServiceTitan customer of {self.customer_match.referrer.email}"
+        return ""
 
 
 class AttemptOutcome(models.TextChoices):

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from referloop.integrations.servicetitan.customer_sync import views as referrers
+from referloop.integrations.servicetitan.return_fields import views as return_fields
 from referloop.integrations.servicetitan.views import connection_tab as connection
 from referloop.integrations.servicetitan.views import leads_tab as leads
 from referloop.integrations.servicetitan.views import pick_lists
@@ -20,6 +21,7 @@ urlpatterns = [
     path("<slug:provider>/leads/row/", leads.mapping_row, name="integration_mapping_row"),
     path("<slug:provider>/leads/pick-lists/refresh/", pick_lists.refresh, name="integration_pick_lists_refresh"),
     path("<slug:provider>/referrers/", referrers.referrers_tab, name="integration_referrers"),
+    path("<slug:provider>/referrers/returns/", return_fields.save_return_fields, name="integration_return_fields"),
     path("<slug:provider>/referrers/stop/", referrers.referrers_stop, name="integration_referrers_stop"),
     path("<slug:provider>/referrers/progress/", referrers.referrers_progress, name="integration_referrers_progress"),
     path("<slug:provider>/activity/", activity.activity, name="integration_activity"),

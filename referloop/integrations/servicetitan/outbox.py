@@ -8,7 +8,7 @@ gets, and the reason, is the one readiness rule's answer (`servicetitan.readines
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from referloop.campaigns.models import Lead
@@ -90,7 +90,12 @@ def hold_pending(integration: Integration, reason: str) -> int:
 
 
 def resend(rows: QuerySet[Delivery]) -> int:
-    """Failed (or skipped, by explicit request) rows go back to pending; a lookup by externalId runs first."""
-    return rows.filter(state__in=[DeliveryState.FAILED, DeliveryState.SKIPPED]).update(
-        **deliveries.resent(timezone.now(), settle_first=True)
+    """Failed (or skipped, by explicit request) rows go back to pending; a lookup by externalId runs first. A
+    customer write superseded by a newer one (which writes the latest values) is left as it is: one open write per
+    customer (return_fields/)."""
+    newer = Delivery.objects.filter(customer_write=OuterRef("customer_write"), pk__gt=OuterRef("pk"))
+    return (
+        rows.filter(state__in=[DeliveryState.FAILED, DeliveryState.SKIPPED])
+        .exclude(Exists(newer))
+        .update(**deliveries.resent(timezone.now(), settle_first=True))
     )

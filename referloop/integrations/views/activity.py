@@ -23,6 +23,10 @@ PAGE_SIZE = 50
 RESENDABLE = (DeliveryState.FAILED, DeliveryState.SKIPPED)
 
 
+# The related rows `Delivery.subject` reads: one query for a page however many rows.
+SUBJECT_RELATED = ("lead", "customer_write", "customer_match__referrer")
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -33,7 +37,7 @@ def activity(request: AccountRequest, campaign_id: int, provider: str) -> HttpRe
     state = request.GET.get("state", "")
     query = request.GET.get("q", "").strip()
     counts = dict(integration.deliveries.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
-    deliveries = integration.deliveries.select_related("lead").order_by("-created_at", "-pk")
+    deliveries = integration.deliveries.select_related(*SUBJECT_RELATED).order_by("-created_at", "-pk")
     if state in DeliveryState.values:
         deliveries = deliveries.filter(state=state)
     else:
@@ -77,7 +81,9 @@ def last_warnings(delivery_ids: list[int]) -> list[list[str]]:
 @account_required
 def delivery_detail(request: AccountRequest, campaign_id: int, provider: str, delivery_id: int) -> HttpResponse:
     integration = scoped_integration(request, campaign_id, provider)
-    delivery = get_object_or_404(Delivery.objects.select_related("lead"), pk=delivery_id, integration=integration)
+    delivery = get_object_or_404(
+        Delivery.objects.select_related(*SUBJECT_RELATED), pk=delivery_id, integration=integration
+    )
     attempts = [
         (attempt, json.dumps(attempt.request_summary, indent=2, ensure_ascii=False, default=str))
         for attempt in delivery.attempts.all()
@@ -115,10 +121,12 @@ def delivery_resend(request: AccountRequest, campaign_id: int, provider: str, de
     if reason:
         messages.error(request, f"Not resent, because it would only be held: {reason}")
         return back
-    email = delivery.lead.email if delivery.lead else ""
+    subject = Delivery.objects.select_related(*SUBJECT_RELATED).get(pk=delivery.pk).subject
     if outbox.resend(Delivery.objects.filter(pk=delivery.pk)):
-        audit.record(integration, request.user, f"Resent the delivery of {email}.")
-        messages.success(request, f"Resending {email} now. The result appears below in a few seconds.")
+        audit.record(integration, request.user, f"Resent the delivery of {subject}.")
+        messages.success(request, f"Resending {subject} now. The result appears below in a few seconds.")
+    else:
+        messages.info(request, "Not resent: a newer write for this customer is on its way with the latest values.")
     return back
 
 

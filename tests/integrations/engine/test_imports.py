@@ -16,7 +16,7 @@ DESTINATIONS = (
     "referloop.providers.email",
     "referloop.notifications",
 )
-DATA_ONLY = ("referloop.integrations.webhooks.models",)
+DATA_ONLY = ("referloop.integrations.webhooks.models", "referloop.integrations.servicetitan.return_fields.models")
 
 
 def module_file(name: str) -> Path | None:
@@ -63,7 +63,5 @@ def test_the_engine_imports_no_destinations_code_even_indirectly() -> None:
     reached = closure(engine)
 
     assert "referloop.providers.base" in reached  # the closure is real: the interface is reached
-    leaks = sorted(
-        module for module in reached if module.startswith(DESTINATIONS) and module not in DATA_ONLY
-    )
+    leaks = sorted(module for module in reached if module.startswith(DESTINATIONS) and module not in DATA_ONLY)
     assert leaks == []

@@ -16,6 +16,7 @@ from referloop.accounts.http import AccountRequest
 from referloop.integrations.servicetitan.customer_sync.control import AlreadyRunning, SyncForm, start, stop, sync_of
 from referloop.integrations.servicetitan.customer_sync.models import SyncState
 from referloop.integrations.servicetitan.customer_sync.progress import progress_of
+from referloop.integrations.servicetitan.return_fields.panel import return_fields_context
 from referloop.integrations.views.common import render_tab, require_manager, scoped_integration
 
 TEMPLATE = "integrations/servicetitan/referrers.html"
@@ -39,7 +40,8 @@ def referrers_tab(request: AccountRequest, campaign_id: int, provider: str) -> H
                 messages.success(request, "Sync started. The worker reads your ServiceTitan customers now.")
             return redirect("integration_referrers", integration.campaign.pk, provider)
         status = 400
-    context = {"form": form, "progress": progress_of(sync) if sync is not None else None}
+    context: dict[str, object] = {"form": form, "progress": progress_of(sync) if sync is not None else None}
+    context.update(return_fields_context(integration))  # Map Return Fields and "When referrer joins campaign"
     return render_tab(request, TEMPLATE, integration.campaign, provider, integration, "referrers", context, status)
 
 

@@ -23,6 +23,7 @@ from referloop.campaigns.models import Campaign, Lead, Referrer
 from referloop.campaigns.referrers import announce_joined
 from referloop.integrations.servicetitan.customer_sync.choose import NewReferrer
 from referloop.integrations.servicetitan.customer_sync.models import CustomerLink, Outcome
+from referloop.integrations.servicetitan.return_fields.hooks import customers_linked
 
 SOURCE = "servicetitan"  # Referrer.source of a referrer the sync created
 T = TypeVar("T")
@@ -79,6 +80,7 @@ def write_referrers(
                 )
             )
     CustomerLink.objects.bulk_create(links, ignore_conflicts=True)
+    customers_linked(integration_id, [link.customer_id for link in links])  # return fields, one write row each
     announce_joined([referrer for referrer, made in created.values() if made])
     return outcomes
 
