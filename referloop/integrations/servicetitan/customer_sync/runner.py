@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from referloop.integrations.destinations import BackgroundContext
@@ -25,19 +23,15 @@ from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.servicetitan.customer_sync import slots, store
 from referloop.integrations.servicetitan.customer_sync.models import Phase
+from referloop.integrations.servicetitan.reading import DatabaseThread, SlotSender
 from referloop.providers.servicetitan import TokenCache
 from referloop.providers.servicetitan.client import AsyncServiceTitanClient
 from referloop.providers.servicetitan.errors import ServiceTitanError
-from referloop.providers.transport import Answer, AsyncSender, Outgoing, TransportFailure
+from referloop.providers.transport import TransportFailure
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 InDb = Callable[..., Awaitable[Any]]
-
-
-class TenantBusy(TransportFailure):
-    def __init__(self, url: str) -> None:
-        super().__init__("The tenant was busy the whole time; reading customers later.", url=url, reached=False)
 
 
 @dataclass(frozen=True)
@@ -64,11 +58,7 @@ class CustomerSyncJob:
 
     @classmethod
     def in_worker(cls, context: BackgroundContext, stop_after_pages: int | None = None) -> CustomerSyncJob:
-        database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-customer-sync-db")
-
-        async def in_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-            return await asyncio.get_running_loop().run_in_executor(database, functools.partial(fn, *args, **kwargs))
-
+        database = DatabaseThread("referloop-customer-sync-db")
         cache = context.token_cache if isinstance(context.token_cache, TokenCache) else None
         options = SyncOptions(
             tick=context.tick,
@@ -77,7 +67,7 @@ class CustomerSyncJob:
             token_cache=cache,
             stop_after_pages=stop_after_pages,
         )
-        job = cls(context.owner, in_db, context.sender, context.rate, options)
+        job = cls(context.owner, database, context.sender, context.rate, options)
         job._database = database
         return job
 
@@ -88,15 +78,14 @@ class CustomerSyncJob:
         self.rate = rate
         self.options = options or SyncOptions()
         self.report = SyncReport()
-        self._database: ThreadPoolExecutor | None = None
+        self._database: DatabaseThread | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
         try:
             await self._run(stopping)
         finally:
             if self._database is not None:
-                await self.in_db(connections.close_all)
-                self._database.shutdown(wait=True)
+                await self._database.close()
 
     async def _run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -123,7 +112,13 @@ class CustomerSyncJob:
 
     async def _page(self, plan: store.Plan) -> store.Plan | None:
         take = self._slot(plan)
-        sender = _SlotSender(self.sender.for_key(plan.rate_key), take, self.options)
+        sender = SlotSender(
+            self.sender.for_key(plan.rate_key),
+            take,
+            wait_for_slot=self.options.wait_for_slot,
+            slot_poll=self.options.slot_poll,
+            later="reading customers",
+        )
         client = AsyncServiceTitanClient(
             plan.credentials, timeout=self.options.timeout, sender=sender, token_cache=self.options.token_cache
         )
@@ -168,26 +163,3 @@ class CustomerSyncJob:
                 return ratelimit.take_spare_slot(plan.rate_key, self.owner, time.time(), timezone.now(), self.rate)
 
         return lambda: self.in_db(take)
-
-
-class _SlotSender:
-    """A rate key's paced sender whose paced requests first take a slot of the tenant's budget."""
-
-    def __init__(self, inner: AsyncSender, take: Callable[[], Awaitable[float | None]], options: SyncOptions):
-        self._inner = inner
-        self._take = take
-        self._options = options
-
-    async def send(self, request: Outgoing) -> Answer:
-        if request.paced:
-            give_up = time.monotonic() + self._options.wait_for_slot
-            while (slot := await self._take()) is None:
-                if time.monotonic() >= give_up:
-                    raise TenantBusy(request.url)
-                await asyncio.sleep(self._options.slot_poll)
-            if slot > time.time():
-                await asyncio.sleep(slot - time.time())
-        return await self._inner.send(request)
-
-    async def aclose(self) -> None:
-        pass

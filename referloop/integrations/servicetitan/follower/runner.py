@@ -9,39 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from referloop.integrations.destinations import BackgroundContext
 from referloop.integrations.engine import ratelimit
 from referloop.integrations.engine.ratelimit import RateLimit
 from referloop.integrations.servicetitan.follower import reader, store
+from referloop.integrations.servicetitan.reading import DatabaseThread, SlotSender
 from referloop.providers.servicetitan import TokenCache
 from referloop.providers.servicetitan.client import AsyncServiceTitanClient
 from referloop.providers.servicetitan.errors import ServiceTitanError
-from referloop.providers.transport import Answer, AsyncSender, Outgoing, TransportFailure
+from referloop.providers.transport import TransportFailure
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 InDb = Callable[..., Awaitable[Any]]
-
-
-class TenantBusy(TransportFailure):
-    """The tenant's deliveries kept every slot for longer than a cycle may wait: try the cycle later."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(
-            "The tenant was busy with bookings the whole time; following it later.", url=url, reached=False
-        )
 
 
 @dataclass(frozen=True)
@@ -76,12 +66,8 @@ class Follower:
     def in_worker(cls, context: BackgroundContext) -> Follower:
         """With its own database thread (and connection): planning and writing a cycle never holds up the
         deliveries' claims and results, which have the worker's one database thread to themselves."""
-        database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referloop-follower-db")
-
-        async def in_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-            return await asyncio.get_running_loop().run_in_executor(database, functools.partial(fn, *args, **kwargs))
-
-        follower = cls(context.owner, in_db, context.sender, context.rate, FollowerOptions.of(context))
+        database = DatabaseThread("referloop-follower-db")
+        follower = cls(context.owner, database, context.sender, context.rate, FollowerOptions.of(context))
         follower._database = database
         return follower
 
@@ -94,15 +80,14 @@ class Follower:
         self.rate = rate
         self.options = options or FollowerOptions()
         self.report = FollowerReport()
-        self._database: ThreadPoolExecutor | None = None  # its own database thread, closed when it stops
+        self._database: DatabaseThread | None = None  # its own database thread, closed when it stops
 
     async def run(self, stopping: asyncio.Event) -> None:
         try:
             await self._run(stopping)
         finally:
             if self._database is not None:
-                await self.in_db(connections.close_all)
-                self._database.shutdown(wait=True)
+                await self._database.close()
 
     async def _run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -117,7 +102,13 @@ class Follower:
                 await asyncio.wait_for(stopping.wait(), self.options.tick)
 
     async def cycle(self, plan: store.Plan) -> None:
-        sender = _SpareSlotSender(self.sender.for_key(plan.rate_key), self._spare_slot(plan.rate_key), self.options)
+        sender = SlotSender(
+            self.sender.for_key(plan.rate_key),
+            self._spare_slot(plan.rate_key),
+            wait_for_slot=self.options.wait_for_slot,
+            slot_poll=self.options.slot_poll,
+            later="following it",
+        )
         client = AsyncServiceTitanClient(
             plan.credentials, timeout=self.options.timeout, sender=sender, token_cache=self.options.token_cache
         )
@@ -141,26 +132,3 @@ class Follower:
                 return ratelimit.take_spare_slot(rate_key, self.owner, time.time(), timezone.now(), self.rate)
 
         return lambda: self.in_db(take)
-
-
-class _SpareSlotSender:
-    """A rate key's paced sender whose paced requests first wait for a spare slot of the tenant's budget."""
-
-    def __init__(self, inner: AsyncSender, take: Callable[[], Awaitable[float | None]], options: FollowerOptions):
-        self._inner = inner
-        self._take = take
-        self._options = options
-
-    async def send(self, request: Outgoing) -> Answer:
-        if request.paced:
-            give_up = time.monotonic() + self._options.wait_for_slot
-            while (slot := await self._take()) is None:
-                if time.monotonic() >= give_up:
-                    raise TenantBusy(request.url)
-                await asyncio.sleep(self._options.slot_poll)
-            if slot > time.time():
-                await asyncio.sleep(slot - time.time())
-        return await self._inner.send(request)
-
-    async def aclose(self) -> None:
-        pass
