@@ -96,8 +96,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=13, help="follow: random seed for which bookings change")
     parser.add_argument(
         "--known-customers",
-        action="store_true",
-        help="Is First Time Client From ServiceTitan: every lead has its own phone and costs a customer lookup",
+        nargs="?",
+        const="copy",
+        choices=("copy", "phone"),
+        help="Is First Time Client From ServiceTitan, every lead with its own phone. `copy` (the default): the "
+        "contacts copy is complete and fresh (steady state), no lookup call; `phone`: no copy, one phone lookup "
+        "per lead (the worst case)",
     )
     parser.add_argument("--timeout", type=float, default=540.0, help="give up on a drain after this many seconds")
     parser.add_argument("--json", type=Path, help="also append the results as JSON lines to this file")

@@ -50,7 +50,9 @@ class Settings:
     cycles: int = 10  # follow: rounds of changes
     change: float = 0.01  # follow: share of the followed bookings changed per round
     seed: int = 13  # follow: which bookings change
-    known_customers: bool = False  # Is First Time Client From ServiceTitan: a phone lookup per lead (issue 15)
+    # Is First Time Client From ServiceTitan (issue 15): "copy" (a covering contacts copy answers, no call) or
+    # "phone" (no copy: a phone lookup per lead); None: not asked.
+    known_customers: str | None = None
 
 
 @dataclass
@@ -77,7 +79,8 @@ class Row:
 
 
 def tenants_in_sandbox(ctx: Context, count: int, label: str = "t") -> list[BenchTenant]:
-    tenants = seed.make_tenants(count, label, known_customers=ctx.settings.known_customers and label == "t")
+    known = ctx.settings.known_customers if label == "t" else None
+    tenants = seed.make_tenants(count, label, known_customers=known)
     for tenant in tenants:
         harness.add_tenant(ctx.base_url, tenant.sandbox_config())
     return tenants
@@ -309,8 +312,10 @@ def fifty_tenants(ctx: Context) -> list[Row]:
         + (f"; {following}" if following else "")
     )
     setup = f"{s.tenants} tenants, {s.leads} leads, latency {s.latency_ms:g} ms, {worker_setup(s)}" + followed
-    if s.known_customers:
+    if s.known_customers == "phone":
         setup += "; Is First Time Client From ServiceTitan (one phone lookup per lead)"
+    elif s.known_customers == "copy":
+        setup += "; Is First Time Client From ServiceTitan (a complete, fresh contacts copy answers: no call)"
     numbers = {**result.numbers(), "plain_rate": round(baseline.rate, 3), "ratio": round(ratio, 1)}
     numbers |= {"followed": s.followed, "follow_interval": s.follow_interval}
     numbers |= {"429": checks.too_many_requests, "duplicates": checks.duplicates}

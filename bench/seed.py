@@ -29,6 +29,8 @@ from referloop.integrations.models import (
     LeadAction,
     WorkerHeartbeat,
 )
+from referloop.integrations.servicetitan.customer_sync.models import CustomerSync, StagedContact
+from referloop.integrations.servicetitan.customer_sync.store import poll_interval
 from referloop.providers.mapping import FieldMapping
 from referloop.providers.servicetitan import default_mapping
 
@@ -36,6 +38,7 @@ FIRST_TENANT_ID = 500_001
 BOOKING_PROVIDER_ID = 42
 PARKED = timedelta(days=365)
 BULK_BATCH = 2_000
+COPIED_CUSTOMERS = 2_000  # contacts in each tenant's copy with --known-customers copy
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,17 @@ class BenchTenant:
         }
 
 
-def make_tenants(count: int, label: str = "t", *, known_customers: bool = False) -> list[BenchTenant]:
-    """`known_customers`: Is First Time Client From ServiceTitan, so every lead (each with its own phone) costs a
-    phone lookup before its booking: the worst case of issue 15's known-customer lookup."""
+def make_tenants(count: int, label: str = "t", *, known_customers: str | None = None) -> list[BenchTenant]:
+    """`known_customers`: Is First Time Client From ServiceTitan for every lead (each with its own phone). "copy":
+    each tenant's contacts copy is complete and fresh (the steady state: the lookup answers without a call);
+    "phone": no copy, so every lead costs a phone lookup before its booking (issue 15's worst case)."""
     account = Account.objects.get_or_create(name="Bench Heating & Air")[0]
     start = FIRST_TENANT_ID + Campaign.objects.count()
     return [_make_tenant(account, start + n, f"{label}{n}", known_customers) for n in range(count)]
 
 
 @transaction.atomic
-def _make_tenant(account: Account, tenant_id: int, slug: str, known_customers: bool = False) -> BenchTenant:
+def _make_tenant(account: Account, tenant_id: int, slug: str, known_customers: str | None = None) -> BenchTenant:
     campaign = Campaign.objects.create(account=account, name=f"Bench {slug}", slug=f"bench-{slug}")
     referrer = Referrer.objects.create(
         campaign=campaign, first_name="Maria", last_name="Lopez", email=f"maria@{slug}.example"
@@ -87,8 +91,30 @@ def _make_tenant(account: Account, tenant_id: int, slug: str, known_customers: b
     if known_customers:
         mapping["isFirstTimeClient"] = FieldMapping("manual", "From ServiceTitan, else Yes")
     integration.set_mapping(mapping)
-    integration.save()
+    integration.save()  # asking ServiceTitan starts the contacts copy (customer_sync/keeping.py)
+    if known_customers == "copy":
+        _covering_copy(integration)
+    elif known_customers == "phone":  # no copy at all: the worker would otherwise start one mid-run
+        CustomerSync.objects.filter(integration=integration).update(keep_contacts=False)
     return BenchTenant(tenant_id, client_id, secret, integration, referrer)
+
+
+def _covering_copy(integration: Integration) -> None:
+    """The steady state: a copy read to its end a moment ago, holding other people's contacts (the leads match
+    nobody, so each booking says Yes without a call), next read after the poll interval (not during the run)."""
+    now = timezone.now()
+    CustomerSync.objects.filter(integration=integration).update(
+        contacts_complete_at=now - timedelta(days=1),
+        contacts_polled_at=now,
+        contacts_due_at=now + poll_interval(),
+        contacts_token="bench",
+    )
+    sync = CustomerSync.objects.get(integration=integration)
+    contacts = []
+    for n in range(COPIED_CUSTOMERS):
+        kind, key = ("email", f"customer{n}@{integration.tenant_id}.example") if n % 2 else ("phone", f"31255{n:05d}")
+        contacts.append(StagedContact(sync=sync, contact_id=n + 1, customer_id=n + 1, kind=kind, key=key, value=key))
+    StagedContact.objects.bulk_create(contacts)
 
 
 def load_tenants(label: str = "t") -> list[BenchTenant]:

@@ -3,7 +3,8 @@
 1. lead action  2. required fields mapped  3. the mapping on recent real leads  4. credentials  5. App Key
 6. Booking Provider Value  7. Job Type, Business Unit and Campaign ids still active  8. deliveries in the last
 24 hours  9. held leads  10. the worker  11. the queue  12. the follower (following each booking in ServiceTitan
-after it was created).
+after it was created)  13. known customers, only when Is First Time Client is From ServiceTitan (how complete and
+fresh the copy of the customers' contacts is).
 
 Checks 4 to 7 talk to ServiceTitan (see `live.py`, `pick_lists.py`); the rest only read the database, so
 `cheap_checks` can run on every page view (the banner). No check raises: an unexpected error becomes a problem
@@ -39,6 +40,8 @@ from referloop.integrations.models import (
     WorkerHeartbeat,
 )
 from referloop.integrations.records import custom_fields_of, lead_record
+from referloop.integrations.servicetitan.customer_sync import index as customer_copy
+from referloop.integrations.servicetitan.customer_sync.keeping import wants_copy
 from referloop.integrations.servicetitan.follower import store as follower
 from referloop.integrations.servicetitan.readiness import LEADS_TAB, Readiness, State, readiness
 from referloop.providers.mapping import DATA_TYPE_LABELS, CustomSource, FieldMapping, SourceField, source_catalog
@@ -61,6 +64,7 @@ MAX_GROUPS = 10
 FOLLOW_STALE_INTERVALS = 2
 QUALIFIED_WINDOW = timedelta(days=30)
 FOLLOWER = "Following bookings in ServiceTitan"
+KNOWN_CUSTOMERS = "Known customers"
 
 LABELS = {field.key: field.label for field in TARGET_FIELDS}
 CREATE_BOOKING = LeadAction.CREATE_BOOKING.label
@@ -658,6 +662,58 @@ def _follower_tab(ctx: Context, failed: bool) -> str:
     return fixes.CONNECTION if failed else ""
 
 
+# 13 ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+def check_known_customers(ctx: Context) -> CheckResult:
+    """How complete and fresh the copy of the customers' contacts is, which answers Is First Time Client From
+    ServiceTitan without a call (customer_sync/index.py). Only run when the mapping asks ServiceTitan."""
+    state = customer_copy.copy_state(ctx.integration.pk)
+    copied = customer_copy.contacts_copied(ctx.integration.pk) if state.exists else 0
+    limit = customer_copy.fresh_within()
+    data = {
+        "contacts": copied,
+        "complete_at": state.complete_at.isoformat() if state.complete_at else None,
+        "last_read_at": state.polled_at.isoformat() if state.polled_at else None,
+        "covers": state.covers(ctx.now),
+        "fresh_within_seconds": limit.total_seconds(),
+    }
+    meanwhile = "lookups ask ServiceTitan by phone meanwhile (one call per lead with a phone)"
+    if state.covers(ctx.now) and state.polled_at is not None:
+        return CheckResult(
+            "known_customers",
+            KNOWN_CUSTOMERS,
+            Status.OK,
+            f"{plural(copied, 'contact')} copied, last read {ago(state.polled_at, ctx.now)}: a lead's email and "
+            "phone are matched here, without a call to ServiceTitan.",
+            data=data,
+        )
+    if not state.complete():
+        read = f" ({plural(copied, 'contact')} so far)" if copied else ""
+        return CheckResult(
+            "known_customers",
+            KNOWN_CUSTOMERS,
+            Status.OK,
+            f"Still copying the customers' contacts{read}: {meanwhile}.",
+            data=data,
+        )
+    last = f"last read {ago(state.polled_at, ctx.now)}" if state.polled_at else "never read"
+    return CheckResult(
+        "known_customers",
+        KNOWN_CUSTOMERS,
+        Status.WARNING,
+        f"{plural(copied, 'contact')} copied, but {last}, longer than {duration(limit)}: {meanwhile}.",
+        fix=(
+            "Is a worker running? It reads the changes every few minutes (start `referloop worker` or "
+            "`referloop serve`). If it is, Run checks tests the connection to ServiceTitan."
+        ),
+        data=data,
+    )
+
+
+def _extra_checks(ctx: Context) -> list[CheckResult]:
+    """Checks that apply to some mappings only (so a default integration shows the twelve above)."""
+    return [_safely(check_known_customers, ctx)] if wants_copy(ctx.integration) else []
+
+
 # ────────────────────────────────────────────────────────────────────────────────────────────────────────────
 DB_BEFORE_LIVE: list[Check] = [check_lead_action, check_required_fields, check_mapping_on_leads]
 DB_AFTER_LIVE: list[Check] = [check_deliveries, check_held, check_worker, check_queue, check_follower]
@@ -670,6 +726,7 @@ TITLES: dict[Check, str] = {
     check_worker: "Worker",
     check_queue: "Queue",
     check_follower: FOLLOWER,
+    check_known_customers: KNOWN_CUSTOMERS,
 }
 
 
@@ -680,7 +737,7 @@ def run_checks(integration: Integration, *, network: bool = True, now: datetime 
     live_results = live.live_checks(integration) if network else live.not_run()
     results += [*live_results, _pick_lists_safely(integration, live_results, network)]
     results += [_safely(check, ctx) for check in DB_AFTER_LIVE]
-    return results
+    return results + _extra_checks(ctx)
 
 
 def _pick_lists_safely(integration: Integration, live_results: list[CheckResult], network: bool) -> CheckResult:
@@ -702,7 +759,7 @@ def _pick_lists_safely(integration: Integration, live_results: list[CheckResult]
 def cheap_checks(integration: Integration, *, now: datetime | None = None) -> list[CheckResult]:
     """The database-only checks (no network): fast enough for every page view."""
     ctx = _context(integration, now)
-    return [_safely(check, ctx) for check in DB_BEFORE_LIVE + DB_AFTER_LIVE]
+    return [_safely(check, ctx) for check in DB_BEFORE_LIVE + DB_AFTER_LIVE] + _extra_checks(ctx)
 
 
 def _context(integration: Integration, now: datetime | None) -> Context:

@@ -4,14 +4,17 @@ ServiceTitan documents no way to find a customer by email, and one call (`find_c
 lead is looked up in three places, cheapest first:
 
 1. the local index (`CustomerIndex`), at claim time, for the whole claim at once: a copy of the tenant's customers'
-   contacts that the customer sync keeps. Until one is registered (`register_index`) it knows nobody;
+   contacts that the customer sync keeps (customer_sync/index.py). When the copy *covers* the integration (complete
+   and fresh), a key it does not know is nobody's: the lead is a first-time client, no call, no warning. Otherwise
+   (no copy yet, still copying, stale) the steps below run as if it knew nobody else;
 2. Django's cache (Redis in production), at claim time: what an earlier phone lookup of this integration answered,
    "nobody" included, for `CACHE_SECONDS`;
 3. otherwise, when the lead has a phone, one phone lookup made by the connector in the delivery try, in the
    tenant's rate budget (the claim counts it in the try's cost). It is bounded in time: if ServiceTitan cannot
    answer, the booking goes out with the mapping's fallback value and the attempt says why.
 
-So a lead costs at most one ServiceTitan call, none when the index or the cache answers, and the web request that
+So a lead costs at most one ServiceTitan call, none when the index or the cache answers (in steady state, a covering
+copy answers every lead), and the web request that
 creates the lead never calls ServiceTitan. What the try learnt comes back with its result (`after_results`): the
 answer is cached, and a lead that was a customer is marked (`mark_existing`).
 """
@@ -26,6 +29,7 @@ from typing import Protocol
 
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from referloop.campaigns import outcomes
 from referloop.campaigns.models import Lead, LeadEvent
@@ -42,18 +46,40 @@ _NOBODY = 0  # the cached "no customer has this phone" (ServiceTitan ids start a
 Key = tuple[str, str]  # ("email", "ann@example.com") or ("phone", "2175550142")
 
 
+@dataclass(frozen=True)
+class IndexAnswer:
+    """What the local copy says about a claim's leads."""
+
+    # By integration id: the customer id of each key its copy knows (unknown keys left out).
+    customers: Mapping[int, Mapping[Key, int]]
+    # The integrations whose copy is complete and fresh: a key it does not know is nobody's, so the lead is a
+    # first-time client without asking ServiceTitan. Missing, still copying or stale copies are not in it.
+    covering: frozenset[int] = frozenset()
+
+
+NOTHING_KNOWN = IndexAnswer({})
+
+
 class CustomerIndex(Protocol):
     """A local copy of which ServiceTitan customer has which email and phone, per integration."""
 
+    def look_up(self, keys: Mapping[int, Collection[Key]], now: datetime) -> IndexAnswer:
+        """For each integration of the claim, every key of its leads. Emails come casefolded, phones as digits
+        without a US +1 (`phone_digits`). Called once per claim: it should cost a fixed number of queries however
+        many integrations and keys."""
+        ...
+
     def customer_ids(self, integration_id: int, keys: Collection[Key]) -> Mapping[Key, int]:
-        """The customer id of each key this integration's copy knows (unknown keys left out). Emails come
-        lower-cased, phones as digits without a US +1 (`phone_digits`). Called once per integration per claim,
-        with every key of the claim's leads: it should cost a fixed number of queries however many keys."""
+        """The customer id of each key this integration's copy knows (unknown keys left out), complete or not:
+        `look_up` for one integration (matching a referrer who joins, return_fields/)."""
         ...
 
 
 class NoIndex:
     """Knows nobody: no local copy of the customers exists yet, so every lead with a phone is asked about."""
+
+    def look_up(self, keys: Mapping[int, Collection[Key]], now: datetime) -> IndexAnswer:
+        return NOTHING_KNOWN
 
     def customer_ids(self, integration_id: int, keys: Collection[Key]) -> Mapping[Key, int]:
         return {}
@@ -100,19 +126,17 @@ class ToCheck:
 def plans(leads: Sequence[ToCheck]) -> dict[int, Plan]:
     """By delivery id, what each try must do: nothing (known customer, known to be nobody) or one phone lookup.
 
-    One index question per integration and one cache read for the whole claim.
+    One index question and one cache read for the whole claim.
     """
-    by_integration: dict[int, list[ToCheck]] = {}
+    keys: dict[int, set[Key]] = {}
     for lead in leads:
-        by_integration.setdefault(lead.integration_id, []).append(lead)
-    indexed = {
-        integration_id: _indexed(integration_id, {key for lead in group for key in keys_of(lead.email, lead.phone)})
-        for integration_id, group in by_integration.items()
-    }
+        keys.setdefault(lead.integration_id, set()).update(keys_of(lead.email, lead.phone))
+    indexed = _indexed(keys, timezone.now())
+    covered = indexed.covering
     found: dict[int, Plan] = {}
     to_ask: dict[int, str] = {}  # delivery id → digits, for the leads the index does not know
     for lead in leads:
-        known = indexed[lead.integration_id]
+        known = indexed.customers.get(lead.integration_id, {})
         match = next(
             ((kind, known[(kind, value)]) for kind, value in keys_of(lead.email, lead.phone) if (kind, value) in known),
             None,
@@ -121,9 +145,9 @@ def plans(leads: Sequence[ToCheck]) -> dict[int, Plan]:
             found[lead.delivery_id] = Plan(lead.fallback, customer_id=match[1], matched_by=match[0])
             continue
         digits = phone_digits(lead.phone)
-        if digits:
+        if digits and lead.integration_id not in covered:
             to_ask[lead.delivery_id] = digits
-        else:  # no phone and no email the index knows: nothing more ServiceTitan can tell
+        else:  # a covering copy knows nobody by these keys, or no phone to ask by: a first-time client
             found[lead.delivery_id] = Plan(lead.fallback)
     of_lead = {lead.delivery_id: lead for lead in leads}
     cached = _cached([cache_key(of_lead[pk].integration_id, digits) for pk, digits in to_ask.items()])
@@ -170,17 +194,17 @@ def remember(learnt: Iterable[Learnt], at: datetime) -> None:
             mark_existing(item.lead_id, item.found.customer_id, item.found.matched_by, at)
 
 
-def _indexed(integration_id: int, keys: set[Key]) -> Mapping[Key, int]:
-    """The index's answers; none when it fails (its leads are then asked about by phone, never held up)."""
+def _indexed(keys: Mapping[int, Collection[Key]], now: datetime) -> IndexAnswer:
+    """The index's answer; nothing known when it fails (its leads are then asked about by phone, never held up)."""
     index = current_index()
-    if isinstance(index, NoIndex):
-        return {}
+    if isinstance(index, NoIndex) or not keys:
+        return NOTHING_KNOWN
     try:
         with transaction.atomic():  # a failed query must not break the claim's transaction
-            return index.customer_ids(integration_id, keys)
+            return index.look_up(keys, now)
     except Exception:
-        logger.exception("the known-customer index failed for integration %s; asking ServiceTitan", integration_id)
-        return {}
+        logger.exception("the known-customer index failed for integrations %s; asking ServiceTitan", sorted(keys))
+        return NOTHING_KNOWN
 
 
 def _cached(keys: list[str]) -> dict[str, object]:

@@ -6,6 +6,7 @@ nobody matching says Yes; a failing lookup sends the mapping's fallback with a w
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from datetime import datetime
 
 import pytest
 from django.core.cache import cache
@@ -16,7 +17,7 @@ from referloop.campaigns import outcomes
 from referloop.campaigns.models import Lead, LeadEvent, LeadStatus
 from referloop.integrations.models import AttemptOutcome, Delivery, DeliveryState, Integration, LeadAction
 from referloop.integrations.servicetitan import known_customers
-from referloop.integrations.servicetitan.known_customers import Key
+from referloop.integrations.servicetitan.known_customers import IndexAnswer, Key
 from referloop.providers.mapping import FieldMapping
 from referloop.providers.servicetitan.first_time import KNOWN_CUSTOMER, lookup_warning
 from referloop.sandbox.customers import phone_digits
@@ -35,9 +36,13 @@ NOBODYS_PHONE = "(512) 555-0199"
 
 @pytest.fixture(autouse=True)
 def empty_cache() -> Iterator[None]:
+    """These tests are about the lookup without a covering contacts copy (test_known_customer_index.py has it):
+    the index knows nobody unless a test registers one."""
     cache.clear()  # the database cache's table outlives a test's flush
-    yield
+    registered = known_customers.current_index()
     known_customers.register_index(known_customers.NoIndex())
+    yield
+    known_customers.register_index(registered)
 
 
 def asking_servicetitan(tenant: Tenant, choice: str = FROM_ST_YES) -> Integration:
@@ -198,9 +203,16 @@ class ContactsIndex:
         self.contacts = contacts
         self.asked: list[tuple[int, set[Key]]] = []
 
+    def look_up(self, keys: Mapping[int, Collection[Key]], now: datetime) -> IndexAnswer:
+        self.asked += [(integration_id, set(wanted)) for integration_id, wanted in keys.items()]
+        known = {
+            integration_id: {key: self.contacts[key] for key in wanted if key in self.contacts}
+            for integration_id, wanted in keys.items()
+        }
+        return IndexAnswer(known)  # covering nothing, as a copy still being read: unknown keys are asked about
+
     def customer_ids(self, integration_id: int, keys: Collection[Key]) -> Mapping[Key, int]:
-        self.asked.append((integration_id, set(keys)))
-        return {key: self.contacts[key] for key in keys if key in self.contacts}
+        return self.look_up({integration_id: keys}, timezone.now()).customers[integration_id]
 
 
 def test_a_lead_matched_by_email_in_the_local_index_costs_no_call(tenant: Tenant, sandbox) -> None:
@@ -223,6 +235,9 @@ def test_a_lead_matched_by_email_in_the_local_index_costs_no_call(tenant: Tenant
 
 
 class BrokenIndex:
+    def look_up(self, keys: Mapping[int, Collection[Key]], now: datetime) -> IndexAnswer:
+        raise RuntimeError("the local copy is being rebuilt")
+
     def customer_ids(self, integration_id: int, keys: Collection[Key]) -> Mapping[Key, int]:
         raise RuntimeError("the local copy is being rebuilt")
 

@@ -65,7 +65,9 @@ class AlreadyRunning(Exception):
 
 
 def sync_of(integration: Integration) -> CustomerSync | None:
-    return CustomerSync.objects.filter(integration=integration).first()
+    """The referrer sync, once started. A row that only keeps the known-customer contacts copy (never started: run
+    0) is no referrer sync: the tab says "No sync yet" for it."""
+    return CustomerSync.objects.filter(integration=integration, run__gt=0).first()
 
 
 def start(integration: Integration, form: SyncForm, user: User, now: datetime) -> CustomerSync:

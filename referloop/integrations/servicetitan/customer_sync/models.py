@@ -109,6 +109,14 @@ class CustomerSync(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The contacts copy, which is also the known-customer index (index.py). `keep_contacts`: a mapping of this
+    # integration sends Is First Time Client From ServiceTitan, so the worker keeps reading the contacts export even
+    # when no referrer sync runs (`contacts_due_at` is when it reads next then). Complete: the contacts export was
+    # read to its end at least once; fresh: a contacts page was written recently.
+    keep_contacts = models.BooleanField(default=False)
+    contacts_due_at = models.DateTimeField(null=True, blank=True)
+    contacts_complete_at = models.DateTimeField(null=True, blank=True)
+    contacts_polled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"customer sync of {self.integration_id} ({self.state})"
@@ -144,10 +152,17 @@ class StagedContact(models.Model):
     value = models.CharField(max_length=300, blank=True)
     active = models.BooleanField(default=True)
     modified_on = models.DateTimeField(null=True, blank=True)
+    # The known-customer lookup's key (keys.py): "email" with the casefolded address, "phone" with its digits;
+    # both "" for other contact types (fax) and values that are no phone.
+    kind = models.CharField(max_length=5, blank=True)
+    key = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("sync", "contact_id", name="staged_contact_once")]
-        indexes = [models.Index(fields=["sync", "customer_id"], name="staged_contact_customer")]
+        indexes = [
+            models.Index(fields=["sync", "customer_id"], name="staged_contact_customer"),
+            models.Index(fields=["sync", "kind", "key"], name="staged_contact_key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} of customer {self.customer_id}"

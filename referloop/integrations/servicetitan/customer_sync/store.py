@@ -9,6 +9,12 @@ are unique per customer), so a page handed out twice (includeRecentChanges may) 
 Each pass reads the contacts export to its end first, then the customers export: when a customer's page is
 written, its contacts are already staged, so its email is known. A contact that comes later (a new email for a
 customer skipped for having none) re-decides that customer when the contact's page is written.
+
+The contacts copy is also the known-customer index (index.py). When a mapping asks ServiceTitan whether a lead is a
+customer (`keep_contacts`) and no referrer sync is running, the same lease and pages keep the contacts export going
+alone (a *contacts-only* plan): the contacts are staged, no customer is decided, and after catching up it waits the
+poll interval. A Start takes over (its lease makes a contacts-only page in flight stale), so one integration has one
+copy, read by one worker at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from django.db.models import Q
 from referloop.integrations.models import Integration
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.integrations.servicetitan.customer_sync import choose
+from referloop.integrations.servicetitan.customer_sync.keys import contact_key
 from referloop.integrations.servicetitan.customer_sync.models import (
     CustomerSync,
     Mode,
@@ -63,6 +70,7 @@ class Plan:
     token: str  # the phase's export token ("" for the start)
     first_pass: bool  # an owner just pressed Start: the sync may take normal slots (runner.py says why)
     needs_total: bool  # the run has not counted the tenant's customers yet
+    contacts_only: bool = False  # keeping the known-customer copy: contacts, spare slots, no referrers
 
 
 @dataclass(frozen=True)
@@ -75,9 +83,9 @@ class Written:
 
 
 def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 10) -> list[Plan]:
-    due = CustomerSync.objects.filter(state=SyncState.RUNNING, due_at__lte=now).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now)
-    )
+    running = Q(state=SyncState.RUNNING, due_at__lte=now)
+    copying = Q(keep_contacts=True, contacts_due_at__lte=now) & ~Q(state=SyncState.RUNNING)
+    due = CustomerSync.objects.filter(running | copying).filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
     if not due.exists():  # the usual answer, without a write transaction
         return []
     plans: list[Plan] = []
@@ -88,7 +96,11 @@ def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 10) -> l
             .order_by("due_at")[:limit]
         ):
             integration = sync.integration
+            contacts_only = sync.state != SyncState.RUNNING
             why = _cannot_read(integration)
+            if why and contacts_only:  # the referrer sync's error line stays the referrer sync's
+                CustomerSync.objects.filter(pk=sync.pk).update(contacts_due_at=now + RETRY_AFTER)
+                continue
             if why:
                 CustomerSync.objects.filter(pk=sync.pk).update(
                     due_at=now + RETRY_AFTER, last_error=why[:ERROR_LIMIT], last_error_at=now
@@ -96,7 +108,7 @@ def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 10) -> l
                 continue
             lease = now + timedelta(seconds=lease_seconds)
             CustomerSync.objects.filter(pk=sync.pk).update(leased_by=owner, lease_until=lease)
-            plans.append(_plan(sync, integration))
+            plans.append(_plan(sync, integration, Phase.CONTACTS if contacts_only else None, contacts_only))
     return plans
 
 
@@ -109,7 +121,7 @@ def _cannot_read(integration: Integration) -> str:
     return ""
 
 
-def _plan(sync: CustomerSync, integration: Integration, phase: str | None = None) -> Plan:
+def _plan(sync: CustomerSync, integration: Integration, phase: str | None = None, contacts_only: bool = False) -> Plan:
     phase = phase or sync.phase
     return Plan(
         sync_id=sync.pk,
@@ -119,8 +131,9 @@ def _plan(sync: CustomerSync, integration: Integration, phase: str | None = None
         run=sync.run,
         phase=phase,
         token=sync.contacts_token if phase == Phase.CONTACTS else sync.customers_token,
-        first_pass=sync.passes == 0,
-        needs_total=sync.customers_total is None and sync.passes == 0,
+        first_pass=sync.passes == 0 and not contacts_only,
+        needs_total=sync.customers_total is None and sync.passes == 0 and not contacts_only,
+        contacts_only=contacts_only,
     )
 
 
@@ -136,10 +149,13 @@ def write_page(owner: str, plan: Plan, page: ExportPage[Any], now: datetime, lea
         if sync is None or not _ours(sync, owner, plan, now):
             return Written(None, stale=True)
         created = 0
+        if plan.contacts_only:
+            return _write_contacts_only(sync, plan, page, now, lease_seconds)
         if plan.phase == Phase.CONTACTS:
             created = _stage_contacts(sync, page.items, now)
             sync.contacts_token = page.continue_from
             sync.contacts_read += len(page.items)
+            sync.contacts_polled_at = now
         else:
             created = _stage_customers(sync, page.items, now)
             sync.customers_token = page.continue_from
@@ -161,19 +177,41 @@ def write_page(owner: str, plan: Plan, page: ExportPage[Any], now: datetime, lea
         return Written(_plan(sync, sync.integration, following), created=created)
 
 
+def _write_contacts_only(
+    sync: CustomerSync, plan: Plan, page: ExportPage[Any], now: datetime, lease_seconds: float
+) -> Written:
+    """A page of the known-customer copy: staged (no customer decided, no referrer made), the token after it."""
+    _stage_contacts(sync, page.items, now, decide=False)
+    sync.contacts_token = page.continue_from
+    sync.contacts_polled_at = now
+    if page.has_more and page.items:
+        sync.lease_until = now + timedelta(seconds=lease_seconds)
+        sync.save()
+        return Written(_plan(sync, sync.integration, Phase.CONTACTS, contacts_only=True))
+    _caught_up_with_contacts(sync, now)
+    sync.leased_by, sync.lease_until = "", None
+    sync.save()
+    return Written(None)
+
+
+def _caught_up_with_contacts(sync: CustomerSync, now: datetime) -> None:
+    """The contacts export was read to its end: the copy is complete, and nobody need read it before the poll."""
+    if sync.contacts_complete_at is None:
+        sync.contacts_complete_at = now
+    sync.contacts_due_at = now + poll_interval()
+
+
 def _ours(sync: CustomerSync, owner: str, plan: Plan, now: datetime) -> bool:
-    return (
-        sync.state == SyncState.RUNNING
-        and sync.run == plan.run
-        and sync.leased_by == owner
-        and sync.lease_until is not None
-        and sync.lease_until >= now
-    )
+    leased = sync.leased_by == owner and sync.lease_until is not None and sync.lease_until >= now
+    if plan.contacts_only:  # a Start since (Running) or a mapping no longer asking: the page is not ours
+        return leased and sync.keep_contacts and sync.state != SyncState.RUNNING
+    return sync.state == SyncState.RUNNING and sync.run == plan.run and leased
 
 
 def _end_of_export(sync: CustomerSync, phase: str, now: datetime) -> str | None:
     """Caught up with one export: the contacts lead to the customers; the customers end a pass."""
     if phase == Phase.CONTACTS:
+        _caught_up_with_contacts(sync, now)
         return Phase.CUSTOMERS
     sync.passes += 1
     sync.phase = Phase.CONTACTS
@@ -197,6 +235,11 @@ def counted(owner: str, plan: Plan, total: int | None) -> Plan:
 def failed(owner: str, plan: Plan, error: str, permanent: bool, now: datetime) -> None:
     """The page could not be read: nothing is written, the tokens stay. A permanent refusal (credentials, a scope,
     a bad request) stops the sync as Failed; anything else is tried again in a minute, still Running."""
+    if plan.contacts_only:  # the copy tries again in a minute; the Referrers tab's state is not its to change
+        CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner).update(
+            leased_by="", lease_until=None, contacts_due_at=now + RETRY_AFTER
+        )
+        return
     changes: dict[str, Any] = {"leased_by": "", "lease_until": None, "last_error": error[:ERROR_LIMIT]}
     changes["last_error_at"] = now
     if permanent:
@@ -215,26 +258,16 @@ def release(owner: str, plan: Plan) -> None:
 # -- staging and deciding ------------------------------------------------------------------------------------------
 
 
-def _stage_contacts(sync: CustomerSync, contacts: Sequence[CustomerContact], now: datetime) -> int:
-    rows = {
-        c.id: StagedContact(
-            sync=sync,
-            contact_id=c.id,
-            customer_id=c.customer_id,
-            type=(c.type or "")[:20],
-            value=(c.value or "")[:300],
-            active=c.active is not False,
-            modified_on=c.modified_on,
-        )
-        for c in contacts
-        if c.customer_id is not None
-    }
+def _stage_contacts(sync: CustomerSync, contacts: Sequence[CustomerContact], now: datetime, decide: bool = True) -> int:
+    rows = {c.id: _staged_contact(sync, c) for c in contacts if c.customer_id is not None}
     StagedContact.objects.bulk_create(
         list(rows.values()),
         update_conflicts=True,
         unique_fields=["sync", "contact_id"],
-        update_fields=["customer_id", "type", "value", "active", "modified_on"],
+        update_fields=["customer_id", "type", "value", "active", "modified_on", "kind", "key"],
     )
+    if not decide:
+        return 0
     # Customers of this run still waiting for an email (or a phone) are decided again with their new contacts.
     owners = sorted({row.customer_id for row in rows.values()})
     waiting: list[StagedCustomer] = []
@@ -243,6 +276,22 @@ def _stage_contacts(sync: CustomerSync, contacts: Sequence[CustomerContact], now
             outcome__in=SETTLED
         )
     return _decide(sync, waiting, now)
+
+
+def _staged_contact(sync: CustomerSync, contact: CustomerContact) -> StagedContact:
+    kind, key = contact_key(contact.type or "", contact.value or "")
+    assert contact.customer_id is not None
+    return StagedContact(
+        sync=sync,
+        contact_id=contact.id,
+        customer_id=contact.customer_id,
+        type=(contact.type or "")[:20],
+        value=(contact.value or "")[:300],
+        active=contact.active is not False,
+        modified_on=contact.modified_on,
+        kind=kind,
+        key=key,
+    )
 
 
 def _stage_customers(sync: CustomerSync, customers: Sequence[Customer], now: datetime) -> int:
