@@ -15,13 +15,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from referloop.providers.base import Outcome, Progress, Tried
 from referloop.providers.mapping import CustomSource, FieldMapping
-from referloop.providers.transport import Answer, AsyncSender, Outgoing
+from referloop.providers.transport import AsyncSender
 
 from .auth import Credentials, TokenCache
 from .client import AsyncServiceTitanClient
@@ -29,6 +28,7 @@ from .errors import AmbiguousError, CredentialsRejected, PermanentError, Service
 from .first_time import KNOWN_CUSTOMER, LOOKUP_SECONDS, Found, Plan, lookup_warning, with_answer
 from .models import Booking
 from .payload import PayloadError, build_booking
+from .recording import RequestRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class ServiceTitanConnector:
             return attempt.tried(Outcome.INVALID_DATA, exc.message, extra={"problems": problems})
         attempt.warnings = built.warnings
         attempt.external_id = str(built.body.get("externalId") or "")
-        recorder = _Recorder(sender)
+        recorder = RequestRecorder(sender)
         client = AsyncServiceTitanClient(
             destination.credentials, sender=recorder, timeout=self.timeout, token_cache=self.token_cache
         )
@@ -146,27 +146,6 @@ async def _look_up(client: AsyncServiceTitanClient, plan: Plan, seconds: float) 
         return Found(None, phone=plan.ask_phone, asked=True, failed=exc.message)
     customer_id = min((customer.id for customer in customers), default=None)  # a shared phone: the oldest
     return Found(customer_id, "phone" if customer_id is not None else "", phone=plan.ask_phone, asked=True)
-
-
-class _Recorder:
-    """Keeps each API request as it went out (method, path, query, body): never a header, never a token call."""
-
-    def __init__(self, inner: AsyncSender) -> None:
-        self.inner = inner
-        self.sent: list[Mapping[str, object]] = []
-
-    async def send(self, request: Outgoing) -> Answer:
-        if request.paced:  # token requests carry the client secret in their form: never kept
-            entry: dict[str, object] = {"method": request.method, "path": urlsplit(request.url).path}
-            if request.params:
-                entry["params"] = dict(request.params)
-            if request.json is not None:
-                entry["body"] = request.json
-            self.sent.append(entry)
-        return await self.inner.send(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 class _Attempt:

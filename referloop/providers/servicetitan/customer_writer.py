@@ -16,16 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from referloop.providers.base import Outcome, Progress, Tried
-from referloop.providers.transport import Answer, AsyncSender, Outgoing
+from referloop.providers.transport import AsyncSender
 
 from .auth import Credentials, TokenCache
 from .client import AsyncServiceTitanClient
 from .errors import CredentialsRejected, PermanentError, ServiceTitanError, TransientError
+from .recording import RequestRecorder
 
 NAME = "st_customer"
 WRITE = "write"
@@ -91,7 +91,7 @@ class CustomerConnector:
         action = payload.get("action")
         if action not in (WRITE, MATCH):
             return Tried(Outcome.DELIVERED, str(payload.get("sentence") or "Nothing to write."))
-        recorder = _Recorder(sender)
+        recorder = RequestRecorder(sender)
         client = AsyncServiceTitanClient(
             destination.credentials, sender=recorder, timeout=self.timeout, token_cache=self.token_cache
         )
@@ -111,7 +111,7 @@ class CustomerConnector:
 async def _write(
     client: AsyncServiceTitanClient,
     payload: Mapping[str, object],
-    recorder: _Recorder,
+    recorder: RequestRecorder,
     context: dict[str, object],
     progress: Progress,
 ) -> Tried:
@@ -135,7 +135,10 @@ async def _write(
 
 
 async def _match(
-    client: AsyncServiceTitanClient, payload: Mapping[str, object], recorder: _Recorder, context: dict[str, object]
+    client: AsyncServiceTitanClient,
+    payload: Mapping[str, object],
+    recorder: RequestRecorder,
+    context: dict[str, object],
 ) -> Tried:
     known = payload.get("customer_id")
     matched_by = str(payload.get("matched_by") or "")
@@ -158,7 +161,7 @@ async def _match(
     )
 
 
-def _failed(exc: ServiceTitanError, recorder: _Recorder, context: dict[str, object]) -> Tried:
+def _failed(exc: ServiceTitanError, recorder: RequestRecorder, context: dict[str, object]) -> Tried:
     details: dict[str, Any] = {
         "response_status": exc.status,
         "response_text": exc.servicetitan_text or "",
@@ -171,24 +174,3 @@ def _failed(exc: ServiceTitanError, recorder: _Recorder, context: dict[str, obje
         return Tried(Outcome.PERMANENT, exc.message, **details)
     retry_after = exc.retry_after if isinstance(exc, TransientError) else None
     return Tried(Outcome.TRANSIENT, exc.message, retry_after=retry_after, rate_limited=exc.status == 429, **details)
-
-
-class _Recorder:
-    """Keeps each API request as it went out (method, path, query, body): never a header, never a token call."""
-
-    def __init__(self, inner: AsyncSender) -> None:
-        self.inner = inner
-        self.sent: list[Mapping[str, object]] = []
-
-    async def send(self, request: Outgoing) -> Answer:
-        if request.paced:  # token requests carry the client secret in their form: never kept
-            entry: dict[str, object] = {"method": request.method, "path": urlsplit(request.url).path}
-            if request.params:
-                entry["params"] = dict(request.params)
-            if request.json is not None:
-                entry["body"] = request.json
-            self.sent.append(entry)
-        return await self.inner.send(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
