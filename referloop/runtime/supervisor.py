@@ -66,5 +66,9 @@ class Supervisor:
                 time.sleep(0.2)
         except KeyboardInterrupt:
             print("\nreferloop: stopping…", file=sys.stderr)
+            # A second Ctrl-C or SIGTERM while the children finish is theirs (the worker cancels its sends);
+            # here it would only cut the wait short with a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stop()
             return 0
