@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 
+from referloop.campaigns import custom_fields
 from referloop.campaigns.models import Campaign, CustomField, CustomFieldType
 from referloop.providers.phones import MIN_DIGITS, is_phone_number
 
@@ -33,7 +34,7 @@ class LeadDataForm(forms.Form):
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.campaign = campaign
-        self.custom_fields = list(campaign.custom_fields.all())
+        self.custom_fields = list(custom_fields.of_campaign(campaign.pk))
         for custom in self.custom_fields:
             self.fields[CUSTOM_PREFIX + custom.key] = form_field_for(custom)
 

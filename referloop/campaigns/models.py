@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from referloop.accounts.models import Account
 from referloop.campaigns.codes import unique_code
+from referloop.runtime import plain_sql
 
 # `email__lower="x@example.com"` compares LOWER(email), the expression the unique indexes below are built on, so
 # the lookup is an index seek. `email__iexact` is not (LIKE on SQLite, UPPER() on PostgreSQL): a scan of the
@@ -247,15 +248,27 @@ class Lead(models.Model):
             models.Index(fields=["campaign", "client_ip"], name="lead_campaign_client_ip"),
             models.Index(fields=["campaign", "email_verification"], name="lead_campaign_verification"),
             models.Index(fields=["campaign", "stage"], name="lead_campaign_stage"),
+            # Issue 16 screens: the lead list's Existing customers filter, newest first (a few percent of leads),
+            # and Diagnose's referrals qualified in the last 30 days (a lead qualifies once).
+            models.Index(
+                fields=["campaign", "created_at"],
+                condition=models.Q(servicetitan_customer_id__isnull=False),
+                name="lead_existing_customer",
+            ),
+            models.Index(fields=["qualified_at"], condition=models.Q(qualified_at__isnull=False), name="lead_qualified"),
         ]
 
     def __str__(self) -> str:
         return f"{self.full_name} <{self.email}>"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        self.take_code()
+        super().save(*args, **kwargs)
+
+    def take_code(self) -> None:
+        """The lead's own referral code, chosen once, before its first save."""
         if not self.code:
             self.code = unique_code(code_is_taken)
-        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:
@@ -284,7 +297,11 @@ class LeadEvent(models.Model):
 
 def code_is_taken(code: str) -> bool:
     """Referrer and lead codes share one namespace, so /r/<code> always finds one person."""
-    return Referrer.objects.filter(code=code).exists() or Lead.objects.filter(code=code).exists()
+    sql = (
+        f"SELECT 1 FROM {plain_sql.table(Referrer)} WHERE {plain_sql.column(Referrer, 'code')} = %s "  # noqa: S608
+        f"UNION ALL SELECT 1 FROM {plain_sql.table(Lead)} WHERE {plain_sql.column(Lead, 'code')} = %s"
+    )
+    return bool(plain_sql.fetch(sql, [code, code]))  # one plain statement: every new lead and referrer asks
 
 
 class ImportKind(models.TextChoices):

@@ -19,6 +19,7 @@ Which emails are written:
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from referloop.integrations.models import Delivery, DeliveryState
 from referloop.notifications.models import MARKETING, Email, EmailTemplate, Notification
 from referloop.notifications.unsubscribe import skip_reason, unsubscribed_at
 from referloop.providers.email import NAME
+from referloop.runtime import plain_sql
 
 if TYPE_CHECKING:
     from referloop.rewards.models import Reward
@@ -85,11 +87,7 @@ def queue(
     campaign: Campaign, referrer: Referrer, lead: Lead | None, wanted: Sequence[Wanted], now: datetime | None = None
 ) -> list[Email]:
     """Write the wanted emails that the campaign sends and that were not written before; the ones written."""
-    turned_on = set(
-        EmailTemplate.objects.filter(
-            campaign_id=campaign.pk, enabled=True, notification__in=[item.notification for item in wanted]
-        ).values_list("notification", flat=True)
-    )
+    turned_on = _turned_on(campaign.pk, {item.notification for item in wanted})
     wanted = [item for item in wanted if item.notification in turned_on and item.to_email]
     if not wanted:
         return []
@@ -163,6 +161,18 @@ def resend(email: Email, now: datetime | None = None) -> bool:
         **deliveries.resent(now, settle_first=False), last_error=""
     )
     return bool(done)
+
+
+def _turned_on(campaign_id: int, notifications: set[str]) -> set[str]:
+    """Which of these notifications the campaign sends: one plain query, because every new lead asks (the
+    ORM's cost ~0.25 ms a lead)."""
+    column = functools.partial(plain_sql.column, EmailTemplate)
+    marks = ", ".join(["%s"] * len(notifications))
+    sql = (
+        f"SELECT {column('notification')} FROM {plain_sql.table(EmailTemplate)} "  # noqa: S608 - our names
+        f"WHERE {column('campaign_id')} = %s AND {column('enabled')} = %s AND {column('notification')} IN ({marks})"
+    )
+    return {notification for (notification,) in plain_sql.fetch(sql, [campaign_id, True, *sorted(notifications)])}
 
 
 # -- the changes that send emails (hooks, registered in apps.py) ----------------------------------------------------

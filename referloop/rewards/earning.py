@@ -8,6 +8,7 @@ again by hand, a second worker) is kept inside a savepoint so the caller's chang
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -29,6 +30,7 @@ from referloop.rewards.models import (
     RewardStatus,
     Trigger,
 )
+from referloop.runtime import plain_sql
 
 CENT = Decimal("0.01")
 COUNTED = QUALIFIED_STATUSES  # a referrer's qualified referrals, for milestones
@@ -130,14 +132,27 @@ def on_invoice_total(lead_id: int, total: Decimal, at: datetime) -> None:
             record(reward, at, "amount", title, detail, None)
 
 
-@transaction.atomic
 def on_lead_admitted(lead: Lead) -> None:
     """A friend joined (entered the pipeline): the referrer's thank-you, if the campaign gives one. No hold: it
     is not money, and the friend has joined whatever happens next."""
-    rule = active_rules(lead.campaign_id)[(Recipient.REFERRER, Trigger.JOINED)]
-    if rule is not None and welcomes(lead):
-        now = timezone.now()
-        grant(rule, lead, now, now)
+    if not welcomes(lead) or not _gives_thanks(lead.campaign_id):
+        return
+    with transaction.atomic():
+        rule = active_rules(lead.campaign_id)[(Recipient.REFERRER, Trigger.JOINED)]
+        if rule is not None:
+            now = timezone.now()
+            grant(rule, lead, now, now)
+
+
+def _gives_thanks(campaign_id: int) -> bool:
+    """Whether the campaign has a referrer's joined rule with a kind at all (`active_rules` says whether it is
+    on): one plain query, because every new lead asks and most campaigns give nothing for joining."""
+    column = functools.partial(plain_sql.column, RewardRule)
+    sql = (
+        f"SELECT 1 FROM {plain_sql.table(RewardRule)} WHERE {column('campaign_id')} = %s "  # noqa: S608
+        f"AND {column('recipient')} = %s AND {column('trigger')} = %s AND {column('kind')} <> %s"
+    )
+    return bool(plain_sql.fetch(sql, [campaign_id, Recipient.REFERRER, Trigger.JOINED, RewardKind.NONE]))
 
 
 def active_rules(campaign_id: int | None) -> dict[tuple[str, str], RewardRule | None]:

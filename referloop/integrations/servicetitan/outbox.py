@@ -7,14 +7,19 @@ gets, and the reason, is the one readiness rule's answer (`servicetitan.readines
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from referloop.campaigns import custom_fields
 from referloop.campaigns.models import Lead
 from referloop.integrations import deliveries
+from referloop.integrations.engine import queries
 from referloop.integrations.models import Delivery, DeliveryState, Integration
 from referloop.integrations.servicetitan.readiness import SKIPPED_REASON, State, readiness
+from referloop.runtime import plain_sql
 
 __all__ = [
     "SKIPPED_REASON",
@@ -44,26 +49,59 @@ def initial_state(integration: Integration) -> tuple[str, str]:
     return _DELIVERY_STATES[ready.state], ready.reason
 
 
-def create_deliveries(lead: Lead) -> list[Delivery]:
+class _Plan(NamedTuple):
+    """What a new lead's delivery to one integration gets: the readiness rule's answer, kept per campaign."""
+
+    integration_id: int
+    rate_key: str
+    state: str
+    reason: str
+
+
+# campaign id -> (what the answer was read from, the answer). Each lead reads its campaign's integration stamps
+# (updated_at, state) and custom-field rows (two plain queries) and reuses the answer while they are unchanged:
+# the ORM read and the readiness rule cost ~0.5 ms a lead. A stale answer is safe either way: a row made pending
+# is checked again by the worker when it claims it, and a row held while the setup is fine is released by the
+# worker's sweep (`release_ready`), as for a lead written while a fix commits.
+_plans: dict[int, tuple[object, list[_Plan]]] = {}
+_PLANS_KEPT = 10_000
+
+
+def _plans_for(campaign_id: int) -> list[_Plan]:
+    read_from = (queries.campaign_integration_stamps(campaign_id), custom_fields.rows_of(campaign_id))
+    kept = _plans.get(campaign_id)
+    if kept is not None and kept[0] == read_from:
+        return kept[1]
+    plans = []
+    for integration in Integration.objects.filter(campaign_id=campaign_id).select_related("campaign"):
+        state, reason = initial_state(integration)
+        plans.append(_Plan(integration.pk, integration.rate_key, state, reason))
+    if len(_plans) >= _PLANS_KEPT:
+        _plans.clear()
+    # Keyed by what was read *before* the answer: a change in between costs one more computation, never a wrong
+    # answer kept under the new stamps.
+    _plans[campaign_id] = (read_from, plans)
+    return plans
+
+
+def create_deliveries(lead: Lead) -> None:
     """Runs inside the lead's own transaction (an intake hook): no lead exists without its deliveries."""
     now = timezone.now()
-    deliveries = []
-    for integration in Integration.objects.filter(campaign_id=lead.campaign_id).select_related("campaign"):
-        state, reason = initial_state(integration)
-        deliveries.append(
-            Delivery(
-                integration=integration,
-                lead=lead,
-                state=state,
-                reason=reason,
-                rate_key=integration.rate_key,
-                next_attempt_at=now if state == DeliveryState.PENDING else None,
-                created_at=now,
-                held_at=now if state == DeliveryState.HELD else None,
-                held_reason=reason if state == DeliveryState.HELD else "",
-            )
+    deliveries = [
+        Delivery(
+            integration_id=plan.integration_id,
+            lead=lead,
+            state=plan.state,
+            reason=plan.reason,
+            rate_key=plan.rate_key,
+            next_attempt_at=now if plan.state == DeliveryState.PENDING else None,
+            created_at=now,
+            held_at=now if plan.state == DeliveryState.HELD else None,
+            held_reason=plan.reason if plan.state == DeliveryState.HELD else "",
         )
-    return Delivery.objects.bulk_create(deliveries)
+        for plan in _plans_for(lead.campaign_id)
+    ]
+    plain_sql.insert_new(deliveries)
 
 
 @transaction.atomic

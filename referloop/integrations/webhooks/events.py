@@ -28,6 +28,7 @@ from referloop.campaigns.models import Campaign, Lead, Referrer
 from referloop.integrations.models import Delivery, DeliveryState
 from referloop.integrations.webhooks.models import WebhookEndpoint, WebhookEvent, event_timestamp
 from referloop.integrations.webhooks.outbox import TEST_EVENT, new_delivery
+from referloop.runtime import plain_sql
 
 if TYPE_CHECKING:
     from referloop.integrations.engine.tries import Result
@@ -66,7 +67,7 @@ def emit(
 
 def emit_many(raised: Sequence[Raised], now: datetime | None = None) -> list[WebhookEvent]:
     """`emit` for many events at once, in three queries however many (the results batch raises dozens)."""
-    if not raised:
+    if not raised or not _has_endpoints({item.account_id for item in raised}):
         return []
     now = now or timezone.now()
     endpoints: dict[int, list[WebhookEndpoint]] = {}
@@ -93,6 +94,17 @@ def emit_many(raised: Sequence[Raised], now: datetime | None = None) -> list[Web
         ]
     )
     return events
+
+
+def _has_endpoints(account_ids: set[int]) -> bool:
+    """Whether any of these accounts has an endpoint at all: one plain query, because every new lead asks and
+    most accounts have none (the ORM read of the endpoints cost ~0.3 ms a lead)."""
+    marks = ", ".join(["%s"] * len(account_ids))
+    sql = (
+        f"SELECT 1 FROM {plain_sql.table(WebhookEndpoint)} "  # noqa: S608 - our names; values are parameters
+        f"WHERE {plain_sql.column(WebhookEndpoint, 'account_id')} IN ({marks}) LIMIT 1"
+    )
+    return bool(plain_sql.fetch(sql, sorted(account_ids)))
 
 
 # -- what each event says -----------------------------------------------------------------------------------------
