@@ -11,6 +11,11 @@ an email), creates one account, campaign and connected integration, starts a One
 does, and runs `referloop worker` until the sync is Finished. Elapsed is from the Start to the sync's
 `finished_at`; the worker's peak RSS is its VmHWM just before it is stopped. Run it at two sizes to see whether
 memory grows with the customers (it should not: one page is in memory at a time).
+
+While the sync runs, this process (not the worker) inserts one row in its own transaction every 20 ms, as a lead
+posted on a public form would, and reports the longest and the 99th-percentile wait: on SQLite, how long the
+worker's write transactions hold the database's only write lock, as a user feels it (SQLite's busy handler sleeps
+in steps of up to 100 ms, so a wait is rounded up by up to that).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +38,39 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class LockProbe(threading.Thread):
+    """One-row INSERTs, each its own transaction, every 20 ms until stopped; the time each took."""
+
+    def __init__(self) -> None:
+        super().__init__(name="lock-probe", daemon=True)
+        self.waits: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection, transaction
+
+        try:
+            while not self.stopping.is_set():
+                started = time.perf_counter()
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("INSERT INTO bench_probe (at) VALUES (%s)", [time.time()])
+                self.waits.append(time.perf_counter() - started)
+                self.stopping.wait(0.02)
+        finally:
+            connection.close()
+
+    def summary(self) -> str:
+        if not self.waits:
+            return "lock probe: no insert measured"
+        ordered = sorted(self.waits)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        over = sum(1 for wait in ordered if wait > 0.1)
+        return (
+            f"one-row insert during the sync: longest wait {ordered[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+            f"{over} of {len(ordered)} over 100 ms"
+        )
 
 
 def main() -> int:
@@ -70,6 +109,10 @@ def main() -> int:
         )
 
         call_command("migrate", verbosity=0)
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE bench_probe (at double precision)")
         seeded = time.perf_counter()
         httpx.post(f"{base}/_sandbox/customers/seed", json={"count": args.customers, "seed": 1}, timeout=120.0)
         print(f"seeded {args.customers:,} customers in {time.perf_counter() - seeded:.1f} s")
@@ -87,6 +130,8 @@ def main() -> int:
         integration.save()
         worker = harness.start_worker({}, ["--poll-interval", "0.05"], db.var_dir / "worker.log", profile=args.profile)
         time.sleep(2.0)  # the worker is up (imports, migrations checked) before the clock starts
+        probe = LockProbe()
+        probe.start()
         started = timezone.now()
         CustomerSync.objects.create(
             integration=integration, mode=Mode.ONE_TIME, state=SyncState.RUNNING, run=1, due_at=started
@@ -98,6 +143,8 @@ def main() -> int:
                 break
             time.sleep(0.1)
         peak = peak_rss_mib(worker.pid)
+        probe.stopping.set()
+        probe.join()
         if sync.state != SyncState.FINISHED or sync.finished_at is None:
             print(f"did not finish: {sync.state} {sync.last_error}")
             return 1
@@ -110,6 +157,7 @@ def main() -> int:
         print(f"calls: {calls} ({sync.pages} export pages of up to 5,000, 1 count); rate-limit floor: {floor:.2f} s")
         print(f"elapsed: {elapsed:.1f} s ({elapsed / floor:.0f}x the floor)")
         print(f"worker peak RSS: {peak:.0f} MiB")
+        print(probe.summary())
         print(progress.summary)
         print(f"referrers in the campaign: {Referrer.objects.filter(campaign=campaign).count():,}")
         return 0

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
 from referloop.campaigns.models import Lead
 from referloop.diagnostics.checks import run_checks
-from referloop.diagnostics.redact import Redactor, personal_values
+from referloop.diagnostics.redact import Redactor, integration_secrets, personal_values
 from referloop.diagnostics.report import integration_heading
 from referloop.diagnostics.result import CheckResult, count_by_status
 from referloop.integrations import crypto
@@ -30,7 +29,6 @@ from referloop.integrations.models import Attempt, AttemptOutcome, Delivery, Int
 FAILED_ATTEMPTS = 50
 RECENT_LEADS = 50
 RECENT_CHANGES = 20
-_MIN_SECRET_LENGTH = 6
 _SUCCESS = [AttemptOutcome.DELIVERED, AttemptOutcome.FOUND_EXISTING]
 
 
@@ -90,9 +88,9 @@ def bundle_data(
         .order_by("-created_at", "-pk")[:RECENT_LEADS]
     )
     people = [a.delivery.lead for a in attempts if a.delivery.lead is not None] + recent + ([lead] if lead else [])
-    secrets_only = Redactor(secrets=_secrets(integration), keep_personal=True)
+    secrets_only = Redactor(secrets=integration_secrets(integration), keep_personal=True)
     redactor = Redactor(
-        secrets=_secrets(integration),
+        secrets=integration_secrets(integration),
         personal=personal_values(people) | ({email} if email else set()),
         keep_personal=include_personal_data,
     )
@@ -115,16 +113,6 @@ def bundle_data(
     }
     data["heading"] = integration_heading(integration)
     return data
-
-
-def _secrets(integration: Integration) -> list[str]:
-    candidates = [settings.SERVICETITAN_APP_KEY, settings.SECRET_KEY, settings.FIELD_ENCRYPTION_KEY]
-    for read in (lambda: integration.client_secret, lambda: integration.own_app_key):
-        try:
-            candidates.append(read())
-        except ValueError:  # stored with another key: then it can't leak from here either
-            continue
-    return [secret for secret in candidates if secret and len(secret) >= _MIN_SECRET_LENGTH]
 
 
 def integration_config(integration: Integration) -> dict[str, Any]:

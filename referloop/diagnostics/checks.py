@@ -26,6 +26,7 @@ from django.utils import timezone
 from referloop.campaigns.models import Campaign, CustomField, Lead
 from referloop.campaigns.outcomes import BY_HAND
 from referloop.diagnostics import fixes, live
+from referloop.diagnostics import known_customers as known_customers_check
 from referloop.diagnostics import pick_lists as pick_list_check
 from referloop.diagnostics.result import CheckResult, Status, has_problem
 from referloop.diagnostics.text import ago, and_join, duration, percent, plural
@@ -40,7 +41,6 @@ from referloop.integrations.models import (
     WorkerHeartbeat,
 )
 from referloop.integrations.records import custom_fields_of, lead_record
-from referloop.integrations.servicetitan.customer_sync import index as customer_copy
 from referloop.integrations.servicetitan.customer_sync.keeping import wants_copy
 from referloop.integrations.servicetitan.follower import store as follower
 from referloop.integrations.servicetitan.readiness import LEADS_TAB, Readiness, State, readiness
@@ -64,7 +64,7 @@ MAX_GROUPS = 10
 FOLLOW_STALE_INTERVALS = 2
 QUALIFIED_WINDOW = timedelta(days=30)
 FOLLOWER = "Following bookings in ServiceTitan"
-KNOWN_CUSTOMERS = "Known customers"
+KNOWN_CUSTOMERS = known_customers_check.TITLE
 
 LABELS = {field.key: field.label for field in TARGET_FIELDS}
 CREATE_BOOKING = LeadAction.CREATE_BOOKING.label
@@ -664,49 +664,9 @@ def _follower_tab(ctx: Context, failed: bool) -> str:
 
 # 13 ─────────────────────────────────────────────────────────────────────────────────────────────────────────
 def check_known_customers(ctx: Context) -> CheckResult:
-    """How complete and fresh the copy of the customers' contacts is, which answers Is First Time Client From
-    ServiceTitan without a call (customer_sync/index.py). Only run when the mapping asks ServiceTitan."""
-    state = customer_copy.copy_state(ctx.integration.pk)
-    copied = customer_copy.contacts_copied(ctx.integration.pk) if state.exists else 0
-    limit = customer_copy.fresh_within()
-    data = {
-        "contacts": copied,
-        "complete_at": state.complete_at.isoformat() if state.complete_at else None,
-        "last_read_at": state.polled_at.isoformat() if state.polled_at else None,
-        "covers": state.covers(ctx.now),
-        "fresh_within_seconds": limit.total_seconds(),
-    }
-    meanwhile = "lookups ask ServiceTitan by phone meanwhile (one call per lead with a phone)"
-    if state.covers(ctx.now) and state.polled_at is not None:
-        return CheckResult(
-            "known_customers",
-            KNOWN_CUSTOMERS,
-            Status.OK,
-            f"{plural(copied, 'contact')} copied, last read {ago(state.polled_at, ctx.now)}: a lead's email and "
-            "phone are matched here, without a call to ServiceTitan.",
-            data=data,
-        )
-    if not state.complete():
-        read = f" ({plural(copied, 'contact')} so far)" if copied else ""
-        return CheckResult(
-            "known_customers",
-            KNOWN_CUSTOMERS,
-            Status.OK,
-            f"Still copying the customers' contacts{read}: {meanwhile}.",
-            data=data,
-        )
-    last = f"last read {ago(state.polled_at, ctx.now)}" if state.polled_at else "never read"
-    return CheckResult(
-        "known_customers",
-        KNOWN_CUSTOMERS,
-        Status.WARNING,
-        f"{plural(copied, 'contact')} copied, but {last}, longer than {duration(limit)}: {meanwhile}.",
-        fix=(
-            "Is a worker running? It reads the changes every few minutes (start `referloop worker` or "
-            "`referloop serve`). If it is, Run checks tests the connection to ServiceTitan."
-        ),
-        data=data,
-    )
+    """How complete and fresh the copy of the customers' contacts is, and what ServiceTitan answered when reading it
+    failed (known_customers.py). Only run when the mapping asks ServiceTitan."""
+    return known_customers_check.check_known_customers(ctx.integration, ctx.now)
 
 
 def _extra_checks(ctx: Context) -> list[CheckResult]:

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
 
 from referloop.campaigns.models import Lead
+
+if TYPE_CHECKING:
+    from referloop.integrations.models import Integration
 
 REDACTED = "[redacted]"
 REMOVED = "[secret removed]"
@@ -52,7 +57,19 @@ _CONTACT_VALUES = {"value", "memo"}
 _EMAIL = re.compile(r"[^@\s\"'<>(),;:\[\]]+@[^@\s\"'<>(),;:\[\]]+\.[A-Za-z]{2,}")
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _MIN_VALUE_LENGTH = 2
+_MIN_SECRET_LENGTH = 6
 _MIN_NUMBER_LENGTH = 5
+
+
+def integration_secrets(integration: Integration) -> list[str]:
+    """The server's and the integration's secrets, as they could appear inside a text."""
+    candidates = [settings.SERVICETITAN_APP_KEY, settings.SECRET_KEY, settings.FIELD_ENCRYPTION_KEY]
+    for read in (lambda: integration.client_secret, lambda: integration.own_app_key):
+        try:
+            candidates.append(read())
+        except ValueError:  # stored with another key: then it can't leak from here either
+            continue
+    return [secret for secret in candidates if secret and len(secret) >= _MIN_SECRET_LENGTH]
 
 
 def personal_values(leads: Iterable[Lead]) -> set[str]:

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from referloop.campaigns import custom_fields
 from referloop.campaigns.models import Campaign, Lead
 from referloop.integrations.engine import queries
 from referloop.integrations.engine.queries import LeadRow
@@ -74,7 +75,7 @@ def referral_links() -> Callable[[str], str]:
 
 
 def custom_fields_of(campaign: Campaign) -> list[CustomSource]:
-    return [CustomSource(name=field.key, label=field.label) for field in campaign.custom_fields.all()]
+    return [CustomSource(name=field.key, label=field.label) for field in custom_fields.of_campaign(campaign.pk)]
 
 
 def load_records(lead_ids: Iterable[int]) -> dict[int, dict[str, object]]:

@@ -1,5 +1,6 @@
-"""The tenant's pick lists: job types (jpm-v2), business units (settings-v2) and marketing campaigns
-(marketing-v2). Held by `SandboxState` (as `state.catalog`), under the state's lock and clock.
+"""The tenant's pick lists: job types (jpm-v2), business units (settings-v2), marketing campaigns (marketing-v2)
+and tag types (settings-v2, the ids in a customer's `tagTypeIds`). Held by `SandboxState` (as `state.catalog`),
+under the state's lock and clock.
 
 A test deactivates an item (it leaves the default, active-only lists) or removes it (it is gone: the
 "a stored id no longer exists in ServiceTitan" case the Diagnose tab must flag).
@@ -12,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-KINDS = ("job_type", "business_unit", "campaign")
-_LABELS = {"job_type": "Job type", "business_unit": "Business unit", "campaign": "Campaign"}
+KINDS = ("job_type", "business_unit", "campaign", "tag_type")
+_LABELS = {"job_type": "Job type", "business_unit": "Business unit", "campaign": "Campaign", "tag_type": "Tag type"}
 
 
 @dataclass

@@ -18,7 +18,12 @@ from referloop.sandbox.runtime import sandbox_of
 from referloop.sandbox.state import NotFound
 
 # URL segment → catalog kind
-PICK_LISTS = {"job-types": "job_type", "business-units": "business_unit", "campaigns": "campaign"}
+PICK_LISTS = {
+    "job-types": "job_type",
+    "business-units": "business_unit",
+    "campaigns": "campaign",
+    "tag-types": "tag_type",
+}
 _CUSTOMER_FIELDS = {"tenant_id", "name", "contacts", "tag_type_ids", "active", "custom_fields"}
 _CHANGE_FIELDS = {"name", "active", "tag_type_ids", "contacts", "custom_fields"}
 

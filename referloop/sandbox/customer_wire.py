@@ -1,5 +1,5 @@
 """ServiceTitan's JSON for customers, their contacts, custom field types and the pick lists (job types, business
-units, campaigns). Every shape satisfies the official response schema (the contract tests check it)."""
+units, campaigns, tag types). Every shape satisfies the official response schema (the contract tests check it)."""
 
 from __future__ import annotations
 
@@ -130,4 +130,22 @@ def campaign_to_api(item: CatalogItem) -> dict[str, Any]:
         "medium": None,
         "otherMedium": None,
         "campaignPhoneNumbers": [],
+    }
+
+
+# A tag type's colour and code are the office's choice; the sandbox gives every one the same plain values.
+def tag_type_to_api(item: CatalogItem) -> dict[str, Any]:
+    """TenantSettings.V2.TagTypeResponse."""
+    return {
+        "id": item.id,
+        "name": item.name,
+        "color": "#1f6feb",
+        "code": f"T{item.id}",
+        "importance": None,
+        "isConversionOpportunity": False,
+        "allowToUseOnTimesheetActivity": False,
+        "isVisibleOnDispatchBoard": True,
+        "active": item.active,
+        "createdOn": format_dt(item.created_on),
+        "modifiedOn": format_dt(item.modified_on),
     }

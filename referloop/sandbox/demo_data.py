@@ -25,6 +25,8 @@ CAMPAIGNS = [(1, "Referral Program", True), (2, "Google Ads", True), (3, "Yard S
 
 VIP_TAG_ID = 501
 MEMBER_TAG_ID = 502
+# The tags the seeded customers carry (VIP, Maintenance Member), and one the office retired.
+TAG_TYPES = [(VIP_TAG_ID, "VIP", True), (MEMBER_TAG_ID, "Maintenance Member", True), (503, "Warranty (old)", False)]
 SHARED_PHONE = "(217) 555-0142"  # two customers of one household share it
 
 # Custom field types (name, data type, options): the referrer sync writes the link, code and count back.
@@ -39,9 +41,15 @@ _STREETS = ["Oak", "Maple", "Cedar", "Pine", "Elm", "Lake", "Hill", "Park", "Wal
 
 
 def seed_tenant(state: SandboxState, tenant_id: int) -> None:
-    """The demo data: 30 customers, their contacts, custom field types and the three pick lists."""
+    """The demo data: 30 customers, their contacts, custom field types and the four pick lists."""
     catalog = state.catalog
-    for kind, items in (("job_type", JOB_TYPES), ("business_unit", BUSINESS_UNITS), ("campaign", CAMPAIGNS)):
+    lists = (
+        ("job_type", JOB_TYPES),
+        ("business_unit", BUSINESS_UNITS),
+        ("campaign", CAMPAIGNS),
+        ("tag_type", TAG_TYPES),
+    )
+    for kind, items in lists:
         for item_id, name, active in items:
             catalog.put(kind, tenant_id, item_id, name, active=active, at=SEEDED_AT)
     for name, data_type, options in FIELD_TYPES:

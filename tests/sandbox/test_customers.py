@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from referloop.sandbox import DEMO_TENANT_ID
-from referloop.sandbox.demo_data import SHARED_PHONE, VIP_TAG_ID
+from referloop.sandbox.demo_data import MEMBER_TAG_ID, SHARED_PHONE, VIP_TAG_ID
 from referloop.sandbox.testing import SandboxHandle
 
 CRM = f"/crm/v2/tenant/{DEMO_TENANT_ID}"
@@ -16,6 +16,7 @@ EXPORT = f"{CRM}/export/customers"
 JOB_TYPES = f"/jpm/v2/tenant/{DEMO_TENANT_ID}/job-types"
 BUSINESS_UNITS = f"/settings/v2/tenant/{DEMO_TENANT_ID}/business-units"
 CAMPAIGNS = f"/marketing/v2/tenant/{DEMO_TENANT_ID}/campaigns"
+TAG_TYPES = f"/settings/v2/tenant/{DEMO_TENANT_ID}/tag-types"
 
 
 def get(client: httpx.Client, headers: dict[str, str], path: str, **params: Any) -> dict[str, Any]:
@@ -339,3 +340,34 @@ def test_the_new_operations_need_a_token_and_count_against_the_rate_limit(
     sandbox.set(rate_limit_per_second=2)
     statuses = [client.get(CAMPAIGNS, headers=headers).status_code for _ in range(3)]
     assert statuses[-1] == 429
+
+
+def test_tag_types_are_seeded_with_every_tag_the_seeded_customers_carry_and_listed_active_only(
+    sandbox: SandboxHandle, client: httpx.Client, headers: dict[str, str]
+) -> None:
+    active = get(client, headers, TAG_TYPES)
+    everything = get(client, headers, TAG_TYPES, active="Any", includeTotal="true")
+    carried = {tag for customer in sandbox.customers() for tag in customer.tag_type_ids}
+
+    assert [(t["id"], t["name"], t["active"]) for t in active["data"]] == [
+        (VIP_TAG_ID, "VIP", True),
+        (MEMBER_TAG_ID, "Maintenance Member", True),
+    ]
+    assert carried == {VIP_TAG_ID, MEMBER_TAG_ID} <= {t["id"] for t in active["data"]}
+    assert everything["totalCount"] == 3 and everything["data"][2]["active"] is False
+    assert [t["id"] for t in get(client, headers, TAG_TYPES, active="False")["data"]] == [503]
+    assert get(client, headers, TAG_TYPES, pageSize=1, page=2)["data"][0]["id"] == MEMBER_TAG_ID
+
+
+def test_control_endpoints_retire_and_remove_tag_types(
+    sandbox: SandboxHandle, client: httpx.Client, headers: dict[str, str]
+) -> None:
+    retired = client.patch(f"/_sandbox/pick-lists/tag-types/{MEMBER_TAG_ID}", json={"active": False})
+    removed = client.delete(f"/_sandbox/pick-lists/tag-types/{VIP_TAG_ID}")
+
+    assert retired.json() == {"id": MEMBER_TAG_ID, "name": "Maintenance Member", "active": False}
+    assert removed.json() == {"removed": VIP_TAG_ID}
+    assert get(client, headers, TAG_TYPES)["data"] == []
+    assert [t["id"] for t in client.get("/_sandbox/pick-lists/tag-types").json()["items"]] == [MEMBER_TAG_ID, 503]
+    bad = client.get(TAG_TYPES, params={"active": "Sometimes", "pageSize": 0}, headers=headers)
+    assert bad.status_code == 400 and set(bad.json()["errors"]) == {"active", "pageSize"}

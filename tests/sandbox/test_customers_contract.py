@@ -9,18 +9,23 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from jsonschema import Draft7Validator
 from starlette.datastructures import QueryParams
 
+from referloop.providers.servicetitan import ServiceTitanClient, TokenCache
+from referloop.providers.servicetitan.catalog import list_pick_list
 from referloop.sandbox import DEMO_TENANT_ID, SandboxConfig
 from referloop.sandbox.query import Query
 from referloop.sandbox.schemas import REQUEST_SCHEMAS
 from referloop.sandbox.testing import SandboxHandle, running_sandbox
+from tests.providers.test_client_sandbox import demo_credentials
 from tests.sandbox.test_contract import _shape
 from tests.servicetitan_contract import load_spec, official_schema, official_validator
 from tests.st_openapi import needs_st_openapi
 
 pytestmark = needs_st_openapi
 CRM = f"/crm/v2/tenant/{DEMO_TENANT_ID}"
+TAG_TYPES = "PaginatedResponse_Of_TenantSettings.V2.TagTypeResponse"
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +117,11 @@ def _reads(unlimited: SandboxHandle) -> list[tuple[str, dict[str, Any], str, str
         for path, (document, schema) in lists.items()
         for params in ({**paging, "active": "Any", "ids": "1,2,3,4,5"}, {**window, **created, "name": "e"})
     ]
+    # TagTypes_GetList declares no ids and no name filter.
+    reads += [
+        (f"/settings/v2/tenant/{DEMO_TENANT_ID}/tag-types", params, "settings-v2", TAG_TYPES)
+        for params in ({**paging, "active": "Any"}, {**window, **created, "active": "True"})
+    ]
     return reads
 
 
@@ -189,6 +199,7 @@ def test_the_new_operations_read_only_declared_parameters_at_their_documented_pa
         "JobTypes_GetList",
         "BusinessUnits_GetList",
         "Campaigns_GetList",
+        "TagTypes_GetList",
     }
     customer = unlimited.customers()[0]
     mark = unlimited.mark()
@@ -197,3 +208,37 @@ def test_the_new_operations_read_only_declared_parameters_at_their_documented_pa
     method, template, _ = _operation(patch.operation)
     assert (patch.operation, method) == ("Customers_Update", "PATCH")
     assert re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), patch.path)
+
+
+def test_the_clients_tag_type_call_sends_only_what_settings_v2_declares_and_reads_its_answer(
+    unlimited: SandboxHandle,
+) -> None:
+    """The request side: TagTypes_GetList's path, and every parameter declared with a value its schema accepts."""
+    credentials = demo_credentials(unlimited)
+    call = list_pick_list(credentials, "tag_type", page=2)
+    method, template, op = _operation("TagTypes_GetList")
+    declared = {p["name"]: p for p in op["parameters"] if p["in"] == "query"}
+    spec = load_spec("settings-v2")
+
+    assert call.method == method
+    assert re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), call.path)
+    assert set(call.params) <= set(declared)
+    for name, value in call.params.items():
+        schema = schema_of_parameter(spec, declared[name])
+        Draft7Validator(schema).validate(value if schema.get("type") != "string" else str(value))
+    assert call.params["active"] == "True"  # active tag types only
+
+    with ServiceTitanClient(credentials, token_cache=TokenCache()) as client:
+        tags = client.list_tag_types()
+    assert [(t.id, t.name) for t in tags] == [(501, "VIP"), (502, "Maintenance Member")]  # 503 is retired
+
+
+def schema_of_parameter(spec: dict[str, Any], parameter: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema as JSON Schema: `oneOf: [$ref]` resolved to the referenced component."""
+    schema = dict(parameter["schema"])
+    for option in schema.pop("oneOf", []):
+        name = option["$ref"].rsplit("/", 1)[-1]
+        schema.update(spec["components"]["schemas"][name])
+    schema.pop("nullable", None)
+    schema.pop("format", None)
+    return cast(dict[str, Any], schema)

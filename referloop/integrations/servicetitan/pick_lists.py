@@ -1,4 +1,5 @@
-"""The tenant's job types, business units and campaigns, as the Leads tab's Manual Selects offer them.
+"""The tenant's job types, business units and campaigns, as the Leads tab's Manual Selects offer them, and its tag
+types, as the Referrers tab's "Customers with a tag" offers them (a group of lists of its own: `TAGS`).
 
 Read in the web request with the sync client: the person is looking at the page and wants the names now, a
 tenant has a few dozen of each, and Django's cache (Redis in production) answers every view for 15 minutes
@@ -30,7 +31,7 @@ from referloop.providers.servicetitan.fields import FIELDS_BY_KEY, TARGET_FIELDS
 logger = logging.getLogger(__name__)
 
 KINDS = ("job_type", "business_unit", "campaign")
-KIND_LABELS = {"job_type": "Job Type", "business_unit": "Business Unit", "campaign": "Campaign"}
+KIND_LABELS = {"job_type": "Job Type", "business_unit": "Business Unit", "campaign": "Campaign", "tag_type": "Tag"}
 CACHE_SECONDS = 15 * 60
 # A failed read is not retried on every view for this long (the refresh button retries at once).
 FAILURE_SECONDS = 60
@@ -49,7 +50,21 @@ LISTERS: dict[str, Lister] = {
     "job_type": ServiceTitanClient.list_job_types,
     "business_unit": ServiceTitanClient.list_business_units,
     "campaign": ServiceTitanClient.list_campaigns,
+    "tag_type": ServiceTitanClient.list_tag_types,
 }
+
+
+@dataclass(frozen=True)
+class ListGroup:
+    """Lists read, cached and refreshed together: what one screen needs."""
+
+    cache_name: str
+    kinds: tuple[str, ...]
+    what: str  # what a sentence calls them
+
+
+BOOKING = ListGroup("pick-lists", KINDS, "job types, business units and campaigns")
+TAGS = ListGroup("tag-types", ("tag_type",), "tag types")
 
 
 @dataclass(frozen=True)
@@ -71,44 +86,44 @@ class PickLists:
         return next((name for known, name in self.items.get(kind, ()) if known == item_id), None)
 
 
-def cache_key(integration: Integration) -> str:
+def cache_key(integration: Integration, group: ListGroup = BOOKING) -> str:
     # The tenant and environment are in the key: reconnecting to another tenant never shows the old one's lists.
-    return f"servicetitan:pick-lists:{integration.pk}:{integration.environment}:{integration.tenant_id}"
+    return f"servicetitan:{group.cache_name}:{integration.pk}:{integration.environment}:{integration.tenant_id}"
 
 
-def _failure_key(integration: Integration) -> str:
-    return cache_key(integration) + ":failed"
+def _failure_key(integration: Integration, group: ListGroup) -> str:
+    return cache_key(integration, group) + ":failed"
 
 
-def cached_pick_lists(integration: Integration) -> PickLists | None:
+def cached_pick_lists(integration: Integration, group: ListGroup = BOOKING) -> PickLists | None:
     """What the cache holds (a good read or a recent failure), without asking ServiceTitan; None if nothing."""
-    stored = cache.get(cache_key(integration))
+    stored = cache.get(cache_key(integration, group))
     if stored is not None:
         return _from_cache(stored)
-    failure = cache.get(_failure_key(integration))
+    failure = cache.get(_failure_key(integration, group))
     return PickLists(problem=failure) if failure else None
 
 
-def pick_lists(integration: Integration, *, refresh: bool = False) -> PickLists:
+def pick_lists(integration: Integration, *, refresh: bool = False, group: ListGroup = BOOKING) -> PickLists:
     """The lists from the cache, read from ServiceTitan when the cache has none (or `refresh`)."""
     if not refresh:
-        cached = cached_pick_lists(integration)
+        cached = cached_pick_lists(integration, group)
         if cached is not None:
             return cached
     unavailable = _not_connected(integration)
     if unavailable:
         return PickLists(problem=unavailable)
-    fresh = fetch(integration)
+    fresh = fetch(integration, group)
     if fresh.problem:
-        cache.set(_failure_key(integration), fresh.problem, FAILURE_SECONDS)
+        cache.set(_failure_key(integration, group), fresh.problem, FAILURE_SECONDS)
         return fresh
-    cache.delete(_failure_key(integration))
-    cache.set(cache_key(integration), _to_cache(fresh), CACHE_SECONDS)
+    cache.delete(_failure_key(integration, group))
+    cache.set(cache_key(integration, group), _to_cache(fresh), CACHE_SECONDS)
     return fresh
 
 
-def fetch(integration: Integration) -> PickLists:
-    """One bounded read of the three lists from ServiceTitan; never raises."""
+def fetch(integration: Integration, group: ListGroup = BOOKING) -> PickLists:
+    """One bounded read of the group's lists from ServiceTitan; never raises."""
     started = time.monotonic()
     items: dict[str, tuple[tuple[int, str], ...]] = {}
     try:
@@ -119,16 +134,12 @@ def fetch(integration: Integration) -> PickLists:
         return PickLists(problem="ServiceTitan's lists can't be read: the stored Client Secret can't be decrypted.")
     try:
         with ServiceTitanClient(credentials, timeout=FETCH_TIMEOUT) as client:
-            for kind in KINDS:
+            for kind in group.kinds:
                 if time.monotonic() - started > FETCH_BUDGET_SECONDS:
-                    return PickLists(
-                        problem="ServiceTitan was too slow to list its job types, business units and campaigns."
-                    )
+                    return PickLists(problem=f"ServiceTitan was too slow to list its {group.what}.")
                 items[kind] = tuple((item.id, item.name or f"#{item.id}") for item in LISTERS[kind](client))
     except ServiceTitanError as exc:
-        return PickLists(
-            problem=f"ServiceTitan could not list its job types, business units and campaigns: {exc.message}"
-        )
+        return PickLists(problem=f"ServiceTitan could not list its {group.what}: {exc.message}")
     except Exception as exc:  # the Leads tab must render whatever went wrong
         logger.exception("reading the pick lists failed for integration %s", integration.pk)
         return PickLists(problem=f"ServiceTitan's lists could not be read ({type(exc).__name__}).")
@@ -210,3 +221,10 @@ def _from_cache(stored: dict[str, object]) -> PickLists:
         else {}
     )
     return PickLists(items=items, fetched_at=datetime.fromisoformat(raw_at) if isinstance(raw_at, str) else None)
+
+
+def tag_problem(tag_id: int | None, lists: PickLists) -> str:
+    """The sentence for a stored tag type id the tenant no longer lists as active ("" when fine or not known)."""
+    if tag_id is None or not lists.loaded or lists.name_of("tag_type", tag_id) is not None:
+        return ""
+    return f"Tag {tag_id} is not an active tag type in ServiceTitan (inactive or removed): choose another."

@@ -1,4 +1,5 @@
-"""The pick lists a booking refers to by id: jpm-v2 job types, settings-v2 business units, marketing-v2 campaigns.
+"""The pick lists a booking refers to by id: jpm-v2 job types, settings-v2 business units, marketing-v2 campaigns;
+and settings-v2 tag types (TagTypes_GetList), which the customer sync's "Customers with a tag" refers to by id.
 
 Each call reads one page of the active items; the clients' `list_*` methods follow `has_more` to read them all.
 """
@@ -14,11 +15,13 @@ PICK_LISTS = {
     "job_type": ("/jpm/v2/tenant/{tenant}/job-types", "job types"),
     "business_unit": ("/settings/v2/tenant/{tenant}/business-units", "business units"),
     "campaign": ("/marketing/v2/tenant/{tenant}/campaigns", "marketing campaigns"),
+    "tag_type": ("/settings/v2/tenant/{tenant}/tag-types", "tag types"),
 }
 
 
 def list_pick_list(credentials: Credentials, kind: str, page: int = 1) -> ApiCall[Page[PickListItem]]:
-    """One page of the tenant's active items of `kind` ("job_type", "business_unit" or "campaign"), in id order."""
+    """One page of the tenant's active items of `kind` ("job_type", "business_unit", "campaign" or "tag_type"), in id
+    order. Only parameters every one of these operations declares: active, page, pageSize."""
     if kind not in PICK_LISTS:
         raise ValueError(f"{kind!r} is not a pick list (one of {', '.join(PICK_LISTS)})")
     path, label = PICK_LISTS[kind]

@@ -144,6 +144,10 @@ class ServiceTitanClient(_Base):
     def list_campaigns(self) -> list[PickListItem]:
         return self._all_pages(lambda page: list_pick_list(self.credentials, "campaign", page))
 
+    def list_tag_types(self) -> list[PickListItem]:
+        """The tenant's active tag types (settings-v2 TagTypes_GetList), every page."""
+        return self._all_pages(lambda page: list_pick_list(self.credentials, "tag_type", page))
+
     def _all_pages(self, call_for: Callable[[int], ApiCall[Page[T]]]) -> list[T]:
         items: list[T] = []
         for page in range(1, MAX_PAGES + 1):
@@ -297,6 +301,9 @@ class AsyncServiceTitanClient(_Base):
 
     async def list_campaigns(self) -> list[PickListItem]:
         return await self._all_pages(lambda page: list_pick_list(self.credentials, "campaign", page))
+
+    async def list_tag_types(self) -> list[PickListItem]:
+        return await self._all_pages(lambda page: list_pick_list(self.credentials, "tag_type", page))
 
     async def _all_pages(self, call_for: Callable[[int], ApiCall[Page[T]]]) -> list[T]:
         items: list[T] = []

@@ -1,4 +1,5 @@
-"""The pick lists a booking refers to: jpm-v2 job types, settings-v2 business units, marketing-v2 campaigns."""
+"""The pick lists a booking refers to: jpm-v2 job types, settings-v2 business units, marketing-v2 campaigns; and
+settings-v2 tag types, which a customer's `tagTypeIds` refer to."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from referloop.sandbox.pipeline import ApiCall, Handler, api_endpoint
 from referloop.sandbox.query import paginate
 
 
-def _lister(kind: str, to_api: Callable[[CatalogItem], dict[str, Any]]) -> Handler:
-    """A list handler with the filters all three documents declare: ids, name (contains), active, paging, dates."""
+def _lister(kind: str, to_api: Callable[[CatalogItem], dict[str, Any]], *, by_id_and_name: bool = True) -> Handler:
+    """A list handler with the filters the documents declare: active, paging, dates, and (`by_id_and_name`, all but
+    TagTypes_GetList) ids and name (contains). A parameter a document does not declare is never read."""
 
     async def list_items(call: ApiCall) -> Response:
         query = call.query()
-        ids = query.ids()
-        name = query.text("name")
+        ids = query.ids() if by_id_and_name else None
+        name = query.text("name") if by_id_and_name else None
         active = active_filter(query)
         page = query.page()
         dates = query.dates()
@@ -54,6 +56,11 @@ routes = [
     Route(
         "/marketing/v2/tenant/{tenant:int}/campaigns",
         api_endpoint("Campaigns_GetList")(_lister("campaign", cw.campaign_to_api)),
+        methods=["GET"],
+    ),
+    Route(
+        "/settings/v2/tenant/{tenant:int}/tag-types",
+        api_endpoint("TagTypes_GetList")(_lister("tag_type", cw.tag_type_to_api, by_id_and_name=False)),
         methods=["GET"],
     ),
 ]

@@ -289,3 +289,19 @@ def test_a_leads_check_while_editing_reads_only_the_cache(
     )
     assert INACTIVE_5 in response.content.decode()
     assert list_calls(sandbox, mark) == dict.fromkeys(LISTS, 0)
+
+
+def test_the_tag_types_are_read_and_cached_apart_from_the_leads_tabs_lists(
+    tenant: Tenant, integration: Integration, sandbox: SandboxHandle
+) -> None:
+    mark = sandbox.mark()
+    leads_page(tenant)
+    assert len(sandbox.calls(since=mark, operation="TagTypes_GetList")) == 0  # the Leads tab needs no tags
+
+    referrers = tenant.client.get(url("integration_referrers", tenant)).content.decode()
+
+    assert "VIP (501)" in referrers
+    assert len(sandbox.calls(since=mark, operation="TagTypes_GetList")) == 1
+    assert list_calls(sandbox, mark) == dict.fromkeys(LISTS, 1)  # the Referrers tab read none of the three again
+    leads_page(tenant)
+    assert list_calls(sandbox, mark) == dict.fromkeys(LISTS, 1)

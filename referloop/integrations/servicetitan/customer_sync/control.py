@@ -1,4 +1,7 @@
-"""The Referrers tab's actions: the sync's settings form, Start and Stop. The worker does the reading (runner.py)."""
+"""The Referrers tab's actions: the sync's settings form, Start and Stop. The worker does the reading (runner.py).
+
+"Customers with a tag" offers the tenant's tag types by name (pick_lists.TAGS, cached like the Leads tab's lists);
+typing a tag type id stays possible, as it is the only way when ServiceTitan's list can't be read."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from referloop.accounts.models import User
 from referloop.integrations import audit
 from referloop.integrations.models import Integration
 from referloop.integrations.servicetitan.customer_sync.models import CustomerSync, Phase, Selection, SyncState
+from referloop.integrations.servicetitan.pick_lists import PickLists, tag_problem
 
 
 class SyncForm(forms.ModelForm):
@@ -47,11 +51,47 @@ class SyncForm(forms.ModelForm):
             "created_after": forms.DateInput(attrs={"type": "date"}),
         }
 
+    tag_pick = forms.ChoiceField(label="Tag", required=False)
+    # The form's order: the tag's list right before the typed id.
+    field_order = ["selection", "tag_pick", "tag_id"]
+
+    def __init__(self, *args: object, tags: PickLists | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.tags = tags or PickLists()
+        tagged = self.instance.pk is not None and self.instance.selection == Selection.TAG
+        self.tag_problem = tag_problem(self.instance.tag_id, self.tags) if tagged else ""
+        pick = self.fields["tag_pick"]
+        assert isinstance(pick, forms.ChoiceField)
+        if not self.tags.loaded:  # no list: the typed id alone, and the reason beside it
+            del self.fields["tag_pick"]
+            return
+        choices = [("", "Choose a tag"), *self.tags.choices("tag_type")]
+        stored = self.instance.tag_id if self.instance.pk else None
+        if stored is not None and self.tags.name_of("tag_type", stored) is None:
+            choices.append((str(stored), f"{stored} (not active in ServiceTitan)"))
+        pick.choices = choices
+        self.fields["tag_id"].label = "Or type a tag id"
+        self.fields["tag_id"].help_text = "For a tag not in the list yet (the refresh icon reads it again)."
+        if stored is not None and not self.is_bound and "tag_pick" not in self.initial:  # in the list, not typed
+            self.initial["tag_pick"] = str(stored)
+            self.initial["tag_id"] = None
+        pick.help_text = "The customers who carry this tag in ServiceTitan."
+
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
+        picked = data.get("tag_pick")
+        if picked:
+            typed = data.get("tag_id")
+            if typed is not None and typed != int(str(picked)):
+                self.add_error("tag_id", "Choose a tag from the list or type its id, not both.")
+            else:
+                data["tag_id"] = int(str(picked))
         selection = data.get("selection")
-        if selection == Selection.TAG and not data.get("tag_id"):
-            self.add_error("tag_id", "Enter the tag id of the customers to import.")
+        if selection == Selection.TAG and not data.get("tag_id") and "tag_id" not in self.errors:
+            if "tag_pick" in self.fields:
+                self.add_error("tag_pick", "Choose the tag of the customers to import, or type its id.")
+            else:
+                self.add_error("tag_id", "Enter the tag id of the customers to import.")
         if selection == Selection.CREATED_AFTER and not data.get("created_after"):
             self.add_error("created_after", "Enter the date the customers were created on or after.")
         tag = data.get("tag_id")

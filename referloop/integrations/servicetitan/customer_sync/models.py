@@ -60,11 +60,13 @@ class Outcome(models.TextChoices):
     CREATED = "created", "Created a referrer"
     LINKED = "linked", "Linked to an existing referrer"
     KEPT = "kept", "Already synced"
+    UPDATED = "updated", "Updated the referrer"  # a linked referrer took the customer's changed name, email or phone
     NO_EMAIL = "no_email", "No email"
     BAD_EMAIL = "bad_email", "Email not valid"
     NO_NAME = "no_name", "No name"
     INACTIVE = "inactive", "Inactive in ServiceTitan"
     NOT_SELECTED = "not_selected", "Not among the chosen customers"
+    EMAIL_TAKEN = "email_taken", "Email belongs to another referrer"  # a changed email not applied (follow.py)
 
 
 SKIP_OUTCOMES = (
@@ -73,6 +75,7 @@ SKIP_OUTCOMES = (
     Outcome.NO_NAME,
     Outcome.INACTIVE,
     Outcome.NOT_SELECTED,
+    Outcome.EMAIL_TAKEN,
 )
 
 
@@ -117,6 +120,11 @@ class CustomerSync(models.Model):
     contacts_due_at = models.DateTimeField(null=True, blank=True)
     contacts_complete_at = models.DateTimeField(null=True, blank=True)
     contacts_polled_at = models.DateTimeField(null=True, blank=True)
+    # The contacts-only copy's last failure (store.failed), kept apart from the referrer sync's `last_error`: the
+    # Referrers tab and Diagnose show it. Over once a contacts page is written after it (copy_health.py).
+    contacts_error = models.CharField(max_length=500, blank=True)
+    contacts_error_at = models.DateTimeField(null=True, blank=True)
+    contacts_error_permanent = models.BooleanField(default=False)  # a refusal a person must fix (scope, credentials)
 
     def __str__(self) -> str:
         return f"customer sync of {self.integration_id} ({self.state})"

@@ -21,6 +21,7 @@ SKIP_WORDS = {
     Outcome.NO_NAME: "without a name",
     Outcome.INACTIVE: "inactive",
     Outcome.NOT_SELECTED: "not among the chosen customers",
+    Outcome.EMAIL_TAKEN: "whose new email belongs to another referrer",
 }
 
 
@@ -38,6 +39,7 @@ class Progress:
     created: int
     linked: int
     kept: int
+    updated: int = 0
     skipped: list[Skipped] = field(default_factory=list)
 
     @property
@@ -75,6 +77,8 @@ class Progress:
         parts = [f"Created {self.created:,} referrer{'' if self.created == 1 else 's'}"]
         if self.linked:
             parts.append(f"linked {self.linked:,} existing")
+        if self.updated:
+            parts.append(f"updated {self.updated:,}")
         if self.kept:
             parts.append(f"{self.kept:,} already synced")
         skips = [f"{s.count:,} {s.words}" for s in self.skipped]
@@ -98,5 +102,6 @@ def progress_of(sync: CustomerSync) -> Progress:
         created=counts.get(Outcome.CREATED, 0),
         linked=counts.get(Outcome.LINKED, 0),
         kept=counts.get(Outcome.KEPT, 0),
+        updated=counts.get(Outcome.UPDATED, 0),
         skipped=skipped,
     )

@@ -136,7 +136,15 @@ class CustomerSyncJob:
             logger.warning("customer sync of integration %s: %s", plan.integration_id, exc)
             await self.in_db(store.failed, self.owner, plan, str(exc), permanent, timezone.now())
             return None
-        written = await self.in_db(store.write_page, self.owner, plan, page, timezone.now(), self.options.lease_seconds)
+        try:
+            written = await self.in_db(
+                store.write_page, self.owner, plan, page, timezone.now(), self.options.lease_seconds
+            )
+        except Exception:  # the database failed mid-page: the chunks written stay, the page is read again
+            logger.exception("writing a page of the customer sync of integration %s failed", plan.integration_id)
+            with contextlib.suppress(Exception):
+                await self.in_db(store.release, self.owner, plan)
+            return None
         if written.stale:
             self.report.stale += 1
             return None

@@ -1,10 +1,12 @@
 """The sync's database side in the worker: lease a running sync, write one export page, give it back.
 
-Exactly once per page: `write_page` writes a page's staged rows, its referrers and links, the outcomes, and the
-export's new continuation token in ONE transaction that first checks the lease (and the run) is still ours. A
-worker killed mid-page wrote nothing of it: its lease runs out, another worker asks for the same page again with
-the stored token, and finished pages are never asked for again. Writing a customer twice changes nothing (links
-are unique per customer), so a page handed out twice (includeRecentChanges may) creates no duplicate.
+Exactly once per page: `write_page` writes a page in chunks of PAGE_CHUNK records, each in its own short
+transaction that first checks the lease (and the run) is still ours, and the export's new continuation token only
+with the last chunk (on SQLite a transaction holds the database's only write lock, so a lead posted meanwhile waits
+one chunk, not a page). The writes are idempotent: links are unique per customer, staged rows are upserted, and a
+customer decided again with nothing new keeps its outcome. So a worker killed between chunks (its lease runs out)
+or a page handed out twice (includeRecentChanges may) is written again from the stored token with the same result,
+no duplicate, and finished pages are never asked for again.
 
 Each pass reads the contacts export to its end first, then the customers export: when a customer's page is
 written, its contacts are already staged, so its email is known. A contact that comes later (a new email for a
@@ -19,13 +21,15 @@ copy, read by one worker at a time.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from referloop.integrations.models import Integration
@@ -46,10 +50,17 @@ from referloop.integrations.servicetitan.readiness import readiness
 from referloop.providers.servicetitan import Credentials
 from referloop.providers.servicetitan.customer_models import Customer, CustomerContact, ExportPage
 
+logger = logging.getLogger(__name__)
 ERROR_LIMIT = 500
 RETRY_AFTER = timedelta(minutes=1)
-# Outcomes a later contact cannot change: the customer is a referrer already.
-SETTLED = (Outcome.CREATED, Outcome.LINKED, Outcome.KEPT)
+# Outcomes of a customer that is a referrer already: deciding it again with nothing new (KEPT) keeps them.
+SETTLED = (Outcome.CREATED, Outcome.LINKED, Outcome.UPDATED, Outcome.KEPT)
+# Records per write transaction: on SQLite a transaction holds the database's only write lock, so a lead posted on a
+# public form waits for at most one chunk (~0.1-0.3 s), not a page of 5,000 (1.3-2.2 s).
+PAGE_CHUNK = 500
+# SQLite has no queue for its write lock: a writer that found it taken sleeps in growing steps (its busy handler's
+# schedule, in ms) and, if chunks followed each other at once, would find the next chunk holding it each time it woke.
+BUSY_STEPS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
 
 
 def poll_interval() -> timedelta:
@@ -138,7 +149,46 @@ def _plan(sync: CustomerSync, integration: Integration, phase: str | None = None
 
 
 def write_page(owner: str, plan: Plan, page: ExportPage[Any], now: datetime, lease_seconds: float) -> Written:
-    """Write one export page and the token after it, in one transaction; say what to read next."""
+    """Write one export page in chunks of PAGE_CHUNK records, each in its own short transaction that first checks
+    the sync is still ours; the token after the page goes with the last chunk. Say what to read next."""
+    items = _distinct(page.items)
+    chunks = [items[start : start + PAGE_CHUNK] for start in range(0, len(items), PAGE_CHUNK)] or [[]]
+    created = 0
+    written = Written(None)
+    for number, chunk in enumerate(chunks, start=1):
+        began = time.perf_counter()
+        written = _write_chunk(owner, plan, page, chunk, number == len(chunks), now, lease_seconds)
+        logger.debug(
+            "%s chunk %d of %d records written in %.3f s", plan.phase, number, len(chunk), time.perf_counter() - began
+        )
+        if written.stale:  # a Stop or a new Start since: the chunks before stay (idempotent), nothing more
+            return written
+        created += written.created
+        if number < len(chunks) and connection.vendor == "sqlite":
+            time.sleep(pause_after(time.perf_counter() - began))
+    return replace(written, created=created)
+
+
+def pause_after(held: float) -> float:
+    """How long to leave SQLite's write lock free after holding it `held` seconds: the sleep step a writer that has
+    waited that long is in, so it wakes inside the gap and gets in (a lead waits at most one chunk, not a page)."""
+    waited = 0.0
+    for step in BUSY_STEPS_MS:
+        waited += step / 1000
+        if waited > held:
+            return step / 1000 + 0.005
+    return BUSY_STEPS_MS[-1] / 1000 + 0.005
+
+
+def _distinct(items: Sequence[Any]) -> list[Any]:
+    """A record twice in a page (includeRecentChanges may): the last wins, written once."""
+    return list({item.id: item for item in items}.values())
+
+
+def _write_chunk(
+    owner: str, plan: Plan, page: ExportPage[Any], chunk: Sequence[Any], last: bool, now: datetime, lease_seconds: float
+) -> Written:
+    """One transaction: a chunk of the page's records; with the last chunk, the token and where to go next."""
     with transaction.atomic():
         sync = (
             CustomerSync.objects.select_for_update()
@@ -148,40 +198,48 @@ def write_page(owner: str, plan: Plan, page: ExportPage[Any], now: datetime, lea
         )
         if sync is None or not _ours(sync, owner, plan, now):
             return Written(None, stale=True)
-        created = 0
         if plan.contacts_only:
-            return _write_contacts_only(sync, plan, page, now, lease_seconds)
+            _stage_contacts(sync, chunk, now, decide=False)
+            return _end_contacts_only_page(sync, page, now, lease_seconds) if last else Written(None)
         if plan.phase == Phase.CONTACTS:
-            created = _stage_contacts(sync, page.items, now)
-            sync.contacts_token = page.continue_from
-            sync.contacts_read += len(page.items)
-            sync.contacts_polled_at = now
+            created = _stage_contacts(sync, chunk, now)
         else:
-            created = _stage_customers(sync, page.items, now)
-            sync.customers_token = page.continue_from
-            sync.customers_read += len(page.items)
-        sync.pages += 1
-        sync.last_page_at = sync.updated_at = now
-        sync.last_error = ""
-        following: str | None = plan.phase
-        if not page.has_more or not page.items:
-            following = _end_of_export(sync, plan.phase, now)
-        if following is None:
-            sync.leased_by, sync.lease_until = "", None
-        else:
-            sync.phase = following
-            sync.lease_until = now + timedelta(seconds=lease_seconds)
-        sync.save()
-        if following is None:
+            created = _stage_customers(sync, chunk, now)
+        if not last:
             return Written(None, created=created)
-        return Written(_plan(sync, sync.integration, following), created=created)
+        return _end_page(sync, plan, page, now, lease_seconds, created)
 
 
-def _write_contacts_only(
-    sync: CustomerSync, plan: Plan, page: ExportPage[Any], now: datetime, lease_seconds: float
+def _end_page(
+    sync: CustomerSync, plan: Plan, page: ExportPage[Any], now: datetime, lease_seconds: float, created: int
 ) -> Written:
-    """A page of the known-customer copy: staged (no customer decided, no referrer made), the token after it."""
-    _stage_contacts(sync, page.items, now, decide=False)
+    """The page's last chunk is written: its token, its counts, and the phase or pass that follows."""
+    if plan.phase == Phase.CONTACTS:
+        sync.contacts_token = page.continue_from
+        sync.contacts_read += len(page.items)
+        sync.contacts_polled_at = now
+    else:
+        sync.customers_token = page.continue_from
+        sync.customers_read += len(page.items)
+    sync.pages += 1
+    sync.last_page_at = sync.updated_at = now
+    sync.last_error = ""
+    following: str | None = plan.phase
+    if not page.has_more or not page.items:
+        following = _end_of_export(sync, plan.phase, now)
+    if following is None:
+        sync.leased_by, sync.lease_until = "", None
+    else:
+        sync.phase = following
+        sync.lease_until = now + timedelta(seconds=lease_seconds)
+    sync.save()
+    if following is None:
+        return Written(None, created=created)
+    return Written(_plan(sync, sync.integration, following), created=created)
+
+
+def _end_contacts_only_page(sync: CustomerSync, page: ExportPage[Any], now: datetime, lease_seconds: float) -> Written:
+    """The last chunk of a page of the known-customer copy is staged: the token after it, and what comes next."""
     sync.contacts_token = page.continue_from
     sync.contacts_polled_at = now
     if page.has_more and page.items:
@@ -236,8 +294,14 @@ def failed(owner: str, plan: Plan, error: str, permanent: bool, now: datetime) -
     """The page could not be read: nothing is written, the tokens stay. A permanent refusal (credentials, a scope,
     a bad request) stops the sync as Failed; anything else is tried again in a minute, still Running."""
     if plan.contacts_only:  # the copy tries again in a minute; the Referrers tab's state is not its to change
+        # Its own error fields, so Diagnose can say what ServiceTitan answered (over once a page is written after).
         CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner).update(
-            leased_by="", lease_until=None, contacts_due_at=now + RETRY_AFTER
+            leased_by="",
+            lease_until=None,
+            contacts_due_at=now + RETRY_AFTER,
+            contacts_error=error[:ERROR_LIMIT],
+            contacts_error_at=now,
+            contacts_error_permanent=permanent,
         )
         return
     changes: dict[str, Any] = {"leased_by": "", "lease_until": None, "last_error": error[:ERROR_LIMIT]}
@@ -268,14 +332,13 @@ def _stage_contacts(sync: CustomerSync, contacts: Sequence[CustomerContact], now
     )
     if not decide:
         return 0
-    # Customers of this run still waiting for an email (or a phone) are decided again with their new contacts.
+    # The customers of this run these contacts belong to are decided again: one waiting for an email gets it, a
+    # linked referrer follows a changed email or phone (ServiceTitan's customer modifiedOn does not move for these).
     owners = sorted({row.customer_id for row in rows.values()})
-    waiting: list[StagedCustomer] = []
+    again: list[StagedCustomer] = []
     for chunk in _chunks(owners):
-        waiting += StagedCustomer.objects.filter(sync=sync, run=sync.run, customer_id__in=chunk).exclude(
-            outcome__in=SETTLED
-        )
-    return _decide(sync, waiting, now)
+        again += StagedCustomer.objects.filter(sync=sync, run=sync.run, customer_id__in=chunk)
+    return _decide(sync, again, now, {c.customer_id: c.outcome for c in again if c.outcome in SETTLED})
 
 
 def _staged_contact(sync: CustomerSync, contact: CustomerContact) -> StagedContact:
@@ -308,12 +371,12 @@ def _stage_customers(sync: CustomerSync, customers: Sequence[Customer], now: dat
         )
         for c in customers  # a customer twice in a page (includeRecentChanges): the last wins
     }
-    # A customer this run already made (or linked) a referrer of, handed out again: still counted as made.
+    # What this run already did for a customer handed out again (made, linked or updated its referrer) still counts.
     prior: dict[int, str] = {}
     for chunk in _chunks(sorted(rows)):
         prior.update(
             StagedCustomer.objects.filter(
-                sync=sync, run=sync.run, customer_id__in=chunk, outcome__in=(Outcome.CREATED, Outcome.LINKED)
+                sync=sync, run=sync.run, customer_id__in=chunk, outcome__in=SETTLED
             ).values_list("customer_id", "outcome")
         )
     StagedCustomer.objects.bulk_create(
@@ -354,10 +417,15 @@ def _decide(
             wanted.append((customer.customer_id, decision.referrer))
     outcomes.update(write_referrers(sync.integration_id, sync.integration.campaign, wanted, now))
     for customer_id, outcome in (prior or {}).items():
-        if outcomes.get(customer_id) == Outcome.KEPT:
-            outcomes[customer_id] = outcome
+        outcomes[customer_id] = _kept(outcome, outcomes[customer_id])
     _save_outcomes(sync, outcomes)
     return sum(1 for outcome in outcomes.values() if outcome == Outcome.CREATED)
+
+
+def _kept(before: str, now: str) -> str:
+    """A customer decided again in one run with nothing new to do (handed out twice, a page written again after a
+    crash) still counts as what the run did for it (created, linked, updated); an update or a skip is news."""
+    return before if now == Outcome.KEPT and before in SETTLED else now
 
 
 def _contacts_of(sync: CustomerSync, customer_ids: Sequence[int]) -> dict[int, list[choose.ContactFacts]]:

@@ -1,9 +1,10 @@
 """Customers become referrers in bulk: a page of decisions in a fixed number of queries, inside the page's
 transaction (store.write_page), following the campaign's rules for referrers.
 
-- A customer already linked stays linked (the link is unique per integration and customer id).
-- A referrer of the campaign with the same email (any case) is linked, not duplicated; two customers sharing an
-  email in one page become one referrer with two links.
+- A customer already linked stays linked (the link is unique per integration and customer id), and its referrer
+  follows the customer's changes (follow.py: fully if the sync created it, only a blank phone if they joined).
+- A referrer of the campaign with the same email (any case) is linked, not duplicated (a blank phone of theirs is
+  filled); two customers sharing an email in one page become one referrer with two links.
 - New referrers get codes by the model's rule (one namespace with lead codes, checked in bulk) and run the
   referrer-joined hooks (webhook `referrer.joined`), as `add_referrer` does. No email is sent: `add_referrer`
   sends none either (only the public join page mails the link, to someone who asked for it). An owner importing
@@ -22,10 +23,11 @@ from referloop.campaigns.codes import random_code
 from referloop.campaigns.models import Campaign, Lead, Referrer
 from referloop.campaigns.referrers import announce_joined
 from referloop.integrations.servicetitan.customer_sync.choose import NewReferrer
+from referloop.integrations.servicetitan.customer_sync.follow import SOURCE, Link, fill_phones
+from referloop.integrations.servicetitan.customer_sync.follow import follow as follow_linked
 from referloop.integrations.servicetitan.customer_sync.models import CustomerLink, Outcome
 from referloop.integrations.servicetitan.return_fields.hooks import customers_linked
 
-SOURCE = "servicetitan"  # Referrer.source of a referrer the sync created
 T = TypeVar("T")
 CHUNK = 500  # ids per IN (…): well under SQLite's variable limit
 
@@ -34,14 +36,16 @@ def write_referrers(
     integration_id: int, campaign: Campaign, wanted: Sequence[tuple[int, NewReferrer]], now: datetime
 ) -> dict[int, str]:
     """Create or link a referrer for each (customer id, fields); the outcome per customer id."""
-    outcomes: dict[int, str] = {}
     linked = _linked(integration_id, [customer_id for customer_id, _ in wanted])
-    for customer_id in linked:
-        outcomes[customer_id] = Outcome.KEPT
+    # Linked customers first: a referrer taking a changed email is then found by email below, never duplicated.
+    outcomes = follow_linked(
+        campaign, [(linked[customer_id], new) for customer_id, new in wanted if customer_id in linked]
+    )
     todo = [(customer_id, new) for customer_id, new in wanted if customer_id not in linked]
     if not todo:
         return outcomes
     existing = _by_email(campaign, {new.email for _, new in todo})
+    fill_phones((existing[new.email], new) for _, new in todo if new.email in existing)
     links: list[CustomerLink] = []
     fresh: dict[str, Referrer] = {}
     creators: dict[str, int] = {}  # email → the customer whose fields the new referrer takes
@@ -85,14 +89,13 @@ def write_referrers(
     return outcomes
 
 
-def _linked(integration_id: int, customer_ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
+def _linked(integration_id: int, customer_ids: Sequence[int]) -> dict[int, Link]:
+    found: dict[int, Link] = {}
     for chunk in _chunks(customer_ids):
-        found.update(
-            CustomerLink.objects.filter(integration_id=integration_id, customer_id__in=chunk).values_list(
-                "customer_id", flat=True
-            )
+        rows = CustomerLink.objects.filter(integration_id=integration_id, customer_id__in=chunk).values_list(
+            "customer_id", "referrer_id", "created_referrer"
         )
+        found.update((customer_id, Link(customer_id, referrer_id, made)) for customer_id, referrer_id, made in rows)
     return found
 
 
