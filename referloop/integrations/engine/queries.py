@@ -274,14 +274,25 @@ def integration_stamps(ids: Iterable[int]) -> list[IntegrationStamp]:
         return [IntegrationStamp._make(row) for row in cursor.fetchall()]
 
 
-def campaign_integration_stamps(campaign_id: int) -> list[IntegrationStamp]:
-    """`integration_stamps` of a campaign's integrations, by id: read for every new lead (outbox.py)."""
-    columns = ", ".join(_column(Integration, name) for name in IntegrationStamp._fields)
-    sql = (
+def campaign_integration_rows(campaign_id: int) -> list[tuple[Any, ...]]:
+    """Every column of a campaign's integrations as the database returns it (JSON as text), by id: what a new
+    lead's delivery plan is read from (servicetitan/outbox.py), so any change to an integration is seen, a
+    conditional UPDATE that leaves `updated_at` alone included."""
+    return plain_sql.fetch(_integration_rows_select(), [campaign_id])
+
+
+@functools.cache  # the models are fixed once Django is set up
+def _integration_rows_select() -> str:
+    columns = ", ".join(
+        f"CAST({_column(Integration, f.name)} AS TEXT)"
+        if f.get_internal_type() == "JSONField"
+        else _column(Integration, f.name)
+        for f in Integration._meta.concrete_fields
+    )
+    return (
         f"SELECT {columns} FROM {_table(Integration)} WHERE {_column(Integration, 'campaign_id')} = %s "  # noqa: S608
         f"ORDER BY {_column(Integration, 'id')}"
     )
-    return [IntegrationStamp._make(row) for row in plain_sql.fetch(sql, [campaign_id])]
 
 
 def lead_rows(ids: Sequence[int]) -> list[LeadRow]:

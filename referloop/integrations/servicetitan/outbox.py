@@ -58,17 +58,15 @@ class _Plan(NamedTuple):
     reason: str
 
 
-# campaign id -> (what the answer was read from, the answer). Each lead reads its campaign's integration stamps
-# (updated_at, state) and custom-field rows (two plain queries) and reuses the answer while they are unchanged:
-# the ORM read and the readiness rule cost ~0.5 ms a lead. A stale answer is safe either way: a row made pending
-# is checked again by the worker when it claims it, and a row held while the setup is fine is released by the
-# worker's sweep (`release_ready`), as for a lead written while a fix commits.
+# campaign id -> (what the answer was read from, the answer). Each lead reads its campaign's integration rows
+# (every column) and custom-field rows, two plain queries, and reuses the answer while they are unchanged: the ORM
+# read and the readiness rule cost ~0.5 ms a lead. The answer can only be as old as the rows read for this lead.
 _plans: dict[int, tuple[object, list[_Plan]]] = {}
 _PLANS_KEPT = 10_000
 
 
 def _plans_for(campaign_id: int) -> list[_Plan]:
-    read_from = (queries.campaign_integration_stamps(campaign_id), custom_fields.rows_of(campaign_id))
+    read_from = (tuple(queries.campaign_integration_rows(campaign_id)), custom_fields.rows_of(campaign_id))
     kept = _plans.get(campaign_id)
     if kept is not None and kept[0] == read_from:
         return kept[1]
