@@ -6,12 +6,15 @@ client always learns which field was wrong and why.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -83,6 +86,14 @@ class ReferloopApi(NinjaAPI):
                     )
         return schema
 
+    def _get_urls(self) -> list[URLResolver | URLPattern]:
+        """ninja answers a method that a path does not have with a plain-text 405: ours is the JSON error shape."""
+        urls = super()._get_urls()
+        for url in urls:
+            if isinstance(url, URLPattern):
+                url.callback = json_method_not_allowed(url.callback)
+        return urls
+
 
 api = ReferloopApi(
     title="referloop API",
@@ -97,6 +108,21 @@ api = ReferloopApi(
 
 def error_response(request: HttpRequest, status: int, message: str, errors: dict[str, list[str]]) -> HttpResponse:
     return api.create_response(request, {"message": message, "errors": errors}, status=status)
+
+
+def json_method_not_allowed(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @functools.wraps(view)  # keeps ninja's csrf_exempt mark
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        if response.status_code != 405 or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        allowed = response.get("Allow", "")
+        problem = f"{request.method} is not allowed here; use {allowed}." if allowed else "Not allowed here."
+        refused = error_response(request, 405, "Method not allowed.", {"method": [problem]})
+        refused["Allow"] = allowed
+        return refused
+
+    return answer
 
 
 def field_path(location: tuple[Any, ...] | list[Any]) -> str:

@@ -14,7 +14,9 @@ from django.http import Http404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
-from pydantic import AfterValidator, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from referloop.accounts.http import ApiRequest
 from referloop.accounts.models import Account
@@ -81,8 +83,18 @@ def utc_datetime(value: datetime) -> datetime:
         raise ValueError("The date is out of range.") from None
 
 
-Text = Annotated[str, AfterValidator(storable_text)]
-Answer = Annotated[str | int | float | bool | None, BeforeValidator(scalar_answer)]
+class NoNulInDocument:
+    """Says in the OpenAPI document what `storable_text` refuses: text with a NUL character. (A `pattern` applies
+    to strings only, so it also fits a union with numbers.) Lone surrogates cannot be said in a pattern."""
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = r"^[^\x00]*$"
+        return schema
+
+
+Text = Annotated[str, AfterValidator(storable_text), NoNulInDocument()]
+Answer = Annotated[str | int | float | bool | None, BeforeValidator(scalar_answer), NoNulInDocument()]
 FilterId = Annotated[int, Field(ge=1, le=MAX_ID)]
 UtcDatetime = Annotated[datetime, BeforeValidator(iso_datetime_text), AfterValidator(utc_datetime)]
 

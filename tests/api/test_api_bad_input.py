@@ -296,10 +296,13 @@ def test_an_unknown_api_path_is_a_json_404_naming_the_path(tenant: Tenant, metho
 
 
 @pytest.mark.parametrize(("method", "path"), [("delete", "/leads"), ("put", "/leads/1"), ("patch", "/referrers/1")])
-def test_an_unsupported_method_is_405_and_changes_nothing(tenant: Tenant, method: str, path: str) -> None:
+def test_an_unsupported_method_is_a_json_405_naming_the_method_and_changes_nothing(
+    tenant: Tenant, method: str, path: str
+) -> None:
     before = row_counts()
 
     response = getattr(tenant.client, method)(f"/api/v1{path}", **tenant.api())
 
-    assert response.status_code == 405
+    assert_rejected(response, 405, "method", f"{method.upper()} is not allowed here")
+    assert response["Allow"]
     assert row_counts() == before

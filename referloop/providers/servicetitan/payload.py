@@ -167,7 +167,8 @@ def _plan(mapping: FieldMappings, custom: tuple[CustomSource, ...]) -> _Plan:
     for key, message in validate_mapping(mapping, custom).items():
         field = FIELDS_BY_KEY.get(key)
         entry = mapping.get(key)
-        problems[key] = FieldProblem(key, field.label if field else key, entry.source.strip() if entry else "", message)
+        label = field.label if field else key.strip() or "A field with no name"  # a stored key outside the catalog
+        problems[key] = FieldProblem(key, label, entry.source.strip() if entry else "", message)
     fields = [field for field in TARGET_FIELDS if field.key not in problems]
     return _Plan(
         problems=problems,
