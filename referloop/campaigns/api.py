@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: ninja resolves a paginated operati
 the namespace of its own `paginate` wrapper, where `Query[LeadFilters]` is unknown, and then answers 500.
 """
 
+import functools
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +21,7 @@ from pydantic_core import CoreSchema
 
 from referloop.accounts.http import ApiRequest
 from referloop.accounts.models import Account
-from referloop.campaigns import outcomes, verification
+from referloop.campaigns import custom_fields, outcomes, verification
 from referloop.campaigns.codes import normalize_code
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
@@ -28,6 +29,7 @@ from referloop.campaigns.lead_form import CUSTOM_PREFIX
 from referloop.campaigns.models import Campaign, Lead, LeadSource, LeadStatus, Referrer
 from referloop.campaigns.referrers import add_referrer
 from referloop.rewards import listing as reward_listing
+from referloop.runtime import plain_sql
 
 router = Router()
 
@@ -251,7 +253,12 @@ def account_of(request: ApiRequest) -> Account:
 
 
 def account_campaign(request: ApiRequest, campaign_id: int, field: str = "campaign_id") -> Campaign:
-    campaign = Campaign.objects.filter(pk=campaign_id, account=account_of(request)).first()
+    # Plain SQL: every lead posted to the API asks (the ORM's query cost ~0.3 ms of a ~3 ms request).
+    column = functools.partial(plain_sql.column, Campaign)
+    found = plain_sql.instances(
+        Campaign, f"{column('id')} = %s AND {column('account_id')} = %s", [campaign_id, account_of(request).pk], limit=1
+    )
+    campaign = found[0] if found else None
     if campaign is None:
         raise InputRejected({field: [f"No campaign with id {campaign_id} in this account."]})
     return campaign
@@ -314,7 +321,7 @@ def create_lead(request: ApiRequest, payload: LeadIn) -> tuple[int, Lead]:
     campaign = account_campaign(request, payload.campaign_id)
     referrer = find_referrer(campaign, payload)
     data: dict[str, Any] = payload.dict(exclude={"campaign_id", "referrer_code", "referrer_id", "custom_fields"})
-    known = {field.key for field in campaign.custom_fields.all()}
+    known = {field.key for field in custom_fields.of_campaign(campaign.pk)}
     unknown = sorted(set(payload.custom_fields) - known)
     if unknown:
         choices = ", ".join(sorted(known)) or "none"
@@ -328,24 +335,36 @@ def create_lead(request: ApiRequest, payload: LeadIn) -> tuple[int, Lead]:
         result = submit_lead(campaign, referrer, data, source=LeadSource.API)
     except InputRejected as rejected:
         raise InputRejected({api_field_name(field): problems for field, problems in rejected.errors.items()}) from None
+    if result.created:  # a lead made now has no booking followed yet: its job number needs no query
+        Lead.follow.related.set_cached_value(result.lead, None)
     return (201 if result.created else 200), result.lead
 
 
 def find_referrer(campaign: Campaign, payload: LeadIn) -> Referrer:
-    referrers = Referrer.objects.filter(campaign=campaign)
     if payload.referrer_id is not None:
-        referrer = referrers.filter(pk=payload.referrer_id).first()
+        referrer = _campaign_referrer(campaign, "id", payload.referrer_id)
         if referrer is None:
             raise InputRejected({"referrer_id": [f"No referrer with id {payload.referrer_id} in this campaign."]})
         return referrer
     if payload.referrer_code:
-        referrer = referrers.filter(code=normalize_code(payload.referrer_code)).first()
+        referrer = _campaign_referrer(campaign, "code", normalize_code(payload.referrer_code))
         if referrer is None:
             raise InputRejected(
                 {"referrer_code": [f"No referrer with code {payload.referrer_code!r} in this campaign."]}
             )
         return referrer
     raise InputRejected({"referrer_code": ["Give referrer_code or referrer_id: every lead needs a referrer."]})
+
+
+def _campaign_referrer(campaign: Campaign, by: str, value: object) -> Referrer | None:
+    """The campaign's referrer with this id or code, by plain SQL (every lead posted to the API asks)."""
+    column = functools.partial(plain_sql.column, Referrer)
+    where = f"{column('campaign_id')} = %s AND {column(by)} = %s"
+    found = plain_sql.instances(Referrer, where, [campaign.pk, value], limit=1)
+    if not found:
+        return None
+    found[0].campaign = campaign
+    return found[0]
 
 
 API_FIELD_NAMES = {"__all__": "body", "campaign": "campaign_id", "referrer": "referrer_id"}

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from referloop.campaigns.abuse.client import ClientInfo
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.models import Campaign, Lead, Referrer
+from referloop.runtime import plain_sql
 
 ReferrerHook = Callable[[Referrer], object]
 BulkReferrerHook = Callable[[Sequence[Referrer]], object]
@@ -75,8 +76,13 @@ def add_referrer(
 
 def referrer_for_code(code: str) -> Referrer | None:
     """The referrer behind a referral link. A lead's code makes that lead a referrer on first use."""
-    referrer = Referrer.objects.select_related("campaign").filter(code=code).first()
-    if referrer is not None:
+    # Plain SQL: every view and post of a referral page asks (the ORM's join cost ~0.5 ms of the request).
+    found = plain_sql.instances(Referrer, f"{plain_sql.column(Referrer, 'code')} = %s", [code], limit=1)
+    if found:
+        referrer = found[0]
+        referrer.campaign = plain_sql.instances(
+            Campaign, f"{plain_sql.column(Campaign, 'id')} = %s", [referrer.campaign_id]
+        )[0]
         return referrer
     lead = Lead.objects.select_related("campaign").filter(code=code).first()
     if lead is None:

@@ -9,12 +9,15 @@ them (`preparer`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
+from django.db.models.expressions import Col
+
+_Row = TypeVar("_Row")
 
 
 @functools.cache  # the models are fixed once Django is set up
@@ -39,6 +42,58 @@ def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def select(
+    make: Callable[[Iterable[Any]], _Row], sql: str, params: Sequence[Any], fields: Sequence[Field[Any, Any]]
+) -> list[_Row]:
+    """Run a SELECT of `fields`' columns (in that order); each value converted as the ORM would convert it."""
+    converters = _converters(fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not converters:
+        return [make(row) for row in rows]
+    made: list[_Row] = []
+    for row in rows:
+        values = list(row)
+        for position, functions, column in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, column, connection)
+            values[position] = value
+        made.append(make(values))
+    return made
+
+
+def _converters(fields: Sequence[Field[Any, Any]]) -> list[tuple[int, list[Any], Col]]:
+    """What SQLCompiler.get_converters finds for a plain column of each field: the backend's, then the field's."""
+    found: list[tuple[int, list[Any], Col]] = []
+    for position, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            found.append((position, functions, column))
+    return found
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def instances(model: type[_M], where: str, params: Sequence[Any], limit: int | None = None) -> list[_M]:
+    """`model.objects.filter(...)` without compiling it: every concrete field of the rows matching `where` (SQL
+    over `column()` names, values as parameters), converted and built as the ORM builds them."""
+    fields, head = _instances_select(model)
+    sql = f"{head} WHERE {where}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+    names = [f.attname for f in fields]
+    return [model.from_db(connection.alias, names, row) for row in select(list, sql, params, fields)]
+
+
+@functools.cache  # the models are fixed once Django is set up
+def _instances_select(model: type[Model]) -> tuple[tuple[Field[Any, Any], ...], str]:
+    fields = tuple(model._meta.concrete_fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    return fields, f"SELECT {columns} FROM {table(model)}"  # noqa: S608
 
 
 def insert_new(objs: Sequence[Model]) -> None:

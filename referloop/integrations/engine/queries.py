@@ -25,7 +25,6 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
-from django.db.models.expressions import Col
 
 from referloop.campaigns.models import Lead
 from referloop.integrations.models import Attempt, Delivery, DeliveryState, Integration, TenantBucket
@@ -305,7 +304,7 @@ def lead_rows(ids: Sequence[int]) -> list[LeadRow]:
         return []
     fields, sql = _lead_select()
     marks = ", ".join(["%s"] * len(ids))
-    return _select(LeadRow._make, f"{sql} WHERE l.{_column(Lead, 'id')} IN ({marks})", list(ids), fields)
+    return plain_sql.select(LeadRow._make, f"{sql} WHERE l.{_column(Lead, 'id')} IN ({marks})", list(ids), fields)
 
 
 @functools.cache  # the models are fixed once Django is set up
@@ -398,40 +397,7 @@ def _select_by_ids(
     sql = f"SELECT {columns} FROM {_table(model)} WHERE {_column(model, 'id')} IN ({marks})"  # noqa: S608
     if connection.features.has_select_for_update:
         sql += " " + connection.ops.for_update_sql(skip_locked=skip_locked)
-    return _select(make, sql, list(ids), fields)
-
-
-def _select(
-    make: Callable[[Iterable[Any]], _Row], sql: str, params: Sequence[Any], fields: Sequence[Field[Any, Any]]
-) -> list[_Row]:
-    """Run a SELECT of `fields`' columns (in that order); each value converted as the ORM would convert it."""
-    converters = _converters(fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if not converters:
-        return [make(row) for row in rows]
-    made: list[_Row] = []
-    for row in rows:
-        values = list(row)
-        for position, functions, column in converters:
-            value = values[position]
-            for function in functions:
-                value = function(value, column, connection)
-            values[position] = value
-        made.append(make(values))
-    return made
-
-
-def _converters(fields: Sequence[Field[Any, Any]]) -> list[tuple[int, list[Any], Col]]:
-    """What SQLCompiler.get_converters finds for a plain column of each field: the backend's, then the field's."""
-    found: list[tuple[int, list[Any], Col]] = []
-    for position, field in enumerate(fields):
-        column = field.get_col(field.model._meta.db_table)
-        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if functions:
-            found.append((position, functions, column))
-    return found
+    return plain_sql.select(make, sql, list(ids), fields)
 
 
 def _update_by_id(model: type[Model], names: tuple[str, ...], rows: Sequence[tuple[int, Mapping[str, Any]]]) -> None:

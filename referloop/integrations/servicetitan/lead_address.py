@@ -8,11 +8,14 @@ form asks; either way the lead is never a failed delivery because of it.
 
 from __future__ import annotations
 
+import functools
+
 from referloop.campaigns.lead_form import CUSTOM_PREFIX, LeadDataForm
 from referloop.integrations.models import Integration, LeadAction, Provider
 from referloop.integrations.records import custom_fields_of
 from referloop.providers.mapping import LeadRecord
 from referloop.providers.servicetitan.payload import join_words, missing_address_parts
+from referloop.runtime import plain_sql
 
 # The lead-form field each lead source key is typed into (custom sources: `custom.<key>` → `custom_<key>`).
 _FORM_FIELDS = {"lead.street": "street", "lead.city": "city", "lead.state": "state", "lead.zip": "zip_code"}
@@ -23,8 +26,11 @@ def require_whole_address(form: LeadDataForm) -> bool:
     an error naming the missing parts ("Add the city, state and zip, or leave the address empty.") and is False.
     """
     record = _record_of(form)
-    integrations = Integration.objects.filter(
-        campaign=form.campaign, provider=Provider.SERVICETITAN, lead_action=LeadAction.CREATE_BOOKING
+    column = functools.partial(plain_sql.column, Integration)  # plain SQL: every referral-form post asks
+    integrations = plain_sql.instances(
+        Integration,
+        f"{column('campaign_id')} = %s AND {column('provider')} = %s AND {column('lead_action')} = %s",
+        [form.campaign.pk, Provider.SERVICETITAN, LeadAction.CREATE_BOOKING],
     )
     custom = custom_fields_of(form.campaign)
     for integration in integrations:
