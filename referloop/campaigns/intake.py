@@ -38,17 +38,20 @@ def submit_lead(
     data: Mapping[str, Any],
     source: str = LeadSource.FORM,
     client: ClientInfo | None = None,
+    validated: LeadDataForm | None = None,
 ) -> IntakeResult:
     """Validate `data` (lead-form field names) and create the lead, or return the existing one for its email.
 
     The same email twice in one campaign keeps the first lead and its referrer's credit. `client` is who
-    posted the public form (IP and user agent); other sources have none.
+    posted the public form (IP and user agent); other sources have none. `validated`: the campaign's form of
+    this `data` that the caller already validated (the referral page does, to show its errors), not built twice.
     """
     if referrer.campaign_id != campaign.pk:
         raise InputRejected({"referrer": ["This referrer belongs to another campaign."]})
     if not campaign.is_active:
         raise InputRejected({"campaign": ["This campaign is archived and no longer accepts referrals."]})
-    form = LeadDataForm(data, campaign=campaign)
+    form = validated if validated is not None and validated.campaign.pk == campaign.pk else None
+    form = form or LeadDataForm(data, campaign=campaign)
     if not form.is_valid():
         raise InputRejected.from_form(form.errors)
     email = form.cleaned_data["email"]

@@ -68,7 +68,7 @@ def referral_page(request: HttpRequest, code: str) -> HttpResponse:
         if (limited := limits.consume(request, campaign, FormKind.LEAD)) is not None:
             return limits.too_many_requests(request, campaign, limited)
         try:
-            result = submit_lead(campaign, referrer, request.POST, client=client_info(request))
+            result = submit_lead(campaign, referrer, request.POST, client=client_info(request), validated=form)
         except SelfReferral:
             pass  # nothing is written, and the answer is a lead's: the page must not confirm the owner's email
         except InputRejected as rejected:
