@@ -97,7 +97,7 @@ class NoNulInDocument:
 
 Text = Annotated[str, AfterValidator(storable_text), NoNulInDocument()]
 Answer = Annotated[str | int | float | bool | None, BeforeValidator(scalar_answer), NoNulInDocument()]
-FilterId = Annotated[int, Field(ge=1, le=MAX_ID)]
+ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]  # an id in a filter or a body: never past the databases' range
 UtcDatetime = Annotated[datetime, BeforeValidator(iso_datetime_text), AfterValidator(utc_datetime)]
 
 
@@ -115,7 +115,7 @@ class CampaignOut(Schema):
 class ReferrerIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int
+    campaign_id: ObjectId
     first_name: Text
     last_name: Text = ""
     email: Text
@@ -162,9 +162,9 @@ class ReferrerOut(Schema):
 class LeadIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int
+    campaign_id: ObjectId
     referrer_code: Text | None = Field(None, description="The referrer's code; or give referrer_id.")
-    referrer_id: int | None = None
+    referrer_id: ObjectId | None = None
     first_name: Text
     last_name: Text = ""
     email: Text
@@ -236,13 +236,13 @@ class LeadOut(Schema):
 
 
 class ReferrerFilters(Schema):
-    campaign_id: FilterId | None = None
+    campaign_id: ObjectId | None = None
     email: Text | None = None
     code: Text | None = None
 
 
 class LeadFilters(Schema):
-    campaign_id: FilterId | None = None
+    campaign_id: ObjectId | None = None
     email: Text | None = None
     status: LeadStatus | None = None
     created_since: UtcDatetime | None = None

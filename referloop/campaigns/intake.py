@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from referloop.campaigns import verification
 from referloop.campaigns.abuse.client import ClientInfo
@@ -20,6 +20,8 @@ from referloop.campaigns.errors import InputRejected, SelfReferral
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign, EmailVerification, Lead, LeadSource, Referrer
 from referloop.runtime import plain_sql
+
+CODE_TRIES = 3  # a code taken between its check and the insert is rare; three in a row is a bug
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ def submit_lead(
         raise InputRejected({"referrer": ["This referrer belongs to another campaign."]})
     if not campaign.is_active:
         raise InputRejected({"campaign": ["This campaign is archived and no longer accepts referrals."]})
-    form = validated if validated is not None and validated.campaign.pk == campaign.pk else None
-    form = form or LeadDataForm(data, campaign=campaign)
+    reusable = validated is not None and validated.data is data and validated.campaign.pk == campaign.pk
+    form = validated if reusable and validated is not None else LeadDataForm(data, campaign=campaign)
     if not form.is_valid():
         raise InputRejected.from_form(form.errors)
     email = form.cleaned_data["email"]
@@ -59,28 +61,31 @@ def submit_lead(
         raise SelfReferral
 
     unverified = verification.asks(campaign, source)
-    try:
-        with transaction.atomic():
-            lead = Lead(
-                campaign=campaign,
-                referrer=referrer,
-                custom_data=form.custom_data(),
-                source=source,
-                email_verification=EmailVerification.UNVERIFIED if unverified else EmailVerification.NOT_ASKED,
-                **form.standard_data(),
-                **(client.model_fields() if client else {}),
-            )
+    with transaction.atomic():
+        lead = Lead(
+            campaign=campaign,
+            referrer=referrer,
+            custom_data=form.custom_data(),
+            source=source,
+            email_verification=EmailVerification.UNVERIFIED if unverified else EmailVerification.NOT_ASKED,
+            **form.standard_data(),
+            **(client.model_fields() if client else {}),
+        )
+        for _ in range(CODE_TRIES):
             lead.take_code()
-            plain_sql.insert_one(lead)  # what `save` writes, without the ORM building the statement each time
-            if unverified:
-                transaction.on_commit(lambda: verification.send_link(lead))
-            else:
-                admit(lead)
-    except IntegrityError:
-        # The email is the campaign's already (`lead_email_per_campaign`): the first lead keeps it. The constraint
-        # answers this, not a lookup before the insert, which cost every new lead a query.
-        winner = Lead.objects.filter(campaign=campaign, email__lower=email).first()
-        if winner is None:
-            raise
-        return IntakeResult(winner, created=False)
+            if plain_sql.insert_if_new(lead):  # what `save` writes, without the ORM building the statement
+                break
+            # A unique constraint held: the email is the campaign's already (`lead_email_per_campaign`, the first
+            # lead keeps it; no lookup before the insert, which cost every new lead a query), or, rarely, another
+            # lead or referrer took the code since it was checked.
+            winner = Lead.objects.filter(campaign=campaign, email__lower=email).first()
+            if winner is not None:
+                return IntakeResult(winner, created=False)
+            lead.code = ""
+        else:
+            raise RuntimeError("could not write the lead with a free referral code")
+        if unverified:
+            transaction.on_commit(lambda: verification.send_link(lead))
+        else:
+            admit(lead)
     return IntakeResult(lead, created=True)

@@ -6,13 +6,15 @@ class IntegrationsConfig(AppConfig):
     label = "integrations"
 
     def ready(self) -> None:
+        from django.core.signals import setting_changed
+
         from referloop.campaigns.admission import on_lead_admitted
         from referloop.campaigns.outcomes import on_qualified, on_unqualified
         from referloop.campaigns.referrers import on_referrer_joined
         from referloop.integrations import destinations
         from referloop.integrations.servicetitan.destination import NAME, ServiceTitanKind
         from referloop.integrations.servicetitan.follower.runner import Follower
-        from referloop.integrations.servicetitan.outbox import create_deliveries
+        from referloop.integrations.servicetitan.outbox import create_deliveries, forget_plans
         from referloop.integrations.servicetitan.return_fields import hooks as return_fields
         from referloop.integrations.servicetitan.return_fields.destination import CustomerKind
         from referloop.integrations.servicetitan.return_fields.outbox import match_joined, request_matches
@@ -22,6 +24,8 @@ class IntegrationsConfig(AppConfig):
 
         # Delivery rows and webhook events are written in the transaction that admits the lead (admission.py).
         on_lead_admitted(create_deliveries)
+        # Readiness reads settings too (the environments allowed, the app key): a change re-reads every plan.
+        setting_changed.connect(forget_plans, dispatch_uid="servicetitan-forget-delivery-plans")
         on_lead_admitted(webhook_events.lead_created)
         on_referrer_joined(webhook_events.referrer_joined, in_bulk=webhook_events.referrers_joined)
         # The destinations the engine delivers to; it reaches each by its connector's name.

@@ -166,6 +166,8 @@ def resend(email: Email, now: datetime | None = None) -> bool:
 def _turned_on(campaign_id: int, notifications: set[str]) -> set[str]:
     """Which of these notifications the campaign sends: one plain query, because every new lead asks (the
     ORM's cost ~0.25 ms a lead)."""
+    if not notifications:
+        return set()
     column = functools.partial(plain_sql.column, EmailTemplate)
     marks = ", ".join(["%s"] * len(notifications))
     sql = (

@@ -16,7 +16,7 @@ from pydantic import ConfigDict
 
 from referloop.accounts.http import ApiRequest
 from referloop.accounts.models import ApiKey
-from referloop.campaigns.api import FilterId, Pages, Text, account_of
+from referloop.campaigns.api import ObjectId, Pages, Text, account_of
 from referloop.rewards import actions, listing
 from referloop.rewards.models import NOTE_LIMIT, REASON_LIMIT, Reward, RewardState
 
@@ -90,10 +90,10 @@ def person(reward: Reward, at: datetime | None, user: object) -> str:
 
 
 class RewardFilters(Schema):
-    campaign_id: FilterId | None = None
+    campaign_id: ObjectId | None = None
     state: RewardState | None = None
-    referrer_id: FilterId | None = None
-    lead_id: FilterId | None = None
+    referrer_id: ObjectId | None = None
+    lead_id: ObjectId | None = None
 
 
 class IssueIn(Schema):

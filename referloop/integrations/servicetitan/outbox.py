@@ -24,6 +24,7 @@ from referloop.runtime import plain_sql
 __all__ = [
     "SKIPPED_REASON",
     "create_deliveries",
+    "forget_plans",
     "hold_pending",
     "hold_reason",
     "initial_state",
@@ -80,6 +81,11 @@ def _plans_for(campaign_id: int) -> list[_Plan]:
     # answer kept under the new stamps.
     _plans[campaign_id] = (read_from, plans)
     return plans
+
+
+def forget_plans(**_signal: object) -> None:
+    """Settings changed (tests change them; a deployment restarts): every plan is worked out again."""
+    _plans.clear()
 
 
 def create_deliveries(lead: Lead) -> None:
