@@ -274,6 +274,9 @@ SERVICETITAN_RATE_LIMIT_PER_SECOND = float(os.environ.get("REFERLOOP_SERVICETITA
 # Is First Time Client From ServiceTitan: the longest a booking waits for its customer lookup before it goes out
 # with the mapping's fallback value (integrations/servicetitan/known_customers.py).
 SERVICETITAN_CUSTOMER_LOOKUP_SECONDS = float(os.environ.get("REFERLOOP_SERVICETITAN_CUSTOMER_LOOKUP_SECONDS", "5"))
+# Tries that fail and will be retried (ServiceTitan down, 5xx, timeouts) turn an integration to Needs attention, with
+# one email, once no booking has gone through for this long (integrations/alerts.py).
+SERVICETITAN_ATTENTION_AFTER_SECONDS = float(os.environ.get("REFERLOOP_SERVICETITAN_ATTENTION_AFTER_SECONDS", "300"))
 # How often the worker asks ServiceTitan what became of each integration's bookings (follower/). In development
 # (the demo against the sandbox) every 30 s, so a job completed in the sandbox shows within a minute.
 FOLLOW_INTERVAL_SECONDS = float(os.environ.get("REFERLOOP_FOLLOW_INTERVAL_SECONDS", "30" if DEBUG else "300"))

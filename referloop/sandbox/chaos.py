@@ -25,6 +25,9 @@ class Chaos:
             return self._random.choice((500, 503))
         return None
 
+    def throttles(self) -> bool:
+        return self._chance(self._config.throttle_rate)
+
     def hangs(self) -> bool:
         return self._chance(self._config.hang_rate)
 

@@ -17,7 +17,7 @@ DEMO_CLIENT_SECRET = "cs.referloop-demo-secret"
 DEMO_BOOKING_PROVIDER_ID = 42
 DEMO_APP_KEY = "ak1.referloop-sandbox-app-key"
 
-_RATES = ("error_rate", "hang_rate", "drop_after_create_rate")
+_RATES = ("error_rate", "hang_rate", "drop_after_create_rate", "throttle_rate")
 _DURATIONS = ("latency_ms", "jitter_ms", "hang_seconds")
 KNOBS = (
     *_RATES,
@@ -102,6 +102,8 @@ class SandboxConfig:
     hang_rate: float = 0.0  # share of API calls that wait `hang_seconds` before answering
     hang_seconds: float = 30.0
     drop_after_create_rate: float = 0.0  # share of booking creates stored, then the connection dropped
+    # share of API calls answered 429 whatever the window holds: ServiceTitan's gateway throttling in bursts
+    throttle_rate: float = 0.0
     rate_limit_per_second: int | None = 60  # per app key per tenant; None disables the limit
     token_lifetime_seconds: float = 900.0
     seed: int | None = None  # seeds the random choices behind the rates and the jitter

@@ -1,7 +1,8 @@
 """What happens to every API call around its handler, in the order a gateway and ASP.NET would do it.
 
 app key (401) → tenant exists (404) → bearer token valid and for this tenant (401/403) → rate limit (429)
-→ injected 500/503 → the handler (400/404/200) → latency, jitter and hangs → counted in the stats.
+→ injected 429 (throttle_rate) → injected 500/503 → the handler (400/404/200) → latency, jitter and hangs
+→ counted in the stats.
 
 Delays run after the handler, so a client that times out on a create has still created the booking:
 the ambiguous outcome a real network produces and the delivery engine must survive.
@@ -119,6 +120,8 @@ def _admit(request: Request, sandbox: Sandbox) -> ApiCall:
     _authenticate(request, sandbox, tenant)
 
     retry_after = sandbox.limiter.acquire((app_key, tenant_id), config.rate_limit_for(tenant))
+    if retry_after is None and sandbox.chaos.throttles():
+        retry_after = 1
     if retry_after is not None:
         raise ApiError(
             429,

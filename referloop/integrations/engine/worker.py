@@ -340,13 +340,20 @@ class Worker:
             await self._flush()
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.options.heartbeat_interval
-                await self._in_db(self._beat, self._in_flight(), self.report.finished)
+                await self._heartbeat()
             if time.monotonic() >= next_release and not self._stopping.is_set():
                 next_release = time.monotonic() + self.options.release_interval
                 await self._release_ready()
             if drained and not self._results:
                 return
             await self._ask_stop_when()
+
+    async def _heartbeat(self) -> None:
+        try:
+            await self._in_db(self._beat, self._in_flight(), self.report.finished)
+        except Exception:  # the database was unreachable: the next beat tries again; this loop must go on writing
+            logger.exception("writing the heartbeat failed; trying again at the next beat")
+            await self._in_db(_discard_broken_connection)
 
     async def _flush(self) -> None:
         if not self._results:

@@ -192,7 +192,8 @@ def remember_known_customers(results: Sequence[Result]) -> None:
 def _integration_health(applied: Sequence[tuple[Result, str]]) -> list[alerts.Alert]:
     """Failure streaks, Needs attention and credentials rejected, from the results that took effect.
 
-    Only deliveries that ended *failed* count towards the streak; a try that will be retried does not.
+    The streak counts failed tries since the last booking: deliveries that ended *failed*, and tries that will be
+    retried (ServiceTitan down, a 5xx, a timeout). A 429 is ServiceTitan pacing us, not failing: it never counts.
     """
     found: list[alerts.Alert] = []
     by_integration: dict[int, list[tuple[Result, str]]] = {}
@@ -206,13 +207,22 @@ def _integration_health(applied: Sequence[tuple[Result, str]]) -> list[alerts.Al
         if rejected:
             found += filter(None, [_credentials_rejected(integration_id, rejected[-1].sentence)])
         last_success = max((i for i, (_, state) in enumerate(items) if state == DeliveryState.DELIVERED), default=-1)
-        failed = [result for result, state in items[last_success + 1 :] if state == DeliveryState.FAILED]
+        after = items[last_success + 1 :]
+        failed = [result for result, state in after if state == DeliveryState.FAILED or _retried_failure(result)]
         if failed:
             alert = alerts.note_failures(
-                integration_id, len(failed), restart=last_success >= 0, sentence=failed[-1].sentence
+                integration_id,
+                len(failed),
+                restart=last_success >= 0,
+                sentence=failed[-1].sentence,
+                ended=any(state == DeliveryState.FAILED for _, state in after),
             )
             found += filter(None, [alert])
     return found
+
+
+def _retried_failure(result: Result) -> bool:
+    return result.outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS) and not result.rate_limited
 
 
 def _credentials_rejected(integration_id: int, sentence: str) -> alerts.Alert | None:

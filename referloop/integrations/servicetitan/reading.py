@@ -30,11 +30,22 @@ class DatabaseThread:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(_run, fn, args, kwargs))
 
     async def close(self) -> None:
         await self(connections.close_all)  # the thread's connection, closed on the thread that opened it
         self._pool.shutdown(wait=True)
+
+
+def _run(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        # A connection the database dropped (a restart, a failover) stays broken until closed: without this the
+        # reader would fail on it forever after the database came back.
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+        raise
 
 
 class TenantBusy(TransportFailure):

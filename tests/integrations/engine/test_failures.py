@@ -260,6 +260,71 @@ def test_five_failed_deliveries_in_a_row_need_attention_and_email_once_until_one
     assert len(mail.outbox) == 1
 
 
+def test_servicetitan_down_for_longer_than_the_attention_delay_needs_attention_and_emails_once(
+    tenant: Tenant, sandbox
+) -> None:
+    """Nothing ends *failed* for a day of retries: the streak of retried tries is what tells the owner."""
+    integration = connect(tenant.campaign)
+    Integration.objects.filter(pk=integration.pk).update(connected_at=timezone.now() - timedelta(hours=1))
+    cache = warm_token(integration)
+    leads = [add_lead(tenant.campaign, tenant.referrer) for _ in range(6)]
+    sandbox.set(error_rate=1.0)
+
+    drain(token_cache=cache)
+
+    integration.refresh_from_db()
+    assert Delivery.objects.filter(state=DeliveryState.PENDING).count() == 6  # kept, to be retried
+    assert (integration.consecutive_failures, integration.needs_attention) == (6, True)
+    assert "No booking has gone through for 5 minutes" in integration.attention_reason
+    [email] = mail.outbox
+    assert "not taking bookings" in email.subject and "retried automatically" in email.body
+
+    sandbox.set(error_rate=0.0)
+    make_due_now()
+    drain(token_cache=cache)
+    integration.refresh_from_db()
+    assert (integration.consecutive_failures, integration.needs_attention) == (0, False)
+    assert Delivery.objects.filter(lead__in=leads, state=DeliveryState.DELIVERED).count() == 6
+    assert len(mail.outbox) == 1
+
+
+def test_retried_failures_right_after_a_booking_went_through_are_a_blip_not_an_episode(
+    tenant: Tenant, sandbox
+) -> None:
+    integration = connect(tenant.campaign)
+    Integration.objects.filter(pk=integration.pk).update(connected_at=timezone.now() - timedelta(hours=1))
+    cache = warm_token(integration)
+    add_lead(tenant.campaign, tenant.referrer)
+    drain(token_cache=cache)  # a booking went through a moment ago
+    for _ in range(6):
+        add_lead(tenant.campaign, tenant.referrer)
+    sandbox.set(error_rate=1.0)
+
+    drain(token_cache=cache)
+
+    integration.refresh_from_db()
+    assert integration.consecutive_failures == 6
+    assert integration.needs_attention is False
+    assert mail.outbox == []
+
+
+def test_servicetitan_pacing_with_429s_is_never_an_episode(tenant: Tenant, sandbox) -> None:
+    integration = connect(tenant.campaign)
+    Integration.objects.filter(pk=integration.pk).update(connected_at=timezone.now() - timedelta(hours=1))
+    cache = warm_token(integration)
+    for _ in range(6):
+        add_lead(tenant.campaign, tenant.referrer)
+    sandbox.set(throttle_rate=1.0)
+
+    drain(token_cache=cache, limit_seconds=5)
+
+    integration.refresh_from_db()
+    assert sandbox.stats()["by_operation"]["Bookings_Create"].get("429", 0) >= 1
+    assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 0
+    assert (integration.consecutive_failures, integration.needs_attention) == (0, False)
+    assert mail.outbox == []
+
+
 class StuckMailBackend(BaseEmailBackend):
     """A mail server that takes the email only when the test lets it."""
 
