@@ -248,6 +248,18 @@ class Lead(models.Model):
             models.Index(fields=["campaign", "client_ip"], name="lead_campaign_client_ip"),
             models.Index(fields=["campaign", "email_verification"], name="lead_campaign_verification"),
             models.Index(fields=["campaign", "stage"], name="lead_campaign_stage"),
+            # Issue 16 screens: the lead list newest first (SQLite otherwise sorts all the campaign's leads per
+            # page); its Existing customers filter (a few percent of leads); Diagnose's referrals qualified in the
+            # last 30 days (a lead qualifies once).
+            models.Index(fields=["campaign", "created_at"], name="lead_campaign_created"),
+            models.Index(
+                fields=["campaign", "created_at"],
+                condition=models.Q(servicetitan_customer_id__isnull=False),
+                name="lead_existing_customer",
+            ),
+            models.Index(
+                fields=["qualified_at"], condition=models.Q(qualified_at__isnull=False), name="lead_qualified"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -40,6 +40,7 @@ from referloop.campaigns.models import (
     LeadStatus,
     Referrer,
 )
+from referloop.campaigns.paging import CappedPaginator
 from referloop.campaigns.referrers import ReferrerForm, add_referrer
 from referloop.integrations.field_usage import mapping_rows_using
 from referloop.integrations.models import Delivery, Follow
@@ -286,7 +287,7 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
     existing = request.GET.get("existing") == "1"  # already ServiceTitan customers (known_customers.py)
     if existing:
         leads = leads.filter(servicetitan_customer_id__isnull=False)
-    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
     flag_suspicious(page.object_list, campaign)
     return render(
         request,

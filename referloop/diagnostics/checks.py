@@ -14,11 +14,12 @@ result that says so.
 from __future__ import annotations
 
 import logging
+import operator
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, reduce
 
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
@@ -412,28 +413,27 @@ class ErrorGroup:
 
 
 def _groups(deliveries: QuerySet[Delivery], time_field: str) -> list[ErrorGroup]:
-    rows = (
+    rows = list(
         deliveries.values("last_error")
         .annotate(count=Count("pk"), newest=Max(time_field))
         .order_by("-count", "-newest")[:MAX_GROUPS]
     )
-    groups = []
-    for row in rows:
-        newest = (
-            deliveries.filter(last_error=row["last_error"])
-            .select_related("lead")
-            .order_by(f"-{time_field}", "-pk")
-            .first()
+    # Each group's newest lead email in one more query, whatever the number of groups (was one query per group):
+    # the rows at their group's newest time, the highest id winning a tie as before.
+    at_newest = [Q(last_error=row["last_error"], **{time_field: row["newest"]}) for row in rows]
+    emails: dict[str, str] = {}
+    if at_newest:
+        newest = deliveries.filter(reduce(operator.or_, at_newest)).order_by("pk")
+        emails = {error: email for error, email in newest.values_list("last_error", "lead__email")}
+    return [
+        ErrorGroup(
+            sentence=row["last_error"] or "No error text was recorded.",
+            count=row["count"],
+            newest_email=emails.get(row["last_error"]) or "",
+            newest_at=row["newest"],
         )
-        groups.append(
-            ErrorGroup(
-                sentence=row["last_error"] or "No error text was recorded.",
-                count=row["count"],
-                newest_email=newest.lead.email if newest and newest.lead else "",
-                newest_at=row["newest"],
-            )
-        )
-    return groups
+        for row in rows
+    ]
 
 
 # 8 ──────────────────────────────────────────────────────────────────────────────────────────────────────────

@@ -266,6 +266,13 @@ class Delivery(models.Model):
             # straight off the index instead of sorting all of them (rows released together tie on the time).
             models.Index(fields=["state", "rate_key", "next_attempt_at", "id"], name="delivery_due"),
             models.Index(fields=["integration", "state"], name="delivery_by_integration"),
+            # Issue 16 screens: Activity newest first, all states and one state (a page of 50 read off the index
+            # instead of sorting every row), and Diagnose's last booking and bookings in the last 24 hours.
+            models.Index(fields=["integration", "created_at", "id"], name="delivery_activity"),
+            models.Index(fields=["integration", "state", "created_at", "id"], name="delivery_activity_state"),
+            models.Index(
+                fields=["integration", "delivered_at"], condition=Q(state="delivered"), name="delivery_delivered"
+            ),
         ]
 
     def __str__(self) -> str:
