@@ -57,3 +57,15 @@ def test_the_lead_list_says_page_one_of_a_capped_count_with_a_plus(
     add_leads(tenant, 120)
     page = tenant.client.get(f"/campaigns/{tenant.campaign.pk}/leads/").content.decode()
     assert "Page 1 of 2+" in page
+
+
+def test_the_next_and_previous_links_keep_every_filter_and_the_search(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("referloop.campaigns.views.PAGE_SIZE", 2)
+    add_leads(tenant, 7)
+    Lead.objects.filter(campaign=tenant.campaign).update(servicetitan_customer_id=77)
+    url = f"/campaigns/{tenant.campaign.pk}/leads/?q=a&stage=not_booked&existing=1&page=2"
+    page = tenant.client.get(url).content.decode()
+    assert 'href="?q=a&amp;stage=not_booked&amp;existing=1&amp;page=1">Previous' in page
+    assert 'href="?q=a&amp;stage=not_booked&amp;existing=1&amp;page=3">Next' in page
