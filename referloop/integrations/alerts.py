@@ -38,10 +38,26 @@ class Alert:
 
 
 def note_successes(integration_ids: Iterable[int]) -> None:
-    """A delivery went through: the failure streak and Needs attention end (credentials rejected stays)."""
-    Integration.objects.filter(pk__in=set(integration_ids)).exclude(state=ConnectionState.CREDENTIALS_REJECTED).filter(
-        Q(consecutive_failures__gt=0) | Q(needs_attention=True)
-    ).update(consecutive_failures=0, needs_attention=False, attention_reason="")
+    """A delivery went through: the failure streak and Needs attention end (credentials rejected stays), and the
+    leads waiting on the retry ladder go now: after an outage their next try could be 30 minutes away."""
+    recovering = list(
+        Integration.objects.filter(pk__in=set(integration_ids))
+        .exclude(state=ConnectionState.CREDENTIALS_REJECTED)
+        .filter(Q(consecutive_failures__gt=0) | Q(needs_attention=True))
+        .values_list("pk", flat=True)
+    )
+    if not recovering:
+        return
+    Integration.objects.filter(pk__in=recovering).update(
+        consecutive_failures=0, needs_attention=False, attention_reason=""
+    )
+    now = timezone.now()
+    Delivery.objects.filter(
+        integration_id__in=recovering,
+        state=DeliveryState.PENDING,
+        lease_expires_at__isnull=True,
+        next_attempt_at__gt=now,
+    ).update(next_attempt_at=now)
 
 
 def note_failures(
@@ -73,9 +89,12 @@ def note_failures(
 def _booked_since(integration_id: int, since: datetime) -> bool:
     """A booking went through since then, or the integration was connected since then (give a new one time)."""
     recently_connected = Integration.objects.filter(pk=integration_id, connected_at__gt=since).exists()
-    return recently_connected or Delivery.objects.filter(
-        integration_id=integration_id, state=DeliveryState.DELIVERED, delivered_at__gt=since
-    ).exists()
+    return (
+        recently_connected
+        or Delivery.objects.filter(
+            integration_id=integration_id, state=DeliveryState.DELIVERED, delivered_at__gt=since
+        ).exists()
+    )
 
 
 def _minutes(seconds: float) -> str:

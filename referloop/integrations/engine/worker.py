@@ -178,20 +178,20 @@ class Worker:
         started, cpu_started = time.monotonic(), time.process_time()
         self._sender = paced_sender(self.options.concurrency, 1.0 / self.rate.interval)
         try:
-            await self._in_db(self._beat, 0, 0, started=True)
-            flusher = asyncio.create_task(self._flush_loop())
-            follower = asyncio.create_task(self._follow()) if self.options.follow else None
-            try:
-                await self._claim_loop()
-                await self._drain()
-            finally:
-                self._drained.set()
-                self._flush_now.set()
-                await flusher
-                if follower is not None:
-                    await follower
-            await self._in_db(ratelimit.release_ownership, self.owner)
-            await self._in_db(self._beat, 0, self.report.finished, stopped=True)
+            if await self._first_beat():
+                flusher = asyncio.create_task(self._flush_loop())
+                follower = asyncio.create_task(self._follow()) if self.options.follow else None
+                try:
+                    await self._claim_loop()
+                    await self._drain()
+                finally:
+                    self._drained.set()
+                    self._flush_now.set()
+                    await flusher
+                    if follower is not None:
+                        await follower
+                await self._in_db(ratelimit.release_ownership, self.owner)
+                await self._in_db(self._beat, 0, self.report.finished, stopped=True)
         finally:
             await self._sender.aclose()
             await self._in_db(connections.close_all)
@@ -347,6 +347,19 @@ class Worker:
             if drained and not self._results:
                 return
             await self._ask_stop_when()
+
+    async def _first_beat(self) -> bool:
+        """The database may be down as the worker starts (both restarted at once): wait for it rather than exit,
+        which would take `referloop serve`'s other processes down with it. False: asked to stop meanwhile."""
+        while not self._stopping.is_set():
+            try:
+                await self._in_db(self._beat, 0, 0, started=True)
+                return True
+            except Exception:
+                logger.warning("the database is not answering; waiting for it before starting", exc_info=True)
+                await self._in_db(_discard_broken_connection)
+            await self._wait(self._stopping, DB_RETRY_SECONDS)
+        return False
 
     async def _heartbeat(self) -> None:
         try:

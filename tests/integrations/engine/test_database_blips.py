@@ -42,3 +42,25 @@ def test_a_heartbeat_that_fails_does_not_stop_the_worker_writing_results(
     states = set(Delivery.objects.filter(lead__in=leads).values_list("state", flat=True))
     assert states == {DeliveryState.DELIVERED}
     assert sorted(booking_counts(sandbox).values()) == [1, 1, 1]
+
+
+def test_a_worker_started_while_the_database_is_down_waits_for_it_then_delivers(
+    tenant: Tenant, sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connect(tenant.campaign)
+    lead = add_lead(tenant.campaign, tenant.referrer)
+    beat = Worker._beat
+    refused: list[bool] = []
+
+    def down_at_start(self: Worker, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("started") and len(refused) < 2:
+            refused.append(True)
+            raise OperationalError("could not connect to server: Connection refused")
+        beat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Worker, "_beat", down_at_start)
+
+    report = asyncio.run(asyncio.wait_for(Worker(options(), until_idle).run(), 30))
+
+    assert report.idle and refused == [True, True]
+    assert Delivery.objects.get(lead=lead).state == DeliveryState.DELIVERED
