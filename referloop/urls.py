@@ -28,3 +28,5 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on every page that names none (the admin, the API docs).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
+
+handler500 = "referloop.runtime.errors.server_error"

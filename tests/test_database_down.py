@@ -1,6 +1,7 @@
 """With the database unreachable (a restart, a failover) the web app answers a plain error, never a traceback:
-/readyz says 503 so load balancers stop sending traffic, and every other page and the API answer Django's plain
-500 page (DEBUG off, as in production). bench/chaos.py checks the same against a real PostgreSQL restart."""
+/readyz says 503 so load balancers stop sending traffic, every other page answers a plain 503 page with
+Retry-After, and the API its JSON error shape with 503 and Retry-After (DEBUG off, as in production).
+bench/chaos.py checks the same against a real PostgreSQL restart."""
 
 from __future__ import annotations
 
@@ -50,15 +51,19 @@ def test_healthz_still_answers_200_so_the_orchestrator_keeps_the_process(databas
     assert Client().get("/healthz").status_code == 200
 
 
-def test_the_public_referral_page_answers_a_plain_500_page(tenant: Tenant, database_down: None) -> None:
+def test_the_public_referral_page_answers_a_plain_503_page_to_retry(tenant: Tenant, database_down: None) -> None:
     response = Client(raise_request_exception=False).get(f"/c/{tenant.campaign.slug}/join/")
 
-    assert response.status_code == 500
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
     assert response["Content-Type"].startswith("text/html")
+    assert "try again in a minute" in response.content.decode()
     assert plain(response.content)
 
 
-def test_creating_a_lead_through_the_api_answers_a_plain_500(tenant: Tenant, database_down: None) -> None:
+def test_creating_a_lead_through_the_api_answers_its_json_error_with_503_to_retry(
+    tenant: Tenant, database_down: None
+) -> None:
     client = Client(raise_request_exception=False)
 
     response = client.post(
@@ -68,14 +73,37 @@ def test_creating_a_lead_through_the_api_answers_a_plain_500(tenant: Tenant, dat
         **tenant.api(),
     )
 
-    assert response.status_code == 500
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    assert response.json()["errors"] == {"service": [response.json()["message"]]}
     assert plain(response.content)
 
 
-def test_a_signed_in_page_answers_a_plain_500_page(tenant: Tenant, database_down: None) -> None:
+def test_a_signed_in_page_answers_a_plain_503_page(tenant: Tenant, database_down: None) -> None:
     tenant.client.raise_request_exception = False
 
     response = tenant.client.get(tenant.campaign.get_absolute_url())
 
-    assert response.status_code == 500
+    assert response.status_code == 503
     assert plain(response.content)
+
+
+def test_any_other_error_in_the_api_is_a_json_500_not_an_html_page(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.DEBUG = False
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("referloop.campaigns.api.submit_lead", broken)
+    response = Client(raise_request_exception=False).post(
+        "/api/v1/leads",
+        {"campaign_id": tenant.campaign.pk, "referrer_id": tenant.referrer.pk, "first_name": "A", "email": "a@x.io"},
+        content_type="application/json",
+        **tenant.api(),
+    )
+
+    assert response.status_code == 500
+    assert "Retry-After" not in response
+    assert response.json()["errors"]["service"]
