@@ -1,11 +1,14 @@
 """CPU time of the engine's database side: `claim_due` + `write_results`, in process, on a fresh SQLite file.
 
-    .venv/bin/python bench/claim_cpu.py [--rounds 20] [--batch 500] [--tenants 50]
+    .venv/bin/python bench/claim_cpu.py [--rounds 20] [--batch 500] [--tenants 50] [--parked 100000] [--cache-mib 64]
 
 Seeds `--tenants` campaigns with a ServiceTitan integration each and a backlog due now, then runs one warm-up
 round and `--rounds` measured rounds of what the worker's database thread does per batch: claim up to `--batch`
 rows across the tenants' rate keys, then write a result for each (nine in ten delivered, one in ten a 503 to be
 retried). Nothing is sent: the results are made up, so only the engine's own database work is measured.
+`--parked N` adds N more pending deliveries (and leads) due in a year, as a big backlog leaves the tables, so a
+run with and one without compare the same work against tables of different sizes (issue 16 §3). `--cache-mib`
+sets SQLite's page cache (`PRAGMA cache_size`; its default is 2 MiB) for the engine's connection.
 
 The measure is `time.process_time()` (CPU of this process), not wall time: other processes on a shared machine
 slow the wall clock but not this. The clock the engine sees is simulated, one second per round, so each round
@@ -37,6 +40,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500, help="rows one claim may take (default 500)")
     parser.add_argument("--tenants", type=int, default=50, help="tenants, one rate key each (default 50)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the made-up outcomes (default 7)")
+    parser.add_argument("--parked", type=int, default=0, help="more pending rows, due in a year (default 0)")
+    parser.add_argument("--cache-mib", type=int, help="SQLite page cache in MiB (default: SQLite's 2 MiB)")
     parser.add_argument("--json", type=Path, help="also append the summary as a JSON line to this file")
     return parser.parse_args()
 
@@ -50,13 +55,15 @@ def start_django(db: harness.Database) -> None:
     call_command("migrate", verbosity=0)
 
 
-def seed_backlog(tenants: int, rows: int) -> None:
+def seed_backlog(tenants: int, rows: int, parked: int = 0) -> None:
     import seed
 
     made = seed.make_tenants(tenants)
     numbered = [(n, made[n % len(made)]) for n in range(rows)]
     for start in range(0, rows, seed.BULK_BATCH):
         seed.insert_due(numbered[start : start + seed.BULK_BATCH])
+    if parked:
+        seed.park_backlog(made, parked)
 
 
 def made_up_results(claims: list[Any], now: datetime, rng: random.Random) -> list[Any]:
@@ -103,7 +110,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from referloop.integrations.engine.results import write_results
 
     harness.progress(f"engine from {Path(claim_due.__code__.co_filename).parent}")
-    seed_backlog(args.tenants, (args.rounds + 2) * args.batch)
+    seed_backlog(args.tenants, (args.rounds + 2) * args.batch, args.parked)
+    if args.cache_mib:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = -{args.cache_mib * 1024}")
     kinds = destinations.fresh_kinds()  # kept for the run, with their caches, as a worker keeps them
     rate = RateLimit()
     rng = random.Random(args.seed)
@@ -130,6 +142,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds = [c + w for c, w in zip(claim_ms, write_ms, strict=True)]
     return {
         "rounds": args.rounds,
+        "parked": args.parked,
+        "cache_mib": args.cache_mib,
         "rows": sum(rows),
         "claim_ms_per_round": statistics.mean(claim_ms),
         "write_ms_per_round": statistics.mean(write_ms),
@@ -153,6 +167,7 @@ def main() -> int:
         connections.close_all()
         harness.drop_database(db, keep_logs=False)
     print(
+        f"{summary['parked']} parked, cache {summary['cache_mib'] or 2} MiB; "
         f"{summary['rounds']} rounds, {summary['rows']} rows: claim {summary['claim_ms_per_round']:.1f} ms + "
         f"write {summary['write_ms_per_round']:.1f} ms = {summary['cpu_ms_per_round']:.1f} CPU ms per round "
         f"(median round {summary['cpu_ms_median_round']:.1f}, fastest {summary['cpu_ms_min_round']:.1f}), "

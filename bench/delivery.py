@@ -14,6 +14,8 @@ result. Progress goes to stderr. Run on demand only: never from the test suite o
                    sandbox (book a job, complete it, pay the invoice): the follower's ServiceTitan calls and worker
                    CPU per cycle (≤ 3 per tenant + 1 per later page, ≤ 1 per 50 followed) and job completed →
                    lead qualified (≤ interval + 2 s); follow interval 10 s unless --follow-interval
+    scale-out      issue 16 §3: 1 worker process, then 2, on one database (fresh backlog each), each capped at
+                   --concurrency 16: bookings/s ratio (≥ 1.8), duplicates (0), each process's CPU and RSS
 
 fifty-tenants and latency take --followed N (issue 13, target 2): N bookings are delivered and followed first, and
 the measured worker runs the follower at --follow-interval (default 10 s) over them; bench/follow_load.py runs
@@ -38,7 +40,7 @@ import harness
 if TYPE_CHECKING:
     from scenarios import Context, Row, Settings
 
-SCENARIO_NAMES = ("one-tenant", "fifty-tenants", "plain-loop", "latency", "backlog", "follow")
+SCENARIO_NAMES = ("one-tenant", "fifty-tenants", "plain-loop", "latency", "backlog", "follow", "scale-out")
 DEFAULT_LEADS = {
     "one-tenant": 1_500,
     "fifty-tenants": 20_000,
@@ -46,7 +48,9 @@ DEFAULT_LEADS = {
     "latency": 0,
     "backlog": 0,
     "follow": 10_000,
+    "scale-out": 5_000,  # per worker process: 5,000 with one, 10,000 with two
 }
+DEFAULT_CONCURRENCY = {"scale-out": 16}  # one process well below the machine, so it is the bottleneck
 FOLLOW_INTERVAL = 10.0  # seconds: the follow scenario's, and --followed's, unless --follow-interval
 DEFAULT_TENANTS = {"one-tenant": 1, "plain-loop": 1}
 HEADER = "| date | scenario | db | setup | measured | target | result |\n|---|---|---|---|---|---|---|"
@@ -58,11 +62,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("scenario", choices=SCENARIO_NAMES)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--leads", type=int, help="backlog size (one-tenant 1500, fifty-tenants 20000, follow 10000)")
+    parser.add_argument(
+        "--leads",
+        type=int,
+        help="backlog size (one-tenant 1500, fifty-tenants 20000, follow 10000, scale-out 5000 per worker)",
+    )
     parser.add_argument("--tenants", type=int, help="sandbox tenants (default 50; 1 for one-tenant)")
     parser.add_argument("--latency-ms", type=float, default=100.0, help="sandbox latency (default 100)")
     parser.add_argument("--rate-limit", type=int, default=60, help="sandbox calls/s per tenant (default 60)")
-    parser.add_argument("--concurrency", type=int, default=64, help="worker --concurrency (default 64)")
+    parser.add_argument("--concurrency", type=int, help="worker --concurrency (default 64; scale-out 16)")
     parser.add_argument("--batch", type=int, default=500, help="worker --batch (default 500)")
     parser.add_argument("--poll-interval", type=float, default=0.2, help="worker --poll-interval (default 0.2)")
     parser.add_argument("--sample-interval", type=float, default=0.5, help="seconds between CPU/RSS/count samples")
@@ -76,6 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=30.0, help="latency: how long to feed (default 30)")
     parser.add_argument("--sizes", default="1000,100000", help="backlog: sizes drained in turn (default 1000,100000)")
+    parser.add_argument("--workers", default="1,2", help="scale-out: worker processes per drain (default 1,2)")
     parser.add_argument("--plain-count", type=int, default=50, help="bookings the plain loop sends (default 50)")
     parser.add_argument(
         "--followed",
@@ -127,7 +136,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         tenants=args.tenants or DEFAULT_TENANTS.get(args.scenario, 50),
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or DEFAULT_CONCURRENCY.get(args.scenario, 64),
         batch=args.batch,
         poll_interval=args.poll_interval,
         sample_interval=args.sample_interval,
@@ -146,6 +155,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         change=args.change,
         seed=args.seed,
         known_customers=args.known_customers,
+        workers=tuple(int(count) for count in args.workers.split(",")),
     )
 
 
@@ -185,11 +195,12 @@ def run(args: argparse.Namespace) -> list[Row]:
     try:
         start_django(env)
         from following import follow  # only now: these import Django models
+        from scale_out import scale_out
         from scenarios import SCENARIOS, Context
 
         sandbox = harness.start_sandbox(port, args.latency_ms, args.rate_limit, db.var_dir / "sandbox.log")
         ctx = Context(settings_from(args), env, base_url, sandbox, db.var_dir)
-        return {**SCENARIOS, "follow": follow}[args.scenario](ctx)
+        return {**SCENARIOS, "follow": follow, "scale-out": scale_out}[args.scenario](ctx)
     finally:
         if ctx is not None and ctx.worker is not None:
             harness.stop(ctx.worker)

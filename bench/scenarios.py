@@ -53,6 +53,7 @@ class Settings:
     # Is First Time Client From ServiceTitan (issue 15): "copy" (a covering contacts copy answers, no call) or
     # "phone" (no copy: a phone lookup per lead); None: not asked.
     known_customers: str | None = None
+    workers: tuple[int, ...] = (1, 2)  # scale-out (issue 16 §3): worker processes per drain, in turn
 
 
 @dataclass

@@ -43,6 +43,7 @@ class ClaimResult:
     claims: list[Claim] = field(default_factory=list)
     held: int = 0  # due rows whose destination can't take them now: held with the reason, not sent
     more_due: bool = False  # due rows were left for later (rate budget, `limit`, another claimer)
+    contended: bool = False  # another claimer held some tenants' buckets (PostgreSQL): it is done in milliseconds
 
 
 def claim_due(
@@ -80,8 +81,10 @@ def _claim(
     keys = queries.pending_rate_keys()
     if not keys:
         return result
-    buckets = ratelimit.lock_buckets(keys)
-    result.more_due = len(buckets) < len(keys)  # another claimer holds some tenants right now
+    candidates = _candidates(keys, limit, rng)
+    buckets = ratelimit.lock_buckets(candidates)
+    result.more_due = result.contended = len(buckets) < len(candidates)  # another claimer holds some right now
+    result.more_due |= len(candidates) < len(keys)
     epoch = now.timestamp()
     # Tenants another worker is serving right now are its business, not ours.
     buckets = {key: b for key, b in buckets.items() if not ratelimit.owned_by_other(b, owner, epoch)}
@@ -106,16 +109,38 @@ def _claim(
     payloads: dict[int, Mapping[str, object]] = {}
     for name, kind_rows in _by_kind(sendable).items():
         payloads.update(kinds[name].payloads(kind_rows))
+    slots_before = {key: bucket.next_slot_at for key, bucket in buckets.items()}
     send_at = _plan_send_times(sendable, buckets, rate, epoch, kinds, payloads)
     result.more_due |= len(send_at) < len(sendable)
     claimed = [row for row in sendable if row.id in send_at]
     queries.lease([row.id for row in claimed], owner, lease_end, now)
     _record_lost_tries(claimed, kinds, now)
-    _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner)
+    owned = {
+        key
+        for key, bucket in buckets.items()
+        if ratelimit.takes_ownership(slots_before[key], bucket.next_slot_at, epoch, rate)
+    }
+    _update_buckets(buckets, waited, _last_send_by_key(claimed, send_at), owner, owned)
 
     result.claims = [_claim_of(row, destined[row.id], payloads[row.id], owner, send_at[row.id], now) for row in claimed]
     result.claims.sort(key=lambda claim: claim.send_at)
     return result
+
+
+# A claim locks the buckets of at most this many tenants per row it may take (chosen at random when there are more):
+# enough that tenants with no budget left or served by another worker don't leave it short, few enough that two
+# workers' small claims rarely want the same buckets. Locking every tenant's bucket made each claim wait for (on
+# SQLite) or skip (PostgreSQL) every other worker's claim: two workers made 1.1-1.3 x one (issue 16 §3).
+CANDIDATES_PER_ROW = 2
+
+
+def _candidates(keys: list[str], limit: int, rng: random.Random) -> list[str]:
+    """The rate keys this claim considers. A claim of `limit` rows gives at most `limit` tenants a row (the even
+    share is one each when there are more tenants than rows), and a random subset of twice that is as fair as
+    choosing among all of them, since `pick_due` shuffles the tenants anyway."""
+    if len(keys) <= CANDIDATES_PER_ROW * limit:
+        return keys
+    return rng.sample(keys, CANDIDATES_PER_ROW * limit)
 
 
 def _by_kind(rows: Iterable[LockedRow]) -> dict[str, list[LockedRow]]:
@@ -307,18 +332,22 @@ def _last_send_by_key(claimed: Sequence[LockedRow], send_at: dict[int, float]) -
 
 
 def _update_buckets(
-    buckets: dict[str, TenantBucket], waited: set[str], last_send: dict[str, float], owner: str
+    buckets: dict[str, TenantBucket], waited: set[str], last_send: dict[str, float], owner: str, owned: set[str]
 ) -> None:
-    """Two statements however many tenants: the budgets (and this worker's ownership) move, waits count up.
+    """Two statements however many tenants: the budgets move, and this worker takes (or extends) the tenants in
+    `owned` (planned near their limit); the others keep their ownership as it was (ours, or run out). Waits count
+    up.
 
     The waits are an ORM update: one small statement, and only when tenants had more due rows than budget.
     """
-    queries.save_bucket_slots(
-        [
-            BucketSlot(buckets[key].pk, buckets[key].next_slot_at, owner, last + ratelimit.OWNERSHIP_SECONDS)
-            for key, last in last_send.items()
-        ]
-    )
+    slots = []
+    for key, last in last_send.items():
+        bucket = buckets[key]
+        if key in owned:
+            slots.append(BucketSlot(bucket.pk, bucket.next_slot_at, owner, last + ratelimit.OWNERSHIP_SECONDS))
+        else:
+            slots.append(BucketSlot(bucket.pk, bucket.next_slot_at, bucket.owner, bucket.owned_until))
+    queries.save_bucket_slots(slots)
     if waited:
         TenantBucket.objects.filter(rate_key__in=waited).update(waits=F("waits") + 1)
 

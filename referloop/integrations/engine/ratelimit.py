@@ -9,10 +9,12 @@ moment; so the calls reach ServiceTitan evenly spaced at a little under the limi
 second holds at most that many, whichever worker processes sent them.
 
 The slots are shared, but a send that goes out late (a busy machine) could still meet another process's
-on-time send. So a tenant also sticks to one worker at a time: the worker that claims for it owns it until
-shortly after its last planned send (`owner`, `owned_until`), and the other workers serve other tenants. All of
-a tenant's calls then leave from one process, whose wire pacing (pacing.py) spaces them exactly. A worker that
-stops claiming for the tenant (busy, stopped, dead) loses it a second later, and another takes over.
+on-time send. So a tenant planned near its limit also sticks to one worker at a time: the worker that claims
+for it owns it until shortly after its last planned send (`owner`, `owned_until`), and the other workers serve
+other tenants. All of that tenant's calls then leave from one process, whose wire pacing (pacing.py) spaces
+them exactly. A worker that stops claiming for the tenant (busy, stopped, dead) loses it a second later, and
+another takes over. A tenant sent well below its limit is owned by nobody (`takes_ownership`): bunched late
+sends can't carry it past the limit, and owning it would keep every other worker off it.
 
 A 429 that comes anyway (another app, a slow clock) pauses the tenant for its Retry-After: `paused_until`.
 """
@@ -95,6 +97,17 @@ def lock_buckets(rate_keys: Iterable[str]) -> dict[str, TenantBucket]:
 
 # How long after its last planned send a worker keeps a tenant: long enough for late sends to go out first.
 OWNERSHIP_SECONDS = 1.0
+
+
+def takes_ownership(slot_before: float, slot_after: float, epoch: float, limit: RateLimit) -> bool:
+    """Whether a claim at `epoch` that moved a tenant's next slot from `slot_before` to `slot_after` takes the
+    tenant for its worker: only when the tenant is planned near its limit, its slots running ahead of the clock
+    (more than one slot from earlier claims still ahead, or this claim planning over half the horizon).
+
+    A worker bound by its own `--concurrency` claims a row or two of every tenant each round; if each of those
+    took the tenant, one worker would own them all and a second one would find nothing to send.
+    """
+    return slot_before > epoch + limit.interval or slot_after > epoch + limit.horizon / 2
 
 
 def owned_by_other(bucket: TenantBucket, owner: str, epoch: float) -> bool:
