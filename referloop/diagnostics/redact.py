@@ -72,6 +72,12 @@ def integration_secrets(integration: Integration) -> list[str]:
     return [secret for secret in candidates if secret and len(secret) >= _MIN_SECRET_LENGTH]
 
 
+def without_secrets(integration: Integration, text: str) -> str:
+    """An error as shown to the account or stored to be shown: the server's and the integration's secrets and
+    `Bearer` tokens removed, the rest kept (the account's own customers' data is theirs to see)."""
+    return Redactor(secrets=integration_secrets(integration), keep_personal=True).text(text)
+
+
 def personal_values(leads: Iterable[Lead]) -> set[str]:
     """Every personal value of these leads and their referrers, as it may appear inside other text."""
     values: set[str] = set()

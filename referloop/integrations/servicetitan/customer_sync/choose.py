@@ -59,7 +59,7 @@ class ContactFacts:
 class NewReferrer:
     first_name: str
     last_name: str
-    email: str  # lower-cased, as ReferrerForm stores it
+    email: str  # lower-cased, as ReferrerForm stores it; "" only in Decision.follow (none in ServiceTitan)
     phone: str
 
 
@@ -67,6 +67,9 @@ class NewReferrer:
 class Decision:
     referrer: NewReferrer | None  # None: skipped, `skipped` says why
     skipped: str = ""
+    # Skipped for want of an email, but a referrer already linked to the customer (its email removed in
+    # ServiceTitan) still follows its name and phone; its email stays. Never creates or links a referrer.
+    follow: NewReferrer | None = None
 
 
 def decide(settings: Settings, customer: CustomerFacts, contacts: Sequence[ContactFacts]) -> Decision:
@@ -77,7 +80,9 @@ def decide(settings: Settings, customer: CustomerFacts, contacts: Sequence[Conta
     live = [c for c in contacts if c.active and c.value.strip()]
     email = pick_email(settings.email_source, live)
     if email is None:
-        return Decision(None, Outcome.NO_EMAIL)
+        first, last = split_name(settings.name_source, customer.name)
+        kept = NewReferrer(first, last, "", pick_phone(settings.phone_source, live)) if first else None
+        return Decision(None, Outcome.NO_EMAIL, follow=kept)
     if len(email) > EMAIL_LIMIT or not _valid_email(email):
         return Decision(None, Outcome.BAD_EMAIL)
     first, last = split_name(settings.name_source, customer.name)

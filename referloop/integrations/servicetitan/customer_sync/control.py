@@ -72,7 +72,11 @@ class SyncForm(forms.ModelForm):
         pick.choices = choices
         self.fields["tag_id"].label = "Or type a tag id"
         self.fields["tag_id"].help_text = "For a tag not in the list yet (the refresh icon reads it again)."
-        if stored is not None and not self.is_bound and "tag_pick" not in self.initial:  # in the list, not typed
+        # The stored tag is shown picked in the list, not typed, unless the refresh icon brought back an id typed
+        # while the list could not be read (the form's initial then holds the posted tag_id, not the stored one).
+        posted = self.initial.get("tag_id")
+        typed = posted not in (None, stored, str(stored))
+        if stored is not None and not self.is_bound and "tag_pick" not in self.initial and not typed:
             self.initial["tag_pick"] = str(stored)
             self.initial["tag_id"] = None
         pick.help_text = "The customers who carry this tag in ServiceTitan."

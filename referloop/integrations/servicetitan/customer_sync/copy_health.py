@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from referloop.diagnostics.redact import Redactor, integration_secrets
+from referloop.diagnostics.redact import without_secrets
 from referloop.integrations.models import Integration
 from referloop.integrations.servicetitan.customer_sync.index import CopyState, contacts_copied
 from referloop.integrations.servicetitan.customer_sync.models import CustomerSync, SyncState
@@ -91,18 +91,16 @@ def copy_health(integration: Integration, now: datetime) -> CopyHealth | None:
 
 
 def _failure(sync: CustomerSync, integration: Integration) -> Failure | None:
+    """The latest failed read, if not over; never a secret on a screen or in `doctor`'s output."""
     polled = sync.contacts_polled_at
     if sync.contacts_error and sync.contacts_error_at and (polled is None or sync.contacts_error_at >= polled):
-        return Failure(_clean(integration, sync.contacts_error), sync.contacts_error_at, sync.contacts_error_permanent)
+        return Failure(
+            without_secrets(integration, sync.contacts_error), sync.contacts_error_at, sync.contacts_error_permanent
+        )
     running = sync.state == SyncState.RUNNING
     if running and sync.last_error and sync.last_error_at and (polled is None or sync.last_error_at >= polled):
-        return Failure(_clean(integration, sync.last_error), sync.last_error_at, permanent=False)
+        return Failure(without_secrets(integration, sync.last_error), sync.last_error_at, permanent=False)
     return None
-
-
-def _clean(integration: Integration, text: str) -> str:
-    """Never a secret on a screen or in `doctor`'s output, whatever the error carried."""
-    return Redactor(secrets=integration_secrets(integration), keep_personal=True).text(text)
 
 
 def fix_for(error: str, permanent: bool) -> str:

@@ -7,9 +7,13 @@
 - A referrer who joined themselves (or was added by hand or CSV) and was only linked keeps what they typed; a blank
   phone is filled from the customer's, nothing is ever overwritten.
 - A changed email that another referrer of the campaign already has (emails are unique per campaign, any case) is
-  not applied: the customer's outcome is EMAIL_TAKEN and the other fields are still followed. The check is read
-  first; someone joining with that email between the read and the write is caught by the database constraint in a
-  savepoint and ends the same way, never as an IntegrityError.
+  not applied: the customer's outcome is EMAIL_TAKEN and the other fields are still followed. An email its holder
+  gives up in the same batch (its own customer's email changed too) is free: the give-ups are written before the
+  take-overs. A true swap (or cycle) between referrers stays refused: each holds the other's email until its own
+  change is written. The check is read first; someone joining with that email between the read and the write is
+  caught by the database constraint in a savepoint and ends the same way, never as an IntegrityError.
+- A customer whose email was removed in ServiceTitan (NewReferrer.email "") still has its name and phone followed;
+  the referrer's email stays as it is.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class _Change:
     fields: dict[str, str]
     customers: list[int]  # whose outcome is UPDATED when the change is saved
     email_taken: list[int]  # whose changed email was not applied
+    after: int = 0  # written in this round: after the changes that give up the email it takes (0: none)
 
 
 def follow(campaign: Campaign, linked: Sequence[tuple[Link, NewReferrer]]) -> dict[int, str]:
@@ -82,7 +87,7 @@ def wanted(referrer: Referrer, link: Link, new: NewReferrer) -> dict[str, str]:
             fields["last_name"] = new.last_name
         if referrer.phone != new.phone:
             fields["phone"] = new.phone
-        if referrer.email.lower() != new.email:
+        if new.email and referrer.email.lower() != new.email:  # "": removed in ServiceTitan, the email stays
             fields["email"] = new.email
         return fields
     if referrer.source != SOURCE and not referrer.phone.strip() and new.phone:
@@ -113,24 +118,48 @@ def _claim_emails(
     campaign: Campaign, wanted_emails: list[tuple[Link, Referrer, str]], changes: dict[int, _Change]
 ) -> None:
     """Each changed email goes to its referrer unless another referrer of the campaign has it (or claimed it first in
-    this page: a swap between two referrers is refused too, and applied at the customer's next change)."""
+    this page). An email given up in this page by its holder is free, and its taker is written after the holder
+    (`_Change.after`). Claims are tried again while some succeed, so the order of the page does not matter; a swap
+    or cycle never frees anything and stays refused, applied at a customer's next change."""
     holders = _holders(campaign, {email for _, _, email in wanted_emails})
-    for link, referrer, email in wanted_emails:
-        change = changes[referrer.pk]
-        if holders.get(email, referrer.pk) != referrer.pk:
-            change.email_taken.append(link.customer_id)
-            continue
-        holders[email] = referrer.pk
-        if change.fields.get("email") != email:
-            change.fields["email"] = email
-            change.customers.append(link.customer_id)
+    freed: dict[str, int] = {}  # email → the round of the change giving it up
+    pending = list(wanted_emails)
+    while pending:
+        waiting: list[tuple[Link, Referrer, str]] = []
+        for link, referrer, email in pending:
+            if holders.get(email, referrer.pk) != referrer.pk:
+                waiting.append((link, referrer, email))
+                continue
+            change = changes[referrer.pk]
+            holders[email] = referrer.pk
+            change.after = max(change.after, freed[email] + 1 if email in freed else 0)
+            given_up = referrer.email.lower()
+            if given_up != email and holders.get(given_up) == referrer.pk:
+                del holders[given_up]
+                freed[given_up] = change.after
+            if change.fields.get("email") != email:
+                change.fields["email"] = email
+                change.customers.append(link.customer_id)
+        if len(waiting) == len(pending):
+            break
+        pending = waiting
+    for link, referrer, _ in pending:
+        changes[referrer.pk].email_taken.append(link.customer_id)
 
 
 def _save(changes: list[_Change]) -> None:
+    """One UPDATE per round, in order: an email given up in this page is written free before its taker writes it
+    (a unique index is checked row by row). Nearly always one round."""
+    rounds: dict[int, list[_Change]] = {}
+    for change in changes:
+        if change.fields:
+            rounds.setdefault(change.after, []).append(change)
+    for number in sorted(rounds):
+        _save_round(rounds[number])
+
+
+def _save_round(changes: list[_Change]) -> None:
     """One UPDATE for all (in a savepoint); if a referrer joined with one of the emails meanwhile, one by one."""
-    changes = [change for change in changes if change.fields]
-    if not changes:
-        return
     originals = {change.referrer.pk: change.referrer.email for change in changes}
     names: set[str] = set()
     for change in changes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count
 
+from referloop.diagnostics.redact import without_secrets
 from referloop.integrations.servicetitan.customer_sync.models import (
     SKIP_OUTCOMES,
     CustomerSync,
@@ -41,6 +42,7 @@ class Progress:
     kept: int
     updated: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    error: str = ""  # the sync's last error as the tab shows it, secrets removed
 
     @property
     def running(self) -> bool:
@@ -104,4 +106,6 @@ def progress_of(sync: CustomerSync) -> Progress:
         kept=counts.get(Outcome.KEPT, 0),
         updated=counts.get(Outcome.UPDATED, 0),
         skipped=skipped,
+        # Stored errors are cleaned before they are cut (store.py); cleaning again covers rows older than that.
+        error=without_secrets(sync.integration, sync.last_error) if sync.last_error else "",
     )

@@ -140,10 +140,11 @@ class CustomerSyncJob:
             written = await self.in_db(
                 store.write_page, self.owner, plan, page, timezone.now(), self.options.lease_seconds
             )
-        except Exception:  # the database failed mid-page: the chunks written stay, the page is read again
+        except Exception as exc:
+            # The database failed mid-page: the chunks written stay, the page is read again a minute later.
             logger.exception("writing a page of the customer sync of integration %s failed", plan.integration_id)
-            with contextlib.suppress(Exception):
-                await self.in_db(store.release, self.owner, plan)
+            with contextlib.suppress(Exception):  # the database may be down too: then the lease runs out
+                await self.in_db(store.not_written, self.owner, plan, exc, timezone.now())
             return None
         if written.stale:
             self.report.stale += 1

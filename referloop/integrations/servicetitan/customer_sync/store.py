@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
+from referloop.diagnostics.redact import without_secrets
 from referloop.integrations.models import Integration
 from referloop.integrations.servicetitan.credentials import credentials_for
 from referloop.integrations.servicetitan.customer_sync import choose
@@ -114,7 +115,7 @@ def claim(owner: str, now: datetime, lease_seconds: float, limit: int = 10) -> l
                 continue
             if why:
                 CustomerSync.objects.filter(pk=sync.pk).update(
-                    due_at=now + RETRY_AFTER, last_error=why[:ERROR_LIMIT], last_error_at=now
+                    due_at=now + RETRY_AFTER, last_error=_stored_error(integration, why), last_error_at=now
                 )
                 continue
             lease = now + timedelta(seconds=lease_seconds)
@@ -191,7 +192,9 @@ def _write_chunk(
     """One transaction: a chunk of the page's records; with the last chunk, the token and where to go next."""
     with transaction.atomic():
         sync = (
-            CustomerSync.objects.select_for_update()
+            # Only the sync's row: locking its integration and campaign too would hold up, on PostgreSQL, every
+            # referrer joining and lead posted in the campaign while the chunk is written.
+            CustomerSync.objects.select_for_update(of=("self",))
             .select_related("integration__campaign")
             .filter(pk=plan.sync_id)
             .first()
@@ -291,20 +294,24 @@ def counted(owner: str, plan: Plan, total: int | None) -> Plan:
 
 
 def failed(owner: str, plan: Plan, error: str, permanent: bool, now: datetime) -> None:
-    """The page could not be read: nothing is written, the tokens stay. A permanent refusal (credentials, a scope,
-    a bad request) stops the sync as Failed; anything else is tried again in a minute, still Running."""
+    """The page could not be read (or written, `not_written`): the tokens stay. A permanent refusal (credentials, a
+    scope, a bad request) stops the sync as Failed; anything else is tried again in a minute, still Running."""
+    integration = Integration.objects.filter(pk=plan.integration_id).first()
+    if integration is None:  # deleted meanwhile, and its sync with it
+        return
+    error = _stored_error(integration, error)
     if plan.contacts_only:  # the copy tries again in a minute; the Referrers tab's state is not its to change
         # Its own error fields, so Diagnose can say what ServiceTitan answered (over once a page is written after).
         CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner).update(
             leased_by="",
             lease_until=None,
             contacts_due_at=now + RETRY_AFTER,
-            contacts_error=error[:ERROR_LIMIT],
+            contacts_error=error,
             contacts_error_at=now,
             contacts_error_permanent=permanent,
         )
         return
-    changes: dict[str, Any] = {"leased_by": "", "lease_until": None, "last_error": error[:ERROR_LIMIT]}
+    changes: dict[str, Any] = {"leased_by": "", "lease_until": None, "last_error": error}
     changes["last_error_at"] = now
     if permanent:
         changes["state"] = SyncState.FAILED
@@ -312,6 +319,20 @@ def failed(owner: str, plan: Plan, error: str, permanent: bool, now: datetime) -
     else:
         changes["due_at"] = now + RETRY_AFTER
     CustomerSync.objects.filter(pk=plan.sync_id, leased_by=owner, run=plan.run).update(**changes)
+
+
+def not_written(owner: str, plan: Plan, error: Exception, now: datetime) -> None:
+    """The database refused a page (the chunks before stay): said on the tab and tried again in a minute like a
+    failed read, so a page refused every time is not read again every tick. The first line of the database's
+    message only: the lines after it (PostgreSQL's DETAIL) quote the values."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    records = "contacts" if plan.phase == Phase.CONTACTS else "customers"
+    failed(owner, plan, f"referloop could not save a page of ServiceTitan {records}: {reason}", False, now)
+
+
+def _stored_error(integration: Integration, error: str) -> str:
+    """Secrets removed before the text is cut to its column: a secret cut in two would no longer be found."""
+    return without_secrets(integration, error)[:ERROR_LIMIT]
 
 
 def release(owner: str, plan: Plan) -> None:
@@ -342,14 +363,15 @@ def _stage_contacts(sync: CustomerSync, contacts: Sequence[CustomerContact], now
 
 
 def _staged_contact(sync: CustomerSync, contact: CustomerContact) -> StagedContact:
-    kind, key = contact_key(contact.type or "", contact.value or "")
+    value = _text(contact.value)
+    kind, key = contact_key(_text(contact.type), value)
     assert contact.customer_id is not None
     return StagedContact(
         sync=sync,
         contact_id=contact.id,
         customer_id=contact.customer_id,
-        type=(contact.type or "")[:20],
-        value=(contact.value or "")[:300],
+        type=_text(contact.type)[:20],
+        value=value[:300],
         active=contact.active is not False,
         modified_on=contact.modified_on,
         kind=kind,
@@ -362,7 +384,7 @@ def _stage_customers(sync: CustomerSync, customers: Sequence[Customer], now: dat
         c.id: StagedCustomer(
             sync=sync,
             customer_id=c.id,
-            name=(c.name or "")[:300],
+            name=_text(c.name)[:300],
             active=c.active is not False,
             tag_type_ids=list(c.tag_type_ids),
             created_on=c.created_on,
@@ -388,6 +410,11 @@ def _stage_customers(sync: CustomerSync, customers: Sequence[Customer], now: dat
     return _decide(sync, list(rows.values()), now, prior)
 
 
+def _text(value: str | None) -> str:
+    """ServiceTitan's free text as it can be stored: PostgreSQL refuses a NUL character in text (SQLite keeps it)."""
+    return (value or "").replace("\x00", "")
+
+
 def _decide(
     sync: CustomerSync, customers: Sequence[StagedCustomer], now: datetime, prior: dict[int, str] | None = None
 ) -> int:
@@ -406,6 +433,7 @@ def _decide(
     contacts = _contacts_of(sync, [c.customer_id for c in customers])
     outcomes: dict[int, str] = {}
     wanted: list[tuple[int, choose.NewReferrer]] = []
+    following: list[tuple[int, choose.NewReferrer]] = []  # no email now; a linked referrer still follows them
     for customer in customers:
         facts = choose.CustomerFacts(
             customer.customer_id, customer.name, customer.active, tuple(customer.tag_type_ids), customer.created_on
@@ -413,9 +441,12 @@ def _decide(
         decision = choose.decide(settings_, facts, contacts.get(customer.customer_id, []))
         if decision.referrer is None:
             outcomes[customer.customer_id] = decision.skipped
+            if decision.follow is not None:
+                following.append((customer.customer_id, decision.follow))
         else:
             wanted.append((customer.customer_id, decision.referrer))
-    outcomes.update(write_referrers(sync.integration_id, sync.integration.campaign, wanted, now))
+    # A linked customer whose email was removed is followed (KEPT or UPDATED, not "without an email").
+    outcomes.update(write_referrers(sync.integration_id, sync.integration.campaign, wanted, now, following))
     for customer_id, outcome in (prior or {}).items():
         outcomes[customer_id] = _kept(outcome, outcomes[customer_id])
     _save_outcomes(sync, outcomes)

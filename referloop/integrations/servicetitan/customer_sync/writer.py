@@ -33,13 +33,20 @@ CHUNK = 500  # ids per IN (…): well under SQLite's variable limit
 
 
 def write_referrers(
-    integration_id: int, campaign: Campaign, wanted: Sequence[tuple[int, NewReferrer]], now: datetime
+    integration_id: int,
+    campaign: Campaign,
+    wanted: Sequence[tuple[int, NewReferrer]],
+    now: datetime,
+    without_email: Sequence[tuple[int, NewReferrer]] = (),
 ) -> dict[int, str]:
-    """Create or link a referrer for each (customer id, fields); the outcome per customer id."""
-    linked = _linked(integration_id, [customer_id for customer_id, _ in wanted])
+    """Create or link a referrer for each (customer id, fields); the outcome per customer id. `without_email`:
+    customers skipped for having no email whose linked referrer still follows them (choose.Decision.follow); only
+    the linked ones get an outcome here."""
+    linked = _linked(integration_id, [customer_id for customer_id, _ in (*wanted, *without_email)])
     # Linked customers first: a referrer taking a changed email is then found by email below, never duplicated.
     outcomes = follow_linked(
-        campaign, [(linked[customer_id], new) for customer_id, new in wanted if customer_id in linked]
+        campaign,
+        [(linked[customer_id], new) for customer_id, new in (*wanted, *without_email) if customer_id in linked],
     )
     todo = [(customer_id, new) for customer_id, new in wanted if customer_id not in linked]
     if not todo:

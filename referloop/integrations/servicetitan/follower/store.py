@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 
 from referloop.campaigns import outcomes
 from referloop.campaigns.models import Lead, LeadEvent, LeadStage, LeadStatus
+from referloop.diagnostics.redact import without_secrets
 from referloop.integrations.models import Follow, FollowSync, Integration
 from referloop.integrations.servicetitan import qualification
 from referloop.integrations.servicetitan.credentials import credentials_for
@@ -221,8 +222,10 @@ def failed(owner: str, plan: Plan, error: str, now: datetime) -> None:
     """The cycle could not finish (ServiceTitan refused or was unreachable): nothing is written, the cursors
     stay, and the integration is tried again after a pause (the sooner of a minute and the interval)."""
     retry = min(interval(), timedelta(minutes=1))
+    integration = Integration.objects.filter(pk=plan.integration_id).first()
+    shown = without_secrets(integration, error) if integration is not None else error  # then cut: never half a secret
     FollowSync.objects.filter(integration_id=plan.integration_id, leased_by=owner).update(
-        leased_by="", lease_until=None, due_at=now + retry, last_error=error[:ERROR_LIMIT], last_error_at=now
+        leased_by="", lease_until=None, due_at=now + retry, last_error=shown[:ERROR_LIMIT], last_error_at=now
     )
 
 
