@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from referloop.campaigns import verification
+from referloop.campaigns import custom_fields, verification
 from referloop.campaigns.abuse.client import ClientInfo
 from referloop.campaigns.admission import admit
 from referloop.campaigns.errors import InputRejected, SelfReferral
@@ -48,6 +48,18 @@ def submit_lead(
     posted the public form (IP and user agent); other sources have none. `validated`: the campaign's form of
     this `data` that the caller already validated (the referral page does, to show its errors), not built twice.
     """
+    with custom_fields.read_once():
+        return _submit(campaign, referrer, data, source, client, validated)
+
+
+def _submit(
+    campaign: Campaign,
+    referrer: Referrer,
+    data: Mapping[str, Any],
+    source: str,
+    client: ClientInfo | None,
+    validated: LeadDataForm | None,
+) -> IntakeResult:
     if referrer.campaign_id != campaign.pk:
         raise InputRejected({"referrer": ["This referrer belongs to another campaign."]})
     if not campaign.is_active:

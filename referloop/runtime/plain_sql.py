@@ -106,8 +106,12 @@ def insert_new(objs: Sequence[Model]) -> None:
     if not objs:
         return
     values, sql = _insert_statement(type(objs[0]))
+    rows = [[value(obj) for value in values] for obj in objs]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [[value(obj) for value in values] for obj in objs])
+        if len(rows) == 1:  # psycopg's executemany costs more than one execute for the usual single row
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
 
 
 def insert_if_new(obj: Model) -> bool:

@@ -61,10 +61,10 @@ def test_a_new_lead_on_a_connected_campaign_costs_a_fixed_list_of_statements(
     with CaptureQueriesContext(connection) as third:
         friend(tenant, "third@friends.example", phone="512-555-0102")
     statements = [query["sql"] for query in second.captured_queries]
-    # Reads: the code's namespace, custom fields (form, then readiness key), integration stamps, webhook endpoints,
-    # the joined reward rule, the email templates. Writes: the lead, its delivery (an executemany, logged as
-    # "1 times: INSERT …"). No lookup of the email first: the unique constraint answers a duplicate.
-    assert sum(sql.startswith("SELECT") for sql in statements) == 7
+    # Reads: the code's namespace, the custom fields (once: the form and the delivery plan share them), the
+    # integrations, webhook endpoints, the joined reward rule, the email templates. Writes: the lead, its delivery.
+    # No lookup of the email first: the unique constraint answers a duplicate.
+    assert sum(sql.startswith("SELECT") for sql in statements) == 6
     assert sum("INSERT INTO" in sql for sql in statements) == 2
     assert len(third.captured_queries) == len(second.captured_queries)
     assert delivery_of(Lead.objects.get(email="third@friends.example")).state == DeliveryState.PENDING
@@ -84,9 +84,7 @@ def test_a_lead_after_the_setup_is_fixed_is_sent_not_held_by_a_remembered_answer
     assert delivery_of(friend(tenant, "sent@friends.example")).state == DeliveryState.PENDING
 
 
-def test_a_state_flipped_by_a_conditional_update_holds_the_next_lead(
-    tenant: Tenant, integration: Integration
-) -> None:
+def test_a_state_flipped_by_a_conditional_update_holds_the_next_lead(tenant: Tenant, integration: Integration) -> None:
     assert delivery_of(friend(tenant, "before@friends.example")).state == DeliveryState.PENDING
     # The worker flips the state with a conditional UPDATE, which does not touch updated_at.
     Integration.objects.filter(pk=integration.pk).update(state=ConnectionState.CREDENTIALS_REJECTED)
