@@ -30,6 +30,7 @@ from referloop.providers.servicetitan import default_mapping
 from referloop.runtime import plain_sql
 from tests.api.helpers import lead_body, post_json, referrer_body
 from tests.conftest import Tenant
+from tests.integrations.engine.helpers import connect
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +38,11 @@ CHICAGO = ZoneInfo("America/Chicago")
 
 
 def connected(campaign: Campaign, **changes: Any) -> Integration:
-    made = Integration(
-        campaign=campaign,
-        environment=Environment.SANDBOX,
-        tenant_id=500_077,
-        client_id="cid.plain-sql",
-        booking_provider_id=42,
-        state=ConnectionState.CONNECTED,
-        lead_action=LeadAction.CREATE_BOOKING,
-        connected_at=timezone.now(),
-        **changes,
-    )
-    made.client_secret = "cs.plain-sql-secret"
-    made.set_mapping(default_mapping())
-    made.save()
-    return made
+    integration = connect(campaign, mapping=default_mapping())
+    if changes:
+        Integration.objects.filter(pk=integration.pk).update(**changes)
+        integration.refresh_from_db()
+    return integration
 
 
 def every_field(obj: Model, skip: tuple[str, ...] = ("id",)) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
@@ -15,33 +14,19 @@ from referloop.integrations.models import (
     ConnectionState,
     Delivery,
     DeliveryState,
-    Environment,
     Integration,
-    LeadAction,
 )
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON
 from referloop.providers.servicetitan import default_mapping
 from tests.conftest import Tenant
+from tests.integrations.engine.helpers import connect
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def integration(tenant: Tenant) -> Integration:
-    made = Integration(
-        campaign=tenant.campaign,
-        environment=Environment.SANDBOX,
-        tenant_id=500_001,
-        client_id="cid.intake",
-        booking_provider_id=42,
-        state=ConnectionState.CONNECTED,
-        lead_action=LeadAction.CREATE_BOOKING,
-        connected_at=timezone.now(),
-    )
-    made.client_secret = "cs.intake-secret"
-    made.set_mapping(default_mapping())
-    made.save()
-    return made
+    return connect(tenant.campaign, mapping=default_mapping())
 
 
 def friend(tenant: Tenant, email: str, **more: str) -> Lead:
