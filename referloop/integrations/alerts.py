@@ -70,7 +70,10 @@ def note_failures(
     streak.update(consecutive_failures=failures if restart else F("consecutive_failures") + failures)
     if ended:
         kind: Literal["failures", "outage"] = "failures"
-        reason = f"The last {FAILURE_THRESHOLD} or more leads failed to become bookings. Latest: {sentence}"
+        reason = (
+            f"The last {FAILURE_THRESHOLD} or more tries failed, and leads failed for good (they are not retried). "
+            f"Latest: {sentence}"
+        )
     else:
         quiet_since = timezone.now() - timedelta(seconds=settings.SERVICETITAN_ATTENTION_AFTER_SECONDS)
         if _booked_since(integration_id, quiet_since):
@@ -155,8 +158,9 @@ def compose(alert: Alert, integration: Integration) -> tuple[str, str]:
     else:
         subject = f"[referloop] ServiceTitan bookings are failing for “{campaign}”"
         body = (
-            f"The last {FAILURE_THRESHOLD} leads of the campaign “{campaign}” could not be turned into ServiceTitan "
-            f"bookings. The latest error:\n\n{alert.sentence}\n\n"
+            f"The last {FAILURE_THRESHOLD} or more tries to turn leads of the campaign “{campaign}” into ServiceTitan "
+            "bookings failed, and leads failed for good (they are not retried). The latest error:\n\n"
+            f"{alert.sentence}\n\n"
             "The failed leads are kept. Once the cause is fixed, resend them from the Activity tab:\n"
             f"{_link(integration, 'integration_activity')}\n"
         )
