@@ -77,8 +77,8 @@ def _plans_for(campaign_id: int) -> list[_Plan]:
         plans.append(_Plan(integration.pk, integration.rate_key, state, reason))
     if len(_plans) >= _PLANS_KEPT:
         _plans.clear()
-    # Keyed by what was read *before* the answer: a change in between costs one more computation, never a wrong
-    # answer kept under the new stamps.
+    # Keyed by the rows read *before* the answer: a change in between costs one more computation, never a wrong
+    # answer kept under the new rows.
     _plans[campaign_id] = (read_from, plans)
     return plans
 
