@@ -8,17 +8,33 @@ is written for any destination, so no "setup fixed" or "endpoint enabled" releas
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from referloop.campaigns.models import Lead, LeadSource
+from referloop.runtime import plain_sql
 
 LeadHook = Callable[[Lead], object]
-_lead_admitted_hooks: list[LeadHook] = []
+# A hook's "anything to do for this lead?": a question for the database, or None for "nothing" without asking.
+LeadQuestion = Callable[[Lead], plain_sql.Exists | None]
 
 
-def on_lead_admitted(hook: LeadHook) -> LeadHook:
-    """Register a function run inside the transaction that admits each lead (an exception rolls it back)."""
-    if hook not in _lead_admitted_hooks:
-        _lead_admitted_hooks.append(hook)
+@dataclass(frozen=True)
+class _Registered:
+    hook: LeadHook
+    ask: LeadQuestion | None  # None: the hook always runs
+
+
+_lead_admitted_hooks: list[_Registered] = []
+
+
+def on_lead_admitted(hook: LeadHook, ask: LeadQuestion | None = None) -> LeadHook:
+    """Register a function run inside the transaction that admits each lead (an exception rolls it back).
+
+    `ask`: the hook runs only when its question's answer is yes. Every hook's question for a lead is answered by
+    one statement: most accounts have no webhook endpoint, thank-you reward or welcome email, and every lead asks.
+    """
+    if all(registered.hook is not hook for registered in _lead_admitted_hooks):
+        _lead_admitted_hooks.append(_Registered(hook, ask))
     return hook
 
 
@@ -30,5 +46,14 @@ def welcomes(lead: Lead) -> bool:
 
 def admit(lead: Lead) -> None:
     """Run the hooks; the caller holds the transaction and makes sure each lead is admitted once."""
-    for hook in _lead_admitted_hooks:
-        hook(lead)
+    hooks = list(_lead_admitted_hooks)
+    questions = [registered.ask(lead) if registered.ask else None for registered in hooks]
+    said = iter(plain_sql.answers([question for question in questions if question is not None]))
+    # Decided before any hook runs: no hook writes what another's question reads.
+    runs = [
+        registered.ask is None or (question is not None and next(said))
+        for registered, question in zip(hooks, questions, strict=True)
+    ]
+    for registered, run in zip(hooks, runs, strict=True):
+        if run:
+            registered.hook(lead)

@@ -26,7 +26,7 @@ class IntegrationsConfig(AppConfig):
         on_lead_admitted(create_deliveries)
         # Readiness reads settings too (the environments allowed, the app key): a change re-reads every plan.
         setting_changed.connect(forget_plans, dispatch_uid="servicetitan-forget-delivery-plans")
-        on_lead_admitted(webhook_events.lead_created)
+        on_lead_admitted(webhook_events.lead_created, ask=webhook_events.lead_wanted)
         on_referrer_joined(webhook_events.referrer_joined, in_bulk=webhook_events.referrers_joined)
         # The destinations the engine delivers to; it reaches each by its connector's name.
         destinations.register(NAME, ServiceTitanKind)

@@ -13,6 +13,6 @@ class NotificationsConfig(AppConfig):
 
         # Each email's rows are written in the transaction of what it reports (outbox.py); the "email" destination
         # kind that sends them is registered with the others in integrations/apps.py.
-        on_lead_admitted(outbox.lead_admitted)
+        on_lead_admitted(outbox.lead_admitted, ask=outbox.welcome_wanted)
         on_qualified(outbox.lead_qualified)
         on_reward_issued(outbox.reward_issued)

@@ -164,26 +164,34 @@ def resend(email: Email, now: datetime | None = None) -> bool:
 
 
 def _turned_on(campaign_id: int, notifications: set[str]) -> set[str]:
-    """Which of these notifications the campaign sends: one plain query, because every new lead asks (the
-    ORM's cost ~0.25 ms a lead)."""
+    """Which of these notifications the campaign sends: one plain query (the ORM's cost ~0.25 ms a lead)."""
     if not notifications:
         return set()
+    source, params = _templates_on(campaign_id, notifications)
+    column = plain_sql.column(EmailTemplate, "notification")
+    return {notification for (notification,) in plain_sql.fetch(f"SELECT {column} {source}", params)}
+
+
+def _templates_on(campaign_id: int, notifications: set[str]) -> tuple[str, list[object]]:
+    """`FROM … WHERE …` of the campaign's templates of these notifications that are on, and its parameters."""
     column = functools.partial(plain_sql.column, EmailTemplate)
     marks = ", ".join(["%s"] * len(notifications))
-    sql = (
-        f"SELECT {column('notification')} FROM {plain_sql.table(EmailTemplate)} "  # noqa: S608 - our names
+    source = (
+        f"FROM {plain_sql.table(EmailTemplate)} "
         f"WHERE {column('campaign_id')} = %s AND {column('enabled')} = %s AND {column('notification')} IN ({marks})"
     )
-    return {notification for (notification,) in plain_sql.fetch(sql, [campaign_id, True, *sorted(notifications)])}
+    return source, [campaign_id, True, *sorted(notifications)]
 
 
 # -- the changes that send emails (hooks, registered in apps.py) ----------------------------------------------------
 
 
+WELCOMES = (Notification.FRIEND_JOINED, Notification.FRIEND_CONFIRMATION)
+
+
 def lead_admitted(lead: Lead) -> None:
-    """Hook of `campaigns.admission.on_lead_admitted`: the referrer hears a friend joined; the friend a confirmation."""
-    if not welcomes(lead):
-        return
+    """Hook of `campaigns.admission.on_lead_admitted`, asked `welcome_wanted` first: the referrer hears a friend
+    joined; the friend a confirmation."""
     queue(
         lead.campaign,
         lead.referrer,
@@ -193,6 +201,14 @@ def lead_admitted(lead: Lead) -> None:
             Wanted(Notification.FRIEND_CONFIRMATION, lead.email, f"{Notification.FRIEND_CONFIRMATION}:lead:{lead.pk}"),
         ],
     )
+
+
+def welcome_wanted(lead: Lead) -> plain_sql.Exists | None:
+    """`lead_admitted`'s question: whether the campaign sends either welcome at all. Asked of every new lead."""
+    if not welcomes(lead):
+        return None
+    source, params = _templates_on(lead.campaign_id, set(WELCOMES))
+    return plain_sql.Exists(f"SELECT 1 {source}", params)
 
 
 def lead_qualified(lead_id: int, at: datetime) -> None:

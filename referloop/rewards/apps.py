@@ -13,4 +13,4 @@ class RewardsConfig(AppConfig):
         outcomes.on_qualified(earning.on_qualified)
         outcomes.on_unqualified(earning.on_unqualified)
         outcomes.on_invoice_total(earning.on_invoice_total)
-        admission.on_lead_admitted(earning.on_lead_admitted)
+        admission.on_lead_admitted(earning.on_lead_admitted, ask=earning.thanks_wanted)

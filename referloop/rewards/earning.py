@@ -133,10 +133,8 @@ def on_invoice_total(lead_id: int, total: Decimal, at: datetime) -> None:
 
 
 def on_lead_admitted(lead: Lead) -> None:
-    """A friend joined (entered the pipeline): the referrer's thank-you, if the campaign gives one. No hold: it
-    is not money, and the friend has joined whatever happens next."""
-    if not welcomes(lead) or not _gives_thanks(lead.campaign_id):
-        return
+    """A friend joined (entered the pipeline), asked `thanks_wanted` first: the referrer's thank-you, if the
+    campaign gives one. No hold: it is not money, and the friend has joined whatever happens next."""
     with transaction.atomic():
         rule = active_rules(lead.campaign_id)[(Recipient.REFERRER, Trigger.JOINED)]
         if rule is not None:
@@ -144,15 +142,17 @@ def on_lead_admitted(lead: Lead) -> None:
             grant(rule, lead, now, now)
 
 
-def _gives_thanks(campaign_id: int) -> bool:
-    """Whether the campaign has a referrer's joined rule with a kind at all (`active_rules` says whether it is
-    on): one plain query, because every new lead asks and most campaigns give nothing for joining."""
+def thanks_wanted(lead: Lead) -> plain_sql.Exists | None:
+    """`on_lead_admitted`'s question: whether the campaign has a referrer's joined rule with a kind at all
+    (`active_rules` says whether it is on). Asked of every new lead; most campaigns give nothing for joining."""
+    if not welcomes(lead):
+        return None
     column = functools.partial(plain_sql.column, RewardRule)
     sql = (
         f"SELECT 1 FROM {plain_sql.table(RewardRule)} WHERE {column('campaign_id')} = %s "  # noqa: S608
         f"AND {column('recipient')} = %s AND {column('trigger')} = %s AND {column('kind')} <> %s"
     )
-    return bool(plain_sql.fetch(sql, [campaign_id, Recipient.REFERRER, Trigger.JOINED, RewardKind.NONE]))
+    return plain_sql.Exists(sql, [lead.campaign_id, Recipient.REFERRER, Trigger.JOINED, RewardKind.NONE])
 
 
 def active_rules(campaign_id: int | None) -> dict[tuple[str, str], RewardRule | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,6 +44,24 @@ def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class Exists:
+    """A yes-or-no question asked of the database: `EXISTS (<sql>)` with its parameters. Several are answered by
+    one statement (`answers`), so a path that asks many pays one round trip, not one each."""
+
+    sql: str  # a SELECT: the answer is yes when it has a row
+    params: Sequence[Any]
+
+
+def answers(questions: Sequence[Exists]) -> list[bool]:
+    """Each question's answer, in order, from one statement (none for no questions)."""
+    if not questions:
+        return []
+    listed = ", ".join(f"EXISTS ({question.sql})" for question in questions)
+    (row,) = fetch(f"SELECT {listed}", [param for question in questions for param in question.params])
+    return [bool(answer) for answer in row]  # SQLite answers 0/1
 
 
 def select(

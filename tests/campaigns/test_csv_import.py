@@ -186,7 +186,8 @@ def test_an_interrupted_import_resumes_without_importing_a_row_twice(
         if lead.email == "lead119@example.com":
             raise RuntimeError("the process died")
 
-    monkeypatch.setattr(admission, "_lead_admitted_hooks", [*admission._lead_admitted_hooks, crash_on_the_120th])
+    monkeypatch.setattr(admission, "_lead_admitted_hooks", list(admission._lead_admitted_hooks))
+    admission.on_lead_admitted(crash_on_the_120th)
     with pytest.raises(RuntimeError):
         import_chunk(job.pk, size=200, batch=50)
     job.refresh_from_db()

@@ -3,26 +3,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from referloop.campaigns import admission
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
-from referloop.campaigns.models import CampaignStatus, CustomField, CustomFieldType, Lead
+from referloop.campaigns.models import Campaign, CampaignStatus, CustomField, CustomFieldType, Lead
+from referloop.runtime import plain_sql
+from referloop.runtime.plain_sql import Exists
 from tests.conftest import Tenant
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def hooks() -> Iterator[list[admission.LeadHook]]:
+def hooks() -> Iterator[None]:
     saved = list(admission._lead_admitted_hooks)
-    yield admission._lead_admitted_hooks
+    yield
     admission._lead_admitted_hooks[:] = saved
 
 
-def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lead(
-    tenant: Tenant, hooks: list[admission.LeadHook]
-) -> None:
+def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lead(tenant: Tenant, hooks: None) -> None:
     seen: list[int] = []
 
     def record(lead: Lead) -> None:
@@ -36,15 +38,40 @@ def test_hooks_run_inside_the_leads_transaction_and_a_failing_hook_leaves_no_lea
     assert not Lead.objects.filter(email="al@example.com").exists()
 
 
-def test_duplicate_email_returns_the_first_lead_without_running_hooks(
-    tenant: Tenant, hooks: list[admission.LeadHook]
-) -> None:
+def test_duplicate_email_returns_the_first_lead_without_running_hooks(tenant: Tenant, hooks: None) -> None:
     calls: list[Lead] = []
     admission.on_lead_admitted(calls.append)
     result = submit_lead(tenant.campaign, tenant.referrer, {"first_name": "T", "email": tenant.lead.email.upper()})
     assert result.duplicate
     assert result.lead.pk == tenant.lead.pk
     assert calls == []
+
+
+def test_hooks_questions_are_answered_in_one_statement_and_only_a_yes_runs_its_hook(
+    tenant: Tenant, hooks: None
+) -> None:
+    ran: list[str] = []
+    campaigns = f"SELECT 1 FROM {plain_sql.table(Campaign)} WHERE {plain_sql.column(Campaign, 'id')} = %s"
+    admission.on_lead_admitted(lambda lead: ran.append("yes"), ask=lambda lead: Exists(campaigns, [lead.campaign_id]))
+    admission.on_lead_admitted(lambda lead: ran.append("no"), ask=lambda lead: Exists(campaigns, [0]))
+    admission.on_lead_admitted(lambda lead: ran.append("not asked"), ask=lambda lead: None)
+    admission.on_lead_admitted(lambda lead: ran.append("always"))
+    with CaptureQueriesContext(connection) as queries:
+        submit_lead(tenant.campaign, tenant.referrer, {"first_name": "Q", "email": "q@example.com"})
+    assert ran == ["yes", "always"]
+    asked = [query["sql"] for query in queries.captured_queries if "EXISTS" in query["sql"]]
+    assert len(asked) == 1  # this test's two questions and the apps' own (webhooks, rewards, emails)
+    assert asked[0].count("EXISTS") == 5
+
+
+def test_a_question_is_answered_before_any_hook_writes(tenant: Tenant, hooks: None) -> None:
+    ran: list[str] = []
+    admission.on_lead_admitted(lambda lead: CustomField.objects.create(campaign=lead.campaign, key="late", label="L"))
+    fields = f"SELECT 1 FROM {plain_sql.table(CustomField)} WHERE {plain_sql.column(CustomField, 'key')} = %s"
+    admission.on_lead_admitted(lambda lead: ran.append("saw it"), ask=lambda lead: Exists(fields, ["late"]))
+    submit_lead(tenant.campaign, tenant.referrer, {"first_name": "Q", "email": "q@example.com"})
+    assert CustomField.objects.filter(key="late").exists()
+    assert ran == []
 
 
 def test_the_same_email_in_another_campaign_is_a_new_lead(tenant: Tenant) -> None:
