@@ -325,7 +325,7 @@ def cache_settings(url: str) -> dict[str, Any]:
     """Redis for a deployment with several web processes or machines (REFERLOOP_CACHE_URL=redis://host:6379/0);
     otherwise the database's own cache table, created by `migrate` (campaigns/abuse/cache.py)."""
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "referloop"}
+        return {"BACKEND": "referloop.runtime.redis_cache.RedisCache", "LOCATION": url, "KEY_PREFIX": "referloop"}
     if url:
         raise ImproperlyConfigured(f"REFERLOOP_CACHE_URL must be a redis:// URL, not {url.split(':', 1)[0]}:…")
     return {

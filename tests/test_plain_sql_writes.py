@@ -13,11 +13,12 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Model
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.lead_form import LeadDataForm
-from referloop.campaigns.models import Campaign, Lead, LeadSource
+from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
 from referloop.integrations.models import (
     ConnectionState,
     Delivery,
@@ -124,6 +125,19 @@ def test_an_instance_read_by_plain_sql_equals_the_orm_one_and_saves_as_an_update
     plain.save()
     assert Integration.objects.filter(campaign=tenant.campaign).count() == 1
     assert Integration.objects.get(pk=integration.pk).client_id == "changed"
+
+
+def test_instances_with_reads_a_chain_of_foreign_keys_in_one_statement_as_select_related_does(tenant: Tenant) -> None:
+    orm = Referrer.objects.select_related("campaign__account").get(code=tenant.referrer.code)
+    with CaptureQueriesContext(connection) as queries:
+        (plain,) = plain_sql.instances_with(Referrer, ["campaign", "account"], "code", tenant.referrer.code)
+        account_name = plain.campaign.account.name
+    assert len(queries.captured_queries) == 1
+    assert account_name == orm.campaign.account.name
+    assert every_field(plain, skip=()) == every_field(orm, skip=())
+    assert every_field(plain.campaign, skip=()) == every_field(orm.campaign, skip=())
+    assert every_field(plain.campaign.account, skip=()) == every_field(orm.campaign.account, skip=())
+    assert plain_sql.instances_with(Referrer, ["campaign", "account"], "code", "NOPE") == []
 
 
 # -- the API's plain reads ----------------------------------------------------------------------------------------

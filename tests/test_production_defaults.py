@@ -90,7 +90,7 @@ def test_check_deploy_is_quiet_for_a_production_configuration(settings: Any) -> 
     assert deploy_warnings() == set()
 
 
-REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+REDIS_CACHE = "referloop.runtime.redis_cache.RedisCache"
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,12 @@ _read: ContextVar[dict[int, FieldRows] | None] = ContextVar("custom_field_rows",
 
 @contextmanager
 def read_once() -> Iterator[None]:
-    """Within one lead's intake each campaign's custom fields are read once: the form and the delivery plan both
-    ask, and on PostgreSQL every statement is a round trip (~8% of a lead's CPU)."""
+    """Within one lead's intake (or one request of the referral page) each campaign's custom fields are read once:
+    the form, the address check and the delivery plan all ask, and on PostgreSQL every statement is a round trip
+    (~8% of a lead's CPU). Nested, the outer one's reads are kept."""
+    if _read.get() is not None:
+        yield
+        return
     token = _read.set({})
     try:
         yield

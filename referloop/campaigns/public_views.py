@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from referloop.accounts.mail import UNAVAILABLE
 from referloop.accounts.throttling import email_allowed
-from referloop.campaigns import verification
+from referloop.campaigns import custom_fields, verification
 from referloop.campaigns.abuse import limits
 from referloop.campaigns.abuse.client import client_info
 from referloop.campaigns.abuse.formguard import FormKind, admit_form
@@ -48,6 +48,7 @@ def referrer_join(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@custom_fields.read_once()
 def referral_page(request: HttpRequest, code: str) -> HttpResponse:
     normalized = normalize_code(code)
     if normalized != code:

@@ -76,14 +76,11 @@ def add_referrer(
 
 def referrer_for_code(code: str) -> Referrer | None:
     """The referrer behind a referral link. A lead's code makes that lead a referrer on first use."""
-    # Plain SQL: every view and post of a referral page asks (the ORM's join cost ~0.5 ms of the request).
-    found = plain_sql.instances(Referrer, f"{plain_sql.column(Referrer, 'code')} = %s", [code], limit=1)
+    # Plain SQL, one statement with the campaign and its account (the page shows the business's name): every view
+    # and post of a referral page asks (the ORM's join cost ~0.5 ms of the request).
+    found = plain_sql.instances_with(Referrer, ["campaign", "account"], "code", code)
     if found:
-        referrer = found[0]
-        referrer.campaign = plain_sql.instances(
-            Campaign, f"{plain_sql.column(Campaign, 'id')} = %s", [referrer.campaign_id]
-        )[0]
-        return referrer
+        return found[0]
     lead = Lead.objects.select_related("campaign").filter(code=code).first()
     if lead is None:
         return None

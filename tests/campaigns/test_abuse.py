@@ -289,7 +289,7 @@ def redis_cache(settings: Any) -> Iterator[redis.Redis]:
     prefix = f"referloop-test-{uuid.uuid4().hex}"
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "referloop.runtime.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": prefix,
         }
@@ -315,7 +315,7 @@ def test_the_limits_hold_with_redis_as_the_cache(tenant: Tenant, clock: list[flo
 
 def test_a_cache_outage_lets_real_leads_through(tenant: Tenant, settings: Any, caplog: Any) -> None:
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+        "default": {"BACKEND": "referloop.runtime.redis_cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
     }
     assert post_lead(tenant, 1).status_code == 200
     assert Lead.objects.filter(email="friend1@example.com").exists()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
+from referloop.accounts.models import Account
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
-from referloop.campaigns.models import CustomField, Lead
+from referloop.campaigns.models import Campaign, CustomField, Lead, Referrer
 from referloop.integrations.models import (
     ConnectionState,
     Delivery,
@@ -18,8 +21,10 @@ from referloop.integrations.models import (
 )
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON
 from referloop.providers.servicetitan import default_mapping
+from referloop.runtime import plain_sql
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import connect
+from tests.public_forms import as_person
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +59,28 @@ def test_a_new_lead_on_a_connected_campaign_costs_a_fixed_list_of_statements(
     assert sum("INSERT INTO" in sql for sql in statements) == 2
     assert len(third.captured_queries) == len(second.captured_queries)
     assert delivery_of(Lead.objects.get(email="third@friends.example")).state == DeliveryState.PENDING
+
+
+def test_a_referral_form_post_reads_its_referrer_campaign_and_account_at_once_and_the_custom_fields_once(
+    tenant: Tenant, integration: Integration
+) -> None:
+    CustomField.objects.create(campaign=tenant.campaign, key="system_age", label="System age")
+    url = reverse("referral_page", args=[tenant.referrer.code])
+    first = as_person(tenant.campaign, "lead", {"first_name": "Al", "email": "al@friends.example"})
+    assert Client().post(url, first, REMOTE_ADDR="203.0.113.8").status_code == 200  # the plan is remembered now
+    data = as_person(tenant.campaign, "lead", {"first_name": "Liz", "email": "liz@friends.example"})
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().post(url, data, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 200 and Lead.objects.filter(email="liz@friends.example").exists()
+    assert tenant.campaign.account.name in response.content.decode()  # the thank-you page names the business
+    reads = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SELECT")]
+    custom_field_reads = [sql for sql in reads if plain_sql.table(CustomField) in sql.split(" WHERE ")[0]]
+    # The form, the address check and the delivery plan share one read; the referrer comes with its campaign and
+    # the account the pages name, and neither is read again.
+    assert len(custom_field_reads) == 1
+    (with_account,) = [sql for sql in reads if plain_sql.table(Account) in sql]
+    assert plain_sql.table(Referrer) in with_account and plain_sql.table(Campaign) in with_account
+    assert len([sql for sql in reads if plain_sql.table(Campaign) in sql.split(" WHERE ")[0]]) == 1
 
 
 def test_a_lead_after_the_setup_is_fixed_is_sent_not_held_by_a_remembered_answer(
