@@ -20,7 +20,7 @@ from ninja import Field, NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from referloop.accounts.models import Account, ApiKey, hash_token
+from referloop.accounts.models import ApiKey, hash_token
 from referloop.campaigns.errors import InputRejected
 from referloop.runtime import plain_sql
 
@@ -37,14 +37,12 @@ class ApiKeyAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        # Plain SQL: every API request asks (the ORM's join cost ~0.4 ms of a ~3 ms lead request).
-        column = functools.partial(plain_sql.column, ApiKey)
-        where = f"{column('key_hash')} = %s AND {column('revoked_at')} IS NULL"
-        keys = plain_sql.instances(ApiKey, where, [hash_token(token)], limit=1)
-        if not keys:
+        # Plain SQL, the key with its account in one statement: every API request asks (the ORM's join cost ~0.4
+        # ms of a ~3 ms lead request).
+        keys = plain_sql.instances_with(ApiKey, ["account"], "key_hash", hash_token(token))
+        if not keys or keys[0].revoked_at is not None:
             return None
         key = keys[0]
-        key.account = plain_sql.instances(Account, f"{plain_sql.column(Account, 'id')} = %s", [key.account_id])[0]
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

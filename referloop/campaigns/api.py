@@ -316,6 +316,7 @@ def get_referrer(request: ApiRequest, referrer_id: int) -> Referrer:
 
 
 @router.post("/leads", response={200: LeadOut, 201: LeadOut}, tags=["leads"])
+@custom_fields.read_once()  # the unknown-field check and the intake share one read
 def create_lead(request: ApiRequest, payload: LeadIn) -> tuple[int, Lead]:
     """Create a lead (201). When the email is already a lead in the campaign, return that lead (200) unchanged."""
     campaign = account_campaign(request, payload.campaign_id)

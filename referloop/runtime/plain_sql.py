@@ -88,7 +88,13 @@ def select(
 
 
 def _converters(fields: Sequence[Field[Any, Any]]) -> list[tuple[int, list[Any], Col]]:
-    """What SQLCompiler.get_converters finds for a plain column of each field: the backend's, then the field's."""
+    """What SQLCompiler.get_converters finds for a plain column of each field: the backend's, then the field's.
+    Found once per list of fields and database (~0.05 CPU ms a read otherwise)."""
+    return _converters_of(connection.vendor, tuple(fields))
+
+
+@functools.cache  # the fields and each vendor's converters are fixed once Django is set up
+def _converters_of(vendor: str, fields: tuple[Field[Any, Any], ...]) -> list[tuple[int, list[Any], Col]]:
     found: list[tuple[int, list[Any], Col]] = []
     for position, field in enumerate(fields):
         column = field.get_col(field.model._meta.db_table)

@@ -3,13 +3,15 @@ intake remembers per campaign (the readiness answer, the custom fields) never ou
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from referloop.accounts.models import Account
+from referloop.accounts.models import Account, ApiKey
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, CustomField, Lead, Referrer
@@ -22,6 +24,7 @@ from referloop.integrations.models import (
 from referloop.integrations.servicetitan.readiness import CREDENTIALS_REJECTED_REASON
 from referloop.providers.servicetitan import default_mapping
 from referloop.runtime import plain_sql
+from tests.api.helpers import API, lead_body, post_json
 from tests.conftest import Tenant
 from tests.integrations.engine.helpers import connect
 from tests.public_forms import as_person
@@ -81,6 +84,23 @@ def test_a_referral_form_post_reads_its_referrer_campaign_and_account_at_once_an
     (with_account,) = [sql for sql in reads if plain_sql.table(Account) in sql]
     assert plain_sql.table(Referrer) in with_account and plain_sql.table(Campaign) in with_account
     assert len([sql for sql in reads if plain_sql.table(Campaign) in sql.split(" WHERE ")[0]]) == 1
+
+
+def test_a_lead_posted_to_the_api_reads_its_key_with_the_account_and_the_custom_fields_once(
+    tenant: Tenant, integration: Integration
+) -> None:
+    CustomField.objects.create(campaign=tenant.campaign, key="system_age", label="System age")
+    assert post_json(tenant, "/leads", lead_body(tenant, email="al@friends.example")).status_code == 201
+    body = lead_body(tenant, email="liz@friends.example", custom_fields={"system_age": "12"})
+    with CaptureQueriesContext(connection) as queries:  # as an API client posts it: no session cookie
+        answer = Client().post(API + "/leads", json.dumps(body), content_type="application/json", **tenant.api())
+    assert answer.status_code == 201
+    reads = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SELECT")]
+    assert len([sql for sql in reads if plain_sql.table(CustomField) in sql.split(" WHERE ")[0]]) == 1
+    (with_account,) = [sql for sql in reads if plain_sql.table(Account) in sql]
+    assert plain_sql.table(ApiKey) in with_account
+    # The key, the campaign, the referrer, the custom fields; the code, the hooks' questions, the integrations.
+    assert len(reads) == 7
 
 
 def test_a_lead_after_the_setup_is_fixed_is_sent_not_held_by_a_remembered_answer(
