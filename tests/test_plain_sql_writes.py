@@ -16,6 +16,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from referloop.accounts.models import ApiKey
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.lead_form import LeadDataForm
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
@@ -138,6 +139,12 @@ def test_instances_with_reads_a_chain_of_foreign_keys_in_one_statement_as_select
     assert every_field(plain.campaign, skip=()) == every_field(orm.campaign, skip=())
     assert every_field(plain.campaign.account, skip=()) == every_field(orm.campaign.account, skip=())
     assert plain_sql.instances_with(Referrer, ["campaign", "account"], "code", "NOPE") == []
+
+
+def test_instances_with_refuses_a_nullable_link_its_join_would_drop_rows_of(tenant: Tenant) -> None:
+    # select_related gives None for an empty nullable link; an inner JOIN would lose the row instead.
+    with pytest.raises(AssertionError, match="created_by: a nullable link"):
+        plain_sql.instances_with(ApiKey, ["created_by"], "key_hash", "x")
 
 
 # -- the API's plain reads ----------------------------------------------------------------------------------------

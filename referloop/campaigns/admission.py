@@ -33,7 +33,7 @@ def on_lead_admitted(hook: LeadHook, ask: LeadQuestion | None = None) -> LeadHoo
     `ask`: the hook runs only when its question's answer is yes. Every hook's question for a lead is answered by
     one statement: most accounts have no webhook endpoint, thank-you reward or welcome email, and every lead asks.
     """
-    if all(registered.hook is not hook for registered in _lead_admitted_hooks):
+    if all(registered.hook != hook for registered in _lead_admitted_hooks):  # equal: a bound method is new each time
         _lead_admitted_hooks.append(_Registered(hook, ask))
     return hook
 

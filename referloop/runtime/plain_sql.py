@@ -144,11 +144,11 @@ def _chain_select(model: type[Model], path: tuple[str, ...], by: str) -> tuple[H
         link = field(hops[-1][0], name)
         related = link.related_model
         assert isinstance(related, type) and issubclass(related, Model), name
-        pk = related._meta.pk
-        assert pk is not None
-        joins.append(
-            f"JOIN {table(related)} t{n + 1} ON t{n + 1}.{quote(str(pk.column))} = t{n}.{quote(str(link.column))}"
-        )
+        # An inner JOIN: a row whose link is empty would be dropped, where select_related gives None.
+        assert not link.null, f"{name}: a nullable link (instances_with joins with JOIN, not LEFT JOIN)"
+        target = link.target_field  # type: ignore[attr-defined]  # a ForeignKey's, `to_field` included
+        on = f"t{n + 1}.{quote(str(target.column))} = t{n}.{quote(str(link.column))}"
+        joins.append(f"JOIN {table(related)} t{n + 1} ON {on}")
         hops.append((related, tuple(related._meta.concrete_fields)))
     columns = ", ".join(f"t{n}.{quote(str(f.column))}" for n, (_, fields) in enumerate(hops) for f in fields)
     where = f"t0.{quote(str(field(model, by).column))} = %s"

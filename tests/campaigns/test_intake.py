@@ -64,6 +64,22 @@ def test_hooks_questions_are_answered_in_one_statement_and_only_a_yes_runs_its_h
     assert asked[0].count("EXISTS") == 5
 
 
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def hook(self, lead: Lead) -> None:
+        self.seen.append(lead.pk)
+
+
+def test_a_method_registered_twice_runs_once_per_lead(tenant: Tenant, hooks: None) -> None:
+    recorder = Recorder()  # each `recorder.hook` is a new object, equal to the last
+    admission.on_lead_admitted(recorder.hook)
+    admission.on_lead_admitted(recorder.hook)
+    lead = submit_lead(tenant.campaign, tenant.referrer, {"first_name": "B", "email": "b@example.com"}).lead
+    assert recorder.seen == [lead.pk]
+
+
 def test_a_question_is_answered_before_any_hook_writes(tenant: Tenant, hooks: None) -> None:
     ran: list[str] = []
     admission.on_lead_admitted(lambda lead: CustomField.objects.create(campaign=lead.campaign, key="late", label="L"))
