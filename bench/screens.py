@@ -8,8 +8,9 @@ lead) at the first size, measures every screen, grows the same account to the ne
 Each screen is requested through Django's test Client in this process, signed in as the owner: a warm-up, then
 --requests timed requests (wall clock per request, the whole view and template). It prints p50/p95 per screen
 and size, the ratio of the largest size to the first, and the SQL statements per request. Paginated screens are
-measured on their first page and on their last (`?page=last`, the deepest OFFSET). Run on demand only: never
-from the test suite or CI.
+measured on their first page and on their last (`?page=last`, the deepest OFFSET); the overview also with
+`?refresh=1` (its totals counted afresh, not read from the cache). Run on demand only: never from the test suite
+or CI.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def screens(campaign_id: int, lead_id: int) -> list[tuple[str, str]]:
     activity = f"{base}/integrations/servicetitan/activity/"
     found: list[tuple[str, str]] = [
         ("overview", f"{base}/"),
+        # Past figures.LIVE_UP_TO leads "overview" shows the kept totals (after the warm-up, from the cache);
+        # ?refresh=1 counts them again on every request: what a view pays once a minute. Below it, both are live.
+        ("overview refresh", f"{base}/?refresh=1"),
         ("leads", leads),
         ("leads last page", f"{leads}?page=last"),
     ]

@@ -14,7 +14,10 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
-CAP = 10_000  # rows: 200 pages of 50
+# One definition of the cap and its count, shared with Diagnose's checks; imported from here by Activity too.
+from referloop.runtime.capped import CAP, capped_count, count_text
+
+__all__ = ["CAP", "CappedPaginator", "capped_count", "count_text"]
 
 
 class CappedPaginator(Paginator):
@@ -43,13 +46,3 @@ class CappedPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.total > self.cap
-
-
-def capped_count(rows: QuerySet[Any], cap: int = CAP) -> int:
-    """How many rows, counting at most cap + 1 (more than `cap` is shown as "10,000+": see `count_text`)."""
-    # No ORDER BY: the LIMIT then stops the scan at cap + 1 rows instead of sorting every match first.
-    return int(rows.order_by()[: cap + 1].count())
-
-
-def count_text(count: int, cap: int = CAP) -> str:
-    return f"{cap:,}+" if count > cap else f"{count:,}"

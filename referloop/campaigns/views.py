@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from referloop.accounts import audit
 from referloop.accounts.decorators import account_required, manager_required
 from referloop.accounts.http import AccountRequest
-from referloop.campaigns import funnel, outcomes, verification
-from referloop.campaigns.abuse.suspicious import flag_suspicious, only_suspicious
+from referloop.campaigns import figures, funnel, outcomes, verification
+from referloop.campaigns.abuse.suspicious import filter_note, flag_suspicious, only_suspicious
 from referloop.campaigns.csv_import import import_chunk, start_import
 from referloop.campaigns.errors import InputRejected
 from referloop.campaigns.forms import (
@@ -94,21 +94,19 @@ def campaign_create(request: AccountRequest) -> HttpResponse:
 @account_required
 def campaign_detail(request: AccountRequest, campaign_id: int) -> HttpResponse:
     campaign = account_campaign(request, campaign_id)
-    stats = campaign.leads.aggregate(
-        total=Count("pk"),
-        pending=Count("pk", filter=Q(status=LeadStatus.PENDING)),
-        qualified=Count("pk", filter=Q(status=LeadStatus.QUALIFIED)),
-        rewarded=Count("pk", filter=Q(status=LeadStatus.REWARDED)),
-    )
+    days = funnel.period_from(request.GET.get("days"))
+    # Live for a small campaign, else counted at most once a minute (figures.py); ?refresh=1 counts them now.
+    totals = figures.overview_figures(campaign, days, refresh=request.GET.get("refresh") == "1")
     return render(
         request,
         "campaigns/detail.html",
         {
             "campaign": campaign,
-            "stats": stats,
-            "referrer_count": campaign.referrers.count(),
+            "stats": totals.stats,
+            "referrer_count": totals.referrers,
+            "counted_at": totals.counted_at,
             "recent_leads": campaign.leads.select_related("referrer").order_by("-created_at")[:10],
-            "funnel": funnel.funnel(campaign, funnel.period_from(request.GET.get("days"))),
+            "funnel": totals.funnel,
             "funnel_periods": funnel.PERIODS,
         },
     )
@@ -303,6 +301,7 @@ def lead_list(request: AccountRequest, campaign_id: int) -> HttpResponse:
             "verification": wanted,
             "verifications": [(state.value, state.label) for state in verification.State],
             "suspicious": suspicious,
+            "suspicious_note": filter_note() if suspicious else "",
             "existing": existing,
         },
     )

@@ -9,17 +9,20 @@ fresh the copy of the customers' contacts is).
 Checks 4 to 7 talk to ServiceTitan (see `live.py`, `pick_lists.py`); the rest only read the database, so
 `cheap_checks` can run on every page view (the banner). No check raises: an unexpected error becomes a problem
 result that says so.
+
+A check's cost must not grow with the account (issue 16 §2): each count stops at CAP + 1 rows and reads "1,000+",
+and groups (error causes, hold reasons) are made of the newest CAP rows only, the words saying so when there are
+more. The checks stay live (nothing is kept between runs): people press Run checks again right after a fix.
 """
 
 from __future__ import annotations
 
 import logging
-import operator
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cached_property, reduce
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
@@ -52,6 +55,7 @@ from referloop.providers.servicetitan import (
     build_booking_body,
     default_mapping,
 )
+from referloop.runtime.capped import capped_count, newest
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,10 @@ HEARTBEAT_STALE_AFTER = workers.ALIVE_WITHIN
 QUEUE_WARNING_AFTER = timedelta(minutes=2)
 QUEUE_PROBLEM_AFTER = timedelta(minutes=15)
 MAX_GROUPS = 10
+# Where counts stop and how many of the newest rows are grouped. Smaller than the lists' 10,000: the banner runs
+# these checks on every campaign page view, and 1,000 held leads call for the same fix as 6,000 (the Activity tab
+# counts each state up to 10,000). Read at call time, so a test can set it small.
+CAP = 1_000
 # The follower is behind when its last successful cycle is older than this many poll intervals.
 FOLLOW_STALE_INTERVALS = 2
 QUALIFIED_WINDOW = timedelta(days=30)
@@ -93,6 +101,29 @@ class Context:
 Check = Callable[[Context], CheckResult]
 
 
+def capped_plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`plural` for a count made by `capped_count(rows, CAP)`: `1,000+ leads are` past the cap."""
+    if count > CAP:
+        return f"{CAP:,}+ {plural_form or singular + 's'}"
+    return plural(count, singular, plural_form)
+
+
+def figure(count: int) -> int:
+    """A capped count as a result's data: at most CAP (`caps` names the ones past it)."""
+    return min(count, CAP)
+
+
+def caps(**counts: int) -> dict[str, list[str]]:
+    """`{"capped": [names]}` for the counts past CAP, else nothing: data without one is unchanged."""
+    past = [name for name, count in counts.items() if count > CAP]
+    return {"capped": past} if past else {}
+
+
+def among_newest(total: int, word: str = "of") -> str:
+    """` of the newest 1,000` for a group counted among the newest CAP rows only (`total` past CAP), else ""."""
+    return f" {word} the newest {CAP:,}" if total > CAP else ""
+
+
 # 1 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
 def check_lead_action(ctx: Context) -> CheckResult:
     integration = ctx.integration
@@ -103,10 +134,13 @@ def check_lead_action(ctx: Context) -> CheckResult:
             Status.OK,
             f"New leads become bookings: “When lead joins campaign” is set to “{CREATE_BOOKING}”.",
         )
-    skipped = Delivery.objects.filter(
-        integration=integration, state=DeliveryState.SKIPPED, created_at__gte=ctx.now - DELIVERY_WINDOW
-    ).count()
-    tail = f" {plural(skipped, 'lead was', 'leads were')} skipped in the last 24 hours." if skipped else ""
+    skipped = capped_count(
+        Delivery.objects.filter(
+            integration=integration, state=DeliveryState.SKIPPED, created_at__gte=ctx.now - DELIVERY_WINDOW
+        ),
+        CAP,
+    )
+    tail = f" {capped_plural(skipped, 'lead was', 'leads were')} skipped in the last 24 hours." if skipped else ""
     return CheckResult(
         "lead_action",
         "Lead action",
@@ -116,7 +150,11 @@ def check_lead_action(ctx: Context) -> CheckResult:
             f"On the Leads tab, set “When lead joins campaign” to “{CREATE_BOOKING}” and click Save Changes. "
             "A lead skipped so far can be resent from its page on the Activity tab."
         ),
-        data={"lead_action": integration.lead_action, "skipped_last_24h": skipped},
+        data={
+            "lead_action": integration.lead_action,
+            "skipped_last_24h": figure(skipped),
+            **caps(skipped_last_24h=skipped),
+        },
     ).link_to(fixes.tab_link(integration, fixes.LEADS))
 
 
@@ -339,32 +377,31 @@ def check_deliveries(ctx: Context) -> CheckResult:
     since = ctx.now - DELIVERY_WINDOW
     deliveries = Delivery.objects.filter(integration=integration)
     last_success = deliveries.filter(state=DeliveryState.DELIVERED).aggregate(at=Max("delivered_at"))["at"]
-    delivered_24h = deliveries.filter(state=DeliveryState.DELIVERED, delivered_at__gte=since).count()
+    delivered_24h = capped_count(deliveries.filter(state=DeliveryState.DELIVERED, delivered_at__gte=since), CAP)
     success = (
         f"the last booking was created {ago(last_success, ctx.now)}"
         if last_success
         else "no booking has been created yet"
     )
-    failed = deliveries.filter(state=DeliveryState.FAILED, failed_at__gte=since)
-    failed_groups = _groups(failed, "failed_at")
-    retrying = deliveries.filter(state=DeliveryState.PENDING, attempt_count__gt=0).exclude(last_error="")
-    retry_groups = _groups(retrying, "first_attempt_at")
+    failed = _groups(deliveries.filter(state=DeliveryState.FAILED, failed_at__gte=since), "failed_at")
+    retrying = _groups(
+        deliveries.filter(state=DeliveryState.PENDING, attempt_count__gt=0).exclude(last_error=""), "first_attempt_at"
+    )
     data = {
-        "delivered_last_24h": delivered_24h,
+        "delivered_last_24h": figure(delivered_24h),
         "last_success_at": last_success.isoformat() if last_success else None,
-        "failed_last_24h": [g.as_dict() for g in failed_groups],
-        "retrying": [g.as_dict() for g in retry_groups],
+        "failed_last_24h": [g.as_dict() for g in failed.shown],
+        "retrying": [g.as_dict() for g in retrying.shown],
+        **caps(delivered_last_24h=delivered_24h, failed_last_24h=failed.total, retrying=retrying.total),
     }
-    details = [g.line() for g in failed_groups] + [g.line("retrying") for g in retry_groups]
-    failed_count = sum(g.count for g in failed_groups)
-    retry_count = sum(g.count for g in retry_groups)
-    if failed_count:
+    details = [failed.line(g) for g in failed.shown] + [retrying.line(g, "retrying") for g in retrying.shown]
+    if failed.total:
         return CheckResult(
             "deliveries",
             "Deliveries (24 hours)",
             Status.PROBLEM,
-            f"{plural(failed_count, 'delivery', 'deliveries')} failed in the last 24 hours "
-            f"({plural(len(failed_groups), 'cause')}); {success}.",
+            f"{capped_plural(failed.total, 'delivery', 'deliveries')} failed in the last 24 hours "
+            f"({plural(failed.causes, 'cause')}{among_newest(failed.total, 'among')}); {success}.",
             fix=(
                 "Fix the cause named for each group below (the Activity tab shows every attempt with ServiceTitan's "
                 "own words), then click Resend all failed on the Activity tab."
@@ -372,17 +409,18 @@ def check_deliveries(ctx: Context) -> CheckResult:
             details=details,
             data=data,
         ).link_to(fixes.tab_link(integration, fixes.ACTIVITY))
-    if retry_count:
+    if retrying.total:
         return CheckResult(
             "deliveries",
             "Deliveries (24 hours)",
             Status.WARNING,
-            f"{plural(retry_count, 'delivery is', 'deliveries are')} being retried after a temporary error; {success}.",
+            f"{capped_plural(retrying.total, 'delivery is', 'deliveries are')} being retried after a temporary "
+            f"error; {success}.",
             fix="Nothing to do unless the same error keeps coming back: retries run on their own for up to 24 hours.",
             details=details,
             data=data,
         ).link_to(fixes.tab_link(integration, fixes.ACTIVITY))
-    created = f"{plural(delivered_24h, 'booking')} created in the last 24 hours" if delivered_24h else ""
+    created = f"{capped_plural(delivered_24h, 'booking')} created in the last 24 hours" if delivered_24h else ""
     return CheckResult(
         "deliveries",
         "Deliveries (24 hours)",
@@ -399,9 +437,9 @@ class ErrorGroup:
     newest_email: str
     newest_at: datetime | None
 
-    def line(self, what: str = "failed") -> str:
+    def line(self, what: str = "failed", among: str = "") -> str:
         newest = f" Newest: {self.newest_email}." if self.newest_email else ""
-        return f"{self.count} {what}: {self.sentence}{newest}"
+        return f"{self.count}{among} {what}: {self.sentence}{newest}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -412,45 +450,74 @@ class ErrorGroup:
         }
 
 
-def _groups(deliveries: QuerySet[Delivery], time_field: str) -> list[ErrorGroup]:
-    rows = list(
-        deliveries.values("last_error")
-        .annotate(count=Count("pk"), newest=Max(time_field))
-        .order_by("-count", "-newest")[:MAX_GROUPS]
-    )
-    # Each group's newest lead email in one more query, whatever the number of groups (was one query per group):
-    # the rows at their group's newest time, the highest id winning a tie as before.
-    at_newest = [Q(last_error=row["last_error"], **{time_field: row["newest"]}) for row in rows]
-    emails: dict[str, str] = {}
-    if at_newest:
-        newest = deliveries.filter(reduce(operator.or_, at_newest)).order_by("pk")
-        emails = {error: email for error, email in newest.values_list("last_error", "lead__email")}
-    return [
+@dataclass
+class ErrorGroups:
+    """The causes of the newest CAP matching deliveries, most first: the first MAX_GROUPS of them are shown."""
+
+    shown: list[ErrorGroup]
+    causes: int  # all the causes among those rows
+    total: int  # the matching deliveries, CAP + 1 when there are more than CAP
+
+    def line(self, group: ErrorGroup, what: str = "failed") -> str:
+        return group.line(what, among_newest(self.total))
+
+
+def _groups(deliveries: QuerySet[Delivery], time_field: str) -> ErrorGroups:
+    """The newest CAP deliveries (by created_at: the (integration, state, created_at) index's order, so the LIMIT
+    stops the scan) grouped by their error here, in one statement, and each shown group's newest lead's email in
+    one more, whatever the number of groups (was one per group; then a GROUP BY over every matching row)."""
+    rows, more = newest(deliveries, CAP, "created_at", "pk", "last_error", time_field, "lead_id")
+    counts: Counter[str] = Counter()
+    latest: dict[str, tuple[datetime | None, int, int | None]] = {}
+    for pk, error, at, lead_id in rows:
+        counts[error] += 1
+        # The group's newest time, the highest id winning a tie (as when this was SQL); a row without a time loses.
+        if error not in latest or _later((at, pk), latest[error][:2]):
+            latest[error] = (at, pk, lead_id)
+    ordered = sorted(counts, key=lambda error: (counts[error], _sortable(latest[error][0])), reverse=True)
+    shown = ordered[:MAX_GROUPS]
+    lead_ids = {lead_id for error in shown if (lead_id := latest[error][2]) is not None}
+    emails = dict(Lead.objects.filter(pk__in=lead_ids).values_list("pk", "email")) if lead_ids else {}
+    groups = [
         ErrorGroup(
-            sentence=row["last_error"] or "No error text was recorded.",
-            count=row["count"],
-            newest_email=emails.get(row["last_error"]) or "",
-            newest_at=row["newest"],
+            sentence=error or "No error text was recorded.",
+            count=counts[error],
+            newest_email=emails.get(latest[error][2] or 0, ""),
+            newest_at=latest[error][0],
         )
-        for row in rows
+        for error in shown
     ]
+    return ErrorGroups(groups, causes=len(counts), total=CAP + 1 if more else len(rows))
+
+
+def _sortable(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.min.replace(tzinfo=UTC)
+
+
+def _later(row: tuple[datetime | None, int], than: tuple[datetime | None, int | None]) -> bool:
+    return (_sortable(row[0]), row[1]) > (_sortable(than[0]), than[1] or 0)
 
 
 # 8 ──────────────────────────────────────────────────────────────────────────────────────────────────────────
 def check_held(ctx: Context) -> CheckResult:
     integration = ctx.integration
-    rows = list(
-        Delivery.objects.filter(integration=integration, state=DeliveryState.HELD)
-        .values("reason")
-        .annotate(count=Count("pk"), oldest=Min("created_at"))
-        .order_by("-count")
-    )
-    total = sum(row["count"] for row in rows)
+    held = Delivery.objects.filter(integration=integration, state=DeliveryState.HELD)
+    # Grouped here from the newest CAP held rows, read off the (integration, state, created_at) index.
+    rows, more = newest(held, CAP, "created_at", "reason")
+    reasons = Counter(reason for (reason,) in rows)
+    total = CAP + 1 if more else len(rows)
     if not total:
         return CheckResult("held", "Held leads", Status.OK, "No leads are held.", data={"held": 0, "reasons": []})
-    oldest = min(row["oldest"] for row in rows)
-    details = [f"{row['count']} held: {row['reason'] or 'No reason was recorded.'}" for row in rows]
-    data = {"held": total, "reasons": [{"reason": row["reason"], "count": row["count"]} for row in rows]}
+    # The oldest of all, not of the newest CAP: a MIN read off the same index.
+    oldest = held.aggregate(oldest=Min("created_at"))["oldest"]
+    among = among_newest(total)
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    details = [f"{count}{among} held: {reason or 'No reason was recorded.'}" for reason, count in ordered]
+    data = {
+        "held": figure(total),
+        "reasons": [{"reason": reason, "count": count} for reason, count in ordered],
+        **caps(held=total),
+    }
     current = ctx.readiness.hold_reason
     if ctx.readiness.state == State.SKIPPED:
         fix = (
@@ -468,7 +535,7 @@ def check_held(ctx: Context) -> CheckResult:
         "held",
         "Held leads",
         Status.PROBLEM,
-        f"{plural(total, 'lead is', 'leads are')} held and not sent to ServiceTitan; the oldest has waited "
+        f"{capped_plural(total, 'lead is', 'leads are')} held and not sent to ServiceTitan; the oldest has waited "
         f"{duration(ctx.now - oldest)}.",
         fix=fix,
         details=details,
@@ -499,9 +566,9 @@ def check_worker(ctx: Context) -> CheckResult:
         seen = f"the last heartbeat ({last.hostname}, pid {last.pid}) was {ago(last.seen_at, ctx.now)}"
     integration = ctx.integration
     sends = ctx.readiness.state == State.READY
-    waiting = Delivery.objects.filter(integration=integration, state=DeliveryState.PENDING).count()
+    waiting = capped_count(Delivery.objects.filter(integration=integration, state=DeliveryState.PENDING), CAP)
     status = Status.PROBLEM if sends or waiting else Status.WARNING
-    queued = f" {plural(waiting, 'delivery is', 'deliveries are')} waiting for it." if waiting else ""
+    queued = f" {capped_plural(waiting, 'delivery is', 'deliveries are')} waiting for it." if waiting else ""
     return CheckResult(
         "worker",
         "Worker",
@@ -511,7 +578,7 @@ def check_worker(ctx: Context) -> CheckResult:
             "Start the worker on the server: run `referloop worker` (or `referloop serve`, which starts one) and keep "
             "it running under your process manager. Waiting leads are sent as soon as it runs; none are lost."
         ),
-        data={"last_heartbeat": last.as_dict() if last else None, "pending": waiting},
+        data={"last_heartbeat": last.as_dict() if last else None, "pending": figure(waiting), **caps(pending=waiting)},
     )
 
 
@@ -520,6 +587,8 @@ def check_queue(ctx: Context) -> CheckResult:
     due = Delivery.objects.filter(
         integration=ctx.integration, state=DeliveryState.PENDING, next_attempt_at__lte=ctx.now
     ).filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=ctx.now))
+    # Not a capped count: the oldest due row's time needs every due row read anyway (no index leads with the
+    # integration and next_attempt_at), and the count comes with it in the same statement.
     summary = due.aggregate(count=Count("pk"), oldest=Min("next_attempt_at"))
     count, oldest = summary["count"], summary["oldest"]
     if not count or oldest is None:
@@ -554,12 +623,14 @@ def check_follower(ctx: Context) -> CheckResult:
     limit = FOLLOW_STALE_INTERVALS * every
     follows = Follow.objects.filter(integration=integration)
     open_follows = follows.filter(settled_at__isnull=True)
-    summary = open_follows.aggregate(count=Count("pk"), oldest=Min("started_at"))
-    open_count: int = summary["count"]
-    qualified = (
-        Lead.objects.filter(follow__integration=integration, qualified_at__gte=ctx.now - QUALIFIED_WINDOW)
-        .exclude(qualified_by_rule=BY_HAND)
-        .count()
+    open_count = capped_count(open_follows, CAP)
+    # A LIMITed count: the planner then walks the recent qualified leads to their follows (a nested loop)
+    # instead of hashing every follow of the account.
+    qualified = capped_count(
+        Lead.objects.filter(follow__integration=integration, qualified_at__gte=ctx.now - QUALIFIED_WINDOW).exclude(
+            qualified_by_rule=BY_HAND
+        ),
+        CAP,
     )
     sync = FollowSync.objects.filter(integration=integration).first()
     last_success = sync.last_success_at if sync else None
@@ -568,42 +639,44 @@ def check_follower(ctx: Context) -> CheckResult:
     error_at = sync.last_error_at if sync else None
     # A cycle reads every open follow; one started after the last success waits from its own start.
     fresh = last_success is not None and last_success >= ctx.now - limit
-    waiting = 0 if fresh else open_follows.filter(started_at__lt=ctx.now - limit).count()
+    waiting = 0 if fresh else capped_count(open_follows.filter(started_at__lt=ctx.now - limit), CAP)
     data = {
-        "open_follows": open_count,
-        "waiting": waiting,
-        "qualified_last_30_days": qualified,
+        "open_follows": figure(open_count),
+        "waiting": figure(waiting),
+        "qualified_last_30_days": figure(qualified),
         "interval_seconds": every.total_seconds(),
         "last_success_at": last_success.isoformat() if last_success else None,
         "last_calls": sync.last_calls if sync else 0,
         "last_error": error,
         "last_error_at": error_at.isoformat() if error_at else None,
+        **caps(open_follows=open_count, waiting=waiting, qualified_last_30_days=qualified),
     }
-    tally = f"{plural(qualified, 'lead')} qualified by the rule in the last 30 days"
+    tally = f"{capped_plural(qualified, 'lead')} qualified by the rule in the last 30 days"
     if not open_count:
-        settled = follows.count()
+        settled = capped_count(follows, CAP)
         sentence = (
             f"No booking to follow now: {'the' if settled == 1 else 'all'} "
-            f"{plural(settled, 'followed booking is', 'followed bookings are')} settled (paid, dismissed, canceled or "
-            f"past the follow window); {tally}."
+            f"{capped_plural(settled, 'followed booking is', 'followed bookings are')} settled (paid, dismissed, "
+            f"canceled or past the follow window); {tally}."
             if settled
             else "No booking to follow yet: the follower starts with the first booking created in ServiceTitan."
         )
         return CheckResult("follower", FOLLOWER, Status.OK, sentence, data=data)
-    followed = f"{plural(open_count, 'booking')} followed"
+    followed = f"{capped_plural(open_count, 'booking')} followed"
     failure = _last_failure(error, error_at, ctx.now)
     if waiting:
         behind = (
             f"the last successful check was {ago(last_success, ctx.now)}"
             if last_success
-            else f"no check has succeeded yet and the oldest booking has waited {duration(ctx.now - summary['oldest'])}"
+            else "no check has succeeded yet and the oldest booking has waited "
+            f"{duration(ctx.now - _oldest(open_follows))}"
         )
         result = CheckResult(
             "follower",
             FOLLOWER,
             Status.PROBLEM,
             f"The follower is behind: {behind}, longer than two poll intervals ({duration(limit)}); "
-            f"{plural(waiting, 'lead has', 'leads have')} waited longer than that for news from ServiceTitan "
+            f"{capped_plural(waiting, 'lead has', 'leads have')} waited longer than that for news from ServiceTitan "
             f"({followed}, {tally}).{failure}",
             fix=_follower_fix(ctx, bool(error)),
             data=data,
@@ -629,6 +702,11 @@ def check_follower(ctx: Context) -> CheckResult:
             data=data,
         )
     return CheckResult("follower", FOLLOWER, Status.OK, f"{followed}, {checked}; {tally}.", data=data)
+
+
+def _oldest(open_follows: QuerySet[Follow]) -> datetime:
+    """When the longest-open follow started (asked only when no check has succeeded: the sentence needs it)."""
+    return open_follows.aggregate(oldest=Min("started_at"))["oldest"]
 
 
 def _last_failure(error: str, at: datetime | None, now: datetime) -> str:

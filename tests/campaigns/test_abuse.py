@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,8 +21,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_ratelimit import core as ratelimit_core
 
+from referloop.campaigns.abuse import suspicious
 from referloop.campaigns.abuse.formguard import HONEYPOT_FIELD, TOKEN_FIELD, FormKind, issue_token
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
@@ -455,6 +458,27 @@ def test_the_suspicious_filter_lists_only_suspicious_leads(tenant: Tenant, setti
     names = re.findall(r"<tr><td><a [^>]*>([^<]+)</a>", page)
     assert sorted(names) == ["Friend1", "Friend2", "Friend4"]
     assert 'name="suspicious" value="1" checked' in page
+
+
+def test_the_suspicious_filter_looks_at_the_newest_leads_with_an_ip_only_and_says_so(
+    tenant: Tenant, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SUSPICIOUS_LEADS_PER_IP = 1
+    monkeypatch.setattr(suspicious, "FILTER_WINDOW", 3)
+    Referrer.objects.filter(pk=tenant.referrer.pk).update(client_ip="203.0.113.9")
+    now = timezone.now()
+    for n, ip in enumerate(["203.0.113.9", "203.0.113.4", "203.0.113.4", "198.51.100.1", "198.51.100.2"]):
+        lead = form_lead(tenant, n, ip)  # the two crowded ones and the referrer's own address: oldest
+        Lead.objects.filter(pk=lead.pk).update(created_at=now - timedelta(hours=10 - n))
+    form_lead(tenant, 5, "198.51.100.3")
+    form_lead(tenant, 6, "198.51.100.3")  # a crowd among the newest three
+
+    page = leads_page(tenant, suspicious="1")
+
+    names = re.findall(r"<tr><td><a [^>]*>([^<]+)</a>", page)
+    assert sorted(names) == ["Friend5", "Friend6"]
+    assert "among this campaign&#x27;s newest 3 leads that came with an IP address" in page
+    assert "newest 3 leads" not in leads_page(tenant)  # the note goes with the filter
 
 
 def test_flagging_a_page_of_leads_takes_the_same_queries_for_5_or_40_rows(

@@ -403,3 +403,75 @@ def test_only_the_campaigns_own_leads_are_checked_against_the_mapping(integratio
     result = by_key(cheap_checks(integration))["mapping_on_leads"]
 
     assert result.data["leads_checked"] == 1
+
+
+# Capped counts (issue 16 §2): past checks.CAP a count reads "N+" and groups are made of the newest N rows.
+def hold_new_leads(integration) -> None:
+    """Email unmapped: every new lead is held."""
+    mapping = integration.mapping()
+    del mapping["contacts.Email"]
+    integration.set_mapping(mapping)
+    integration.save()
+
+
+def test_held_leads_past_the_cap_read_as_n_plus_grouped_among_the_newest_and_the_oldest_is_the_oldest_of_all(
+    integration, tenant, monkeypatch
+) -> None:
+    monkeypatch.setattr(checks, "CAP", 2)
+    hold_new_leads(integration)
+    oldest = add_lead(tenant, "held1@example.com")
+    Delivery.objects.filter(lead=oldest).update(created_at=timezone.now() - timedelta(hours=3))
+    add_lead(tenant, "held2@example.com")
+    add_lead(tenant, "held3@example.com")
+
+    result = by_key(cheap_checks(integration))["held"]
+
+    assert result.sentence == "2+ leads are held and not sent to ServiceTitan; the oldest has waited 3 hours."
+    assert result.details == ["2 of the newest 2 held: Setup Required: map Email on the Leads tab."]
+    assert result.data["held"] == 2
+    assert result.data["capped"] == ["held"]
+
+
+def test_held_leads_exactly_at_the_cap_are_counted_exactly(integration, tenant, monkeypatch) -> None:
+    monkeypatch.setattr(checks, "CAP", 2)
+    hold_new_leads(integration)
+    add_lead(tenant, "held1@example.com")
+    add_lead(tenant, "held2@example.com")
+
+    result = by_key(cheap_checks(integration))["held"]
+
+    assert result.sentence.startswith("2 leads are held and not sent to ServiceTitan;")
+    assert result.details == ["2 held: Setup Required: map Email on the Leads tab."]
+    assert "capped" not in result.data
+
+
+def test_failed_deliveries_past_the_cap_read_as_n_plus_with_their_causes_among_the_newest(
+    integration, tenant, monkeypatch
+) -> None:
+    monkeypatch.setattr(checks, "CAP", 2)
+    now = timezone.now()
+    for n, error in enumerate(["Email: invalid.", "Email: invalid.", "Phone: invalid."]):
+        lead = add_lead(tenant, f"failed{n}@example.com")
+        Delivery.objects.filter(lead=lead).update(
+            state=DeliveryState.FAILED, last_error=error, failed_at=now - timedelta(minutes=n), attempt_count=1
+        )
+
+    result = by_key(cheap_checks(integration))["deliveries"]
+
+    assert result.sentence.startswith("2+ deliveries failed in the last 24 hours (2 causes among the newest 2);")
+    assert result.details == [
+        "1 of the newest 2 failed: Email: invalid. Newest: failed1@example.com.",
+        "1 of the newest 2 failed: Phone: invalid. Newest: failed2@example.com.",
+    ]
+    assert result.data["capped"] == ["failed_last_24h"]
+
+
+def test_deliveries_waiting_for_a_stopped_worker_past_the_cap_read_as_n_plus(integration, tenant, monkeypatch) -> None:
+    monkeypatch.setattr(checks, "CAP", 2)
+    for n in range(3):
+        add_lead(tenant, f"waiting{n}@example.com")  # pending, and no worker has ever run
+
+    result = by_key(cheap_checks(integration))["worker"]
+
+    assert result.sentence.endswith("; no worker has ever sent a heartbeat. 2+ deliveries are waiting for it.")
+    assert (result.data["pending"], result.data["capped"]) == (2, ["pending"])

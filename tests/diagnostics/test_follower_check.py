@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from referloop.campaigns.models import Lead, LeadStatus
 from referloop.campaigns.outcomes import BY_HAND
+from referloop.diagnostics import checks
 from referloop.diagnostics.checks import cheap_checks, run_checks
 from referloop.diagnostics.result import CheckResult, Status, has_problem
 from referloop.integrations.models import (
@@ -316,3 +317,21 @@ def test_a_real_follower_cycle_makes_the_check_ok_and_a_stopped_one_makes_it_a_p
     behind = follower_check(integration, now=later)
     assert behind.status == Status.PROBLEM
     assert "longer than two poll intervals (2 seconds); 1 lead has waited longer than that" in behind.sentence
+
+
+def test_the_followed_bookings_and_qualified_leads_past_the_cap_read_as_n_plus(
+    integration, tenant, monkeypatch
+) -> None:
+    monkeypatch.setattr(checks, "CAP", 2)
+    for minutes in (60, 45, 3):
+        followed(integration, tenant, timedelta(minutes=minutes), qualified=timedelta(days=1))
+    synced(integration, success=timedelta(minutes=1))
+
+    result = follower_check(integration)
+
+    assert result.sentence == (
+        "2+ bookings followed, last checked 60 seconds ago (Jan 1, 11:59 UTC); 2+ leads qualified by the rule in the "
+        "last 30 days."
+    )
+    assert (result.data["open_follows"], result.data["qualified_last_30_days"]) == (2, 2)
+    assert result.data["capped"] == ["open_follows", "qualified_last_30_days"]

@@ -12,7 +12,9 @@ leads are counted per address in SQL and the counts added up per network here:
 - the "Suspicious" filter (`only_suspicious`): the exact addresses in crowded networks (IPv4: counted with
   HAVING in SQL; IPv6: per /64 here), the leads with their referrer's address (a column comparison) and those
   (IPv6 only) whose address differs from their referrer's inside one /64, gathered as lead ids. The lists are
-  as long as what they flag, which the rate limits keep small.
+  as long as what they flag, which the rate limits keep small. It looks at the campaign's newest FILTER_WINDOW
+  leads with an address only (a range of the (campaign, created_at) index): grouping every one on each view cost
+  a campaign of 200,000 leads 100 ms, growing with it (issue 16 §2). The lead list says so under the filter.
 Leads from the API, CSV imports and the admin have no client IP, so they are never flagged.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
@@ -31,6 +34,7 @@ from referloop.campaigns.models import Campaign, Lead
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # An address of each IP version (documentation ranges), to ask `client_network` which versions span many addresses.
 _PROBES = {4: "192.0.2.1", 6: "2001:db8::1"}
+FILTER_WINDOW = 10_000  # the newest leads with a client IP that the Suspicious filter looks at; read at call time
 
 
 def _threshold() -> int:
@@ -52,8 +56,11 @@ def _address_counts(campaign: Campaign, where: Q | None = None) -> list[tuple[st
     leads = Lead.objects.filter(campaign=campaign, client_ip__isnull=False)
     if where is not None:
         leads = leads.filter(where)
-    rows = leads.values_list("client_ip").annotate(n=Count("pk")).order_by()
-    return [(str(address), int(n)) for address, n in rows]
+    return [(str(address), int(n)) for address, n in _counts(leads)]
+
+
+def _counts(leads: QuerySet[Lead]) -> QuerySet[Lead, tuple[Any, int]]:
+    return leads.values_list("client_ip").annotate(n=Count("pk")).order_by()
 
 
 def _per_network(rows: Iterable[tuple[str, int]]) -> Counter[Network]:
@@ -128,22 +135,45 @@ def only_suspicious(leads: QuerySet[Lead], campaign: Campaign) -> QuerySet[Lead]
     the referrer join OR'ed to the crowd scanned the campaign's 200,000 leads per page (and per count)."""
     addresses: list[str] = []
     same_network_ids: list[int] = []
+    window = _newest_with_ip(campaign)
     for version, probe in _PROBES.items():
         wide = client_network(probe).num_addresses > 1
-        addresses += _crowded_addresses(campaign, version, wide)
+        addresses += _crowded_addresses(window, version, wide)
         if wide:
-            same_network_ids += _same_wide_network_ids(campaign, version)
-    mine = Lead.objects.filter(campaign=campaign, client_ip__isnull=False)
+            same_network_ids += _same_wide_network_ids(window, version)
+    mine = window
     # Same address as the referrer: a column comparison.
     same_ip = mine.filter(client_ip=F("referrer__client_ip")).values_list("pk", flat=True)
     crowded = mine.filter(client_ip__in=addresses).values_list("pk", flat=True) if addresses else []
     return leads.filter(pk__in={*same_ip, *crowded, *same_network_ids})
 
 
-def _same_wide_network_ids(campaign: Campaign, version: int) -> list[int]:
+def filter_note() -> str:
+    """What the Suspicious filter lists, in the lead list's words."""
+    return (
+        f"Suspicious: leads from their referrer's own network, or from a network with more than {_threshold()} "
+        f"leads, among this campaign's newest {FILTER_WINDOW:,} leads that came with an IP address (from the "
+        "lead form; leads from the API, imports and by hand have none)."
+    )
+
+
+def _newest_with_ip(campaign: Campaign) -> QuerySet[Lead]:
+    """The campaign's newest FILTER_WINDOW leads with a client IP: the only ones the filter looks at.
+
+    As a time range from the FILTER_WINDOW-th newest one's created_at (one statement that stops there; leads
+    created at that same instant come along), which each query then reads off the (campaign, created_at) index.
+    `id IN (... LIMIT n)` made PostgreSQL scan and hash all the campaign's leads in every query.
+    """
+    with_ip = Lead.objects.filter(campaign=campaign, client_ip__isnull=False)
+    edge = with_ip.order_by("-created_at").values_list("created_at", flat=True)[FILTER_WINDOW - 1 : FILTER_WINDOW]
+    since = next(iter(edge), None)
+    return with_ip if since is None else with_ip.filter(created_at__gte=since)
+
+
+def _same_wide_network_ids(window: QuerySet[Lead], version: int) -> list[int]:
     """Leads whose address differs from their referrer's inside one network (an IPv6 /64), compared here."""
     differing = (
-        Lead.objects.filter(campaign=campaign, client_ip__isnull=False, referrer__client_ip__isnull=False)
+        window.filter(referrer__client_ip__isnull=False)
         .filter(_family(version))
         .exclude(client_ip=F("referrer__client_ip"))
         .values_list("pk", "client_ip", "referrer__client_ip")
@@ -155,8 +185,8 @@ def _same_wide_network_ids(campaign: Campaign, version: int) -> list[int]:
     ]
 
 
-def _crowded_addresses(campaign: Campaign, version: int, wide: bool) -> list[str]:
-    """The addresses of one IP version whose network has more than N leads in the campaign.
+def _crowded_addresses(window: QuerySet[Lead], version: int, wide: bool) -> list[str]:
+    """The addresses of one IP version whose network has more than N leads in `window` (of one campaign).
 
     An IPv4 network is one address, so its crowd is counted and compared in SQL (HAVING: a campaign of 200,000
     form leads has as many addresses, and parsing each here took a second). A wider network (an IPv6 /64) can't be
@@ -164,14 +194,13 @@ def _crowded_addresses(campaign: Campaign, version: int, wide: bool) -> list[str
     """
     if not wide:
         crowded = (
-            Lead.objects.filter(campaign=campaign, client_ip__isnull=False)
-            .filter(_family(version))
+            window.filter(_family(version))
             .values("client_ip")
             .annotate(n=Count("pk"))
             .filter(n__gt=_threshold())
             .values_list("client_ip", flat=True)
         )
         return [str(address) for address in crowded]
-    rows = _address_counts(campaign, _family(version))
+    rows = [(str(address), int(n)) for address, n in _counts(window.filter(_family(version)))]
     networks = {network for network, n in _per_network(rows).items() if n > _threshold()}
     return [address for address, _n in rows if network_of(address) in networks]
