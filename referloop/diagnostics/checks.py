@@ -383,7 +383,8 @@ def check_deliveries(ctx: Context) -> CheckResult:
         if last_success
         else "no booking has been created yet"
     )
-    failed = _groups(deliveries.filter(state=DeliveryState.FAILED, failed_at__gte=since), "failed_at")
+    # By failed_at, off the failed rows' index: the last 24 hours' range, not every failure the account ever had.
+    failed = _groups(deliveries.filter(state=DeliveryState.FAILED, failed_at__gte=since), "failed_at", "failed_at")
     retrying = _groups(
         deliveries.filter(state=DeliveryState.PENDING, attempt_count__gt=0).exclude(last_error=""), "first_attempt_at"
     )
@@ -462,11 +463,12 @@ class ErrorGroups:
         return group.line(what, among_newest(self.total))
 
 
-def _groups(deliveries: QuerySet[Delivery], time_field: str) -> ErrorGroups:
-    """The newest CAP deliveries (by created_at: the (integration, state, created_at) index's order, so the LIMIT
-    stops the scan) grouped by their error here, in one statement, and each shown group's newest lead's email in
-    one more, whatever the number of groups (was one per group; then a GROUP BY over every matching row)."""
-    rows, more = newest(deliveries, CAP, "created_at", "pk", "last_error", time_field, "lead_id")
+def _groups(deliveries: QuerySet[Delivery], time_field: str, order: str = "created_at") -> ErrorGroups:
+    """The newest CAP deliveries by `order` (an indexed column: created_at is the (integration, state, created_at)
+    index's order, failed_at the failed rows' own; the LIMIT then stops the scan) grouped by their error here, in
+    one statement, and each shown group's newest lead's email in one more, whatever the number of groups (was one
+    per group; then a GROUP BY over every matching row)."""
+    rows, more = newest(deliveries, CAP, order, "pk", "last_error", time_field, "lead_id")
     counts: Counter[str] = Counter()
     latest: dict[str, tuple[datetime | None, int, int | None]] = {}
     for pk, error, at, lead_id in rows:

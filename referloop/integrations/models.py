@@ -273,6 +273,9 @@ class Delivery(models.Model):
             models.Index(
                 fields=["integration", "delivered_at"], condition=Q(state="delivered"), name="delivery_delivered"
             ),
+            # Diagnose's failures of the last 24 hours, off the index instead of every failure the account ever had;
+            # an entry only when a delivery fails, so the booking path pays nothing for it.
+            models.Index(fields=["integration", "failed_at"], condition=Q(state="failed"), name="delivery_failed"),
         ]
 
     def __str__(self) -> str:
