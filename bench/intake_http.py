@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,12 +105,20 @@ def main() -> int:
     if args.cache == "redis":
         env["REFERLOOP_CACHE_URL"] = REDIS_URL
     server: subprocess.Popen[bytes] | None = None
+    failed = True  # until the run ends and its checks pass: a crash keeps the server's log
     try:
         seeded = seed(env)
         server, base = start_server(db.var_dir, env)
         rounds = [asyncio.run(one_round(base, seeded, args)) for _ in range(args.rounds)]
         report(args, rounds)
         failed = False
+        errors: Counter[int] = Counter()
+        for runs in rounds:
+            for run, _ in runs:
+                errors.update({status: n for status, n in run.statuses.items() if status >= 400})
+        if errors:  # an error answer is a defect to look at, not a slower request (the server log says which)
+            print(f"FAIL: error answers {dict(errors)}; see {db.var_dir / 'server.log'}", file=sys.stderr)
+            failed = True
         for target in TARGETS:  # every successful answer made exactly one lead
             answered = sum(len(run.times) + warm for runs in rounds for run, warm in runs if run.target == target)
             created = leads_of(target)
@@ -123,7 +132,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        harness.drop_database(db, keep_logs=False)
+        harness.drop_database(db, keep_logs=failed)
 
 
 def seed(env: dict[str, str]) -> Seeded:
@@ -227,6 +236,8 @@ async def drive(base: str, seeded: Seeded, target: str, args: argparse.Namespace
 async def fetch_forms(session: aiohttp.ClientSession, seeded: Seeded, count: int, into: list[dict[str, str]]) -> None:
     for _ in range(count):
         async with session.get(f"/r/{seeded.referrer_code}/") as answer:
+            if answer.status != 200:  # an error page has no form: its post would fail for the wrong reason
+                raise RuntimeError(f"fetching a form answered {answer.status}")
             into.append(harness.hidden_fields(await answer.text()))
 
 
@@ -276,8 +287,8 @@ def report(args: argparse.Namespace, rounds: list[list[tuple[Run, int]]]) -> Non
     print("| target | requests/s (median of rounds) | p50 ms | p99 ms | ratio to insert (each round) |")
     print("|---|---|---|---|---|")
     by_target: dict[str, list[Run]] = {}
-    for runs in rounds:
-        for run, _ in runs:
+    for round_runs in rounds:
+        for run, _ in round_runs:
             by_target.setdefault(run.target, []).append(run)
     inserts = by_target["insert"]
     for target, runs in by_target.items():
