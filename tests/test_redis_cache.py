@@ -3,31 +3,21 @@ that keeps the stock contract (a missing key is an error, never a counter withou
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from referloop.runtime.redis_cache import RedisCache
-
-REDIS_URL = "redis://127.0.0.1:6379/15"  # the tests' own database number
+from tests.redis_keys import REDIS_URL, own_prefix
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
 def cache() -> Iterator[tuple[RedisCache, redis.Redis]]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not running at 127.0.0.1:6379")
-    prefix = f"referloop-test-{uuid.uuid4().hex}"
-    yield RedisCache(REDIS_URL, {"KEY_PREFIX": prefix}), client
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+    with own_prefix() as (client, prefix):
+        yield RedisCache(REDIS_URL, {"KEY_PREFIX": prefix}), client
 
 
 def commands(client: redis.Redis) -> dict[str, int]:

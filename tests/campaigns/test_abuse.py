@@ -29,12 +29,13 @@ from referloop.campaigns.abuse.formguard import HONEYPOT_FIELD, TOKEN_FIELD, For
 from referloop.campaigns.intake import submit_lead
 from referloop.campaigns.models import Campaign, Lead, LeadSource, Referrer
 from referloop.settings import proxy_networks
+from tests import redis_keys
 from tests.conftest import Tenant, make_tenant
 from tests.public_forms import as_person
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = redis_keys.REDIS_URL
 BOT = "198.51.100.7"
 
 
@@ -284,23 +285,9 @@ def test_the_cache_table_is_created_by_migrate() -> None:
 @pytest.fixture
 def redis_cache(settings: Any) -> Iterator[redis.Redis]:
     """Django's Redis cache at 127.0.0.1:6379 under a key prefix of this test's own, removed afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not running at 127.0.0.1:6379")
-    prefix = f"referloop-test-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "referloop.runtime.redis_cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    yield client
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+    with redis_keys.own_prefix() as (client, prefix):
+        settings.CACHES = {"default": {"BACKEND": redis_keys.BACKEND, "LOCATION": REDIS_URL, "KEY_PREFIX": prefix}}
+        yield client
     assert not list(client.scan_iter(match=f"{prefix}:*"))
 
 
