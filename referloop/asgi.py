@@ -5,7 +5,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referloop.settings")
-# A web process borrows its PostgreSQL connections from a pool (settings.postgres_pool says why); the worker,
-# management commands and tests keep one connection per thread.
-os.environ["REFERLOOP_DB_POOL"] = "1"
+# A web process closes its database connection at the end of each request (settings.database_settings says
+# why); the worker, management commands and tests keep one connection per thread.
+os.environ["REFERLOOP_WEB_PROCESS"] = "1"
 application = get_asgi_application()

@@ -121,16 +121,17 @@ def database_settings() -> dict[str, Any]:
     """
     url = os.environ.get("DATABASE_URL")
     if url:
-        pooled = os.environ.get("REFERLOOP_DB_POOL") == "1"  # set by referloop/asgi.py: the web processes
-        # CONN_HEALTH_CHECKS: a kept connection is checked before a request uses it (with the pool: as it is lent).
+        # A web process (referloop/asgi.py) closes its connection at the end of each request: under ASGI each
+        # request's sync code runs in a thread of its own, and a connection kept per thread (CONN_MAX_AGE) outlived
+        # its thread, so a burst of requests used up PostgreSQL's max_connections ("too many clients": 500s, seen
+        # in bench/intake_http.py). Django's advice for ASGI. The worker's few long-lived threads keep theirs.
+        web = os.environ.get("REFERLOOP_WEB_PROCESS") == "1"
         config: dict[str, Any] = dict(
-            dj_database_url.parse(url, conn_max_age=0 if pooled else 60, conn_health_checks=True)
+            dj_database_url.parse(url, conn_max_age=0 if web else 60, conn_health_checks=True)
         )
         if config["ENGINE"] == "django.db.backends.sqlite3":
             config["OPTIONS"] = sqlite_options()
             config["TEST"] = sqlite_test_settings()
-        elif pooled:
-            config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": postgres_pool()}
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
@@ -139,26 +140,6 @@ def database_settings() -> dict[str, Any]:
         "OPTIONS": sqlite_options(),
         "TEST": sqlite_test_settings(),
     }
-
-
-def postgres_pool() -> dict[str, Any]:
-    """psycopg's connection pool, for a web process. Not persistent connections (CONN_MAX_AGE): under ASGI each
-    request's sync code runs in a thread of its own, and a connection kept per thread outlived its thread, so a
-    few hundred requests at once used up PostgreSQL's max_connections ("too many clients": 500s, seen in
-    bench/intake_http.py). The pool lends at most REFERLOOP_DB_POOL_SIZE connections, each back when its request
-    ends; a request that finds none free for 10 s gets the 503 page (runtime/errors.py). Each connection is checked
-    as it is lent, so one broken by a database restart is replaced, not handed to a request. The worker keeps
-    persistent connections: its threads are few and live as long as it does."""
-    return {"min_size": 1, "max_size": env_int("REFERLOOP_DB_POOL_SIZE", 10), "timeout": 10}
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
 
 
 def sqlite_test_settings() -> dict[str, Any]:
